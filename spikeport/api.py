@@ -1,0 +1,81 @@
+"""The Python API behind the command line: a notebook user calls the same functions.
+
+>>> import spikeport                                           # doctest: +SKIP
+>>> ds = spikeport.load_dataset("digits")
+>>> model = spikeport.train(ds, arch="mlp", method="relu")
+>>> net = spikeport.convert(model.module, ds.x("train"))
+>>> result = spikeport.simulate(net, ds, steps=128)
+>>> result.accuracy, result.report()["layers"]
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .backends import Activity, get_backend
+from .datasets import Dataset, load_dataset
+from .errors import SpikeportError
+from .ir import Network
+
+
+@dataclass
+class Simulation:
+    """A run of a network on labelled samples."""
+
+    network: Network
+    activity: Activity
+    labels: np.ndarray
+    dataset: str | None = None
+
+    @property
+    def accuracy(self) -> float:
+        return self.activity.accuracy(self.labels)
+
+    def accuracy_by_steps(self) -> dict:
+        return {int(t): self.activity.accuracy(self.labels, t) for t in self.activity.checkpoints}
+
+    def report(self) -> dict:
+        """The JSON report of ``spikeport simulate`` (keys in docs/cli.md)."""
+        conv = self.network.metadata.get("conversion", {})
+        enc = self.network.population(self.network.input).encoding
+        layers = [{k: l[k] for k in ("name", "neurons", "spikes", "rate_hz", "synops")}
+                  for l in self.activity.layers()]
+        # the ANN's accuracy is known only for the data set the network was converted from
+        same_data = self.dataset is not None and self.dataset == self.network.metadata.get("dataset")
+        ann = self.network.metadata.get("ann_accuracy") if same_data else None
+        return {"accuracy": self.accuracy, "ann_accuracy": ann,
+                "steps": self.activity.steps, "samples": self.activity.samples, "backend": self.activity.backend,
+                "seconds": round(self.activity.seconds, 4), "layers": layers,
+                "accuracy_by_steps": {str(k): v for k, v in self.accuracy_by_steps().items()},
+                "dataset": self.dataset, "encoding": enc.kind, "device": self.activity.device,
+                "dt_s": self.network.dt_s, "counts_per": "inference (mean over samples)",
+                "normalization": conv.get("norm"), "percentile": conv.get("percentile")}
+
+
+def labelled_samples(data, samples: int | None = None, data_dir=None):
+    """(x, y, name) of the first ``samples`` test samples of a data set name, Dataset or (x, y)."""
+    if isinstance(data, str):
+        data = load_dataset(data, data_dir)
+    if isinstance(data, Dataset):
+        x, y, name = data.x("test"), data.y("test"), data.name
+    else:
+        x, y = data
+        x, y, name = np.asarray(x, np.float32), np.asarray(y), None
+    if samples is not None:
+        if samples < 1:
+            raise SpikeportError(f"--samples must be at least 1, got {samples}")
+        x, y = x[:samples], y[:samples]
+    return x, y, name
+
+
+def simulate(network: Network, data="digits", steps: int = 128, *, samples: int | None = None,
+             backend: str = "reference", checkpoints=None, device=None, seed: int = 0, data_dir=None,
+             progress=None) -> Simulation:
+    """Run ``network`` on the test split of ``data`` for ``steps`` steps on ``backend``."""
+    x, y, name = labelled_samples(data, samples, data_dir)
+    kwargs = {"checkpoints": checkpoints, "seed": seed, "progress": progress}
+    if device is not None:
+        kwargs["device"] = device
+    activity = get_backend(backend).run(network, x, steps, **kwargs)
+    return Simulation(network=network, activity=activity, labels=y, dataset=name)

@@ -1,0 +1,53 @@
+"""What a backend run returns: the readout and the activity counts energy needs."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Activity:
+    """Per-sample readout and activity of one run of ``steps`` steps over ``samples`` samples.
+
+    predictions[s, k]: the predicted class of sample s after ``checkpoints[k]`` steps
+    output_counts[s, c]: spikes of output neuron c over all steps
+    population_spikes[name][s]: spikes of the population over all steps
+    synops[name][s]: synaptic operations (one spike delivered over one existing
+        synapse) into the population, summed over its incoming projections
+    neurons[name]: neurons of the population; each is updated once per step
+    """
+
+    backend: str
+    steps: int
+    dt_s: float
+    checkpoints: list
+    predictions: np.ndarray
+    output_counts: np.ndarray
+    population_spikes: dict
+    synops: dict
+    neurons: dict
+    seconds: float
+    device: str = "cpu"
+    notes: list = field(default_factory=list)
+
+    @property
+    def samples(self) -> int:
+        return int(self.predictions.shape[0])
+
+    def accuracy(self, labels: np.ndarray, steps: int | None = None) -> float:
+        """Fraction of samples classified correctly after ``steps`` steps (default: all)."""
+        k = len(self.checkpoints) - 1 if steps is None else self.checkpoints.index(steps)
+        return float((self.predictions[:, k] == np.asarray(labels)).mean())
+
+    def layers(self) -> list:
+        """Per population, per inference (mean over samples): spikes, rate, synaptic ops, neuron updates."""
+        out = []
+        seconds = self.steps * self.dt_s
+        for name, n in self.neurons.items():
+            spikes = float(self.population_spikes[name].mean()) if name in self.population_spikes else None
+            out.append({"name": name, "neurons": int(n), "spikes": spikes,
+                        "rate_hz": None if spikes is None else spikes / (n * seconds),
+                        "synops": float(self.synops[name].mean()) if name in self.synops else 0.0,
+                        "neuron_updates": 0 if name not in self.population_spikes else int(n) * self.steps})
+        return out

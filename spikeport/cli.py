@@ -1,0 +1,219 @@
+"""The command line: a thin shell over the Python API.
+
+Exit status: 0 on success; 2 on a user error, with one line ``error: ...`` on
+stderr naming the file, layer or limit; 1 on an internal error (a bug).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import SpikeportError
+
+DATASET_NAMES = ("digits", "mnist", "mnist-5k", "fashion-mnist")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse would print the usage too)
+        raise SpikeportError(f"{self.prog}: {message}")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _steps_list(text: str) -> list:
+    return [_positive(t) for t in text.split(",") if t.strip()]
+
+
+def _write_json(path, data) -> None:
+    from .ir.io import atomic_write
+    text = json.dumps(data, indent=2) + "\n"
+    atomic_write(Path(path), lambda f: f.write(text.encode()))
+
+
+def _progress(total, label):
+    from .progress import Progress
+    return Progress(total, label)
+
+
+# ----------------------------------------------------------------------------- commands
+
+def cmd_train(args) -> int:
+    from .datasets import load_dataset
+    from .models import save_model, train
+
+    ds = load_dataset(args.dataset, args.data_dir)
+    with _progress(args.epochs or 1, "train") as bar:
+        model = train(ds, arch=args.arch, method=args.method, epochs=args.epochs, seed=args.seed, progress=bar)
+    save_model(model, args.out)
+    m = model.meta
+    print(f"trained {args.arch} ({args.method}) on {ds.name}: {m['epochs']} epochs, "
+          f"train accuracy {m['train_accuracy']:.2%}, test accuracy {m['test_accuracy']:.2%} -> {args.out}")
+    return 0
+
+
+def cmd_convert(args) -> int:
+    from .datasets import load_dataset
+    from .ir import save_network
+    from .models import convert, load_model
+
+    model = load_model(args.model)
+    dataset = args.dataset or model.meta.get("dataset", "digits")
+    ds = load_dataset(dataset, args.data_dir)
+    if ds.input_shape != model.spec.input_shape:
+        raise SpikeportError(f"{args.model}: the model takes input {model.spec.input_shape}, "
+                             f"but data set {dataset!r} has {ds.input_shape}")
+    meta = {"source": {"model": str(args.model), "arch": model.spec.arch, "method": model.meta.get("method")},
+            "dataset": dataset, "ann_accuracy": model.meta.get("test_accuracy") if dataset == model.meta.get("dataset") else None}
+    net = convert(model.module, ds.x("train"), norm=args.norm, percentile=args.percentile, encoding=args.encoding,
+                  max_rate_hz=args.max_rate, metadata=meta)
+    out = args.out or Path(args.model).with_suffix(".spk")
+    save_network(net, out)
+    scales = ", ".join(f"{k} {v:.3g}" for k, v in net.metadata["conversion"]["scales"].items())
+    print(f"converted {args.model} -> {out} ({args.norm} normalization, p = {net.metadata['conversion']['percentile']:g}; "
+          f"scales: {scales})")
+    return 0
+
+
+def _print_simulation(sim, stream=sys.stdout) -> None:
+    rep = sim.report()
+    ann = rep["ann_accuracy"]
+    print(f"{rep['samples']} samples of {rep['dataset'] or 'the given data'} ({rep['encoding']} input), "
+          f"{rep['backend']} on {rep['device']}, {rep['seconds']:.2f} s", file=stream)
+    if ann is not None:
+        print(f"  ANN accuracy         {ann:.2%}", file=stream)
+    for t, acc in rep["accuracy_by_steps"].items():
+        print(f"  SNN accuracy T={t:<5} {acc:.2%}", file=stream)
+    print(f"  {'layer':<12}{'neurons':>9}{'spikes':>12}{'rate (Hz)':>11}{'synops':>14}   per inference", file=stream)
+    for l in rep["layers"]:
+        spikes = "-" if l["spikes"] is None else f"{l['spikes']:.1f}"
+        rate = "-" if l["rate_hz"] is None else f"{l['rate_hz']:.1f}"
+        print(f"  {l['name']:<12}{l['neurons']:>9}{spikes:>12}{rate:>11}{l['synops']:>14.0f}", file=stream)
+
+
+def _load_graph(path):
+    from .ir import load_network
+    return load_network(path)
+
+
+def cmd_simulate(args) -> int:
+    from .api import labelled_samples, simulate
+
+    net = _load_graph(args.net)
+    x, y, name = labelled_samples(args.dataset or net.metadata.get("dataset") or "digits", args.samples, args.data_dir)
+    with _progress(len(x), "simulate") as bar:
+        sim = simulate(net, (x, y), args.steps, checkpoints=args.checkpoints, device=args.device, seed=args.seed,
+                       progress=bar)
+    sim.dataset = name
+    _print_simulation(sim)
+    if args.json:
+        _write_json(args.json, sim.report())
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .api import simulate
+    from .datasets import load_dataset
+    from .ir import save_network
+    from .models import convert, save_model, train
+
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SpikeportError(f"{out}: cannot create the output directory ({exc.strerror})") from None
+    ds = load_dataset("digits")
+    print(f"spikeport demo: train an MLP on digits ({len(ds.train_labels)} train / {len(ds.test_labels)} test), "
+          f"convert it to IF neurons, simulate it")
+    model = train(ds, arch="mlp", method="relu", seed=0)
+    save_model(model, out / "model.pt")
+    print(f"  trained mlp {model.spec.hidden}: ANN test accuracy {model.meta['test_accuracy']:.2%} "
+          f"({model.meta['train_seconds']:.1f} s)")
+    net = convert(model.module, ds.x("train"), metadata={"source": {"model": "model.pt", "arch": "mlp", "method": "relu"},
+                                                         "dataset": "digits", "ann_accuracy": model.meta["test_accuracy"]})
+    save_network(net, out / "net.spk")
+    print("  converted with percentile normalization (p = 99.9), analog input, IF neurons, reset by subtraction")
+    sim = simulate(net, ds, 128, checkpoints=[32, 64, 128])
+    _print_simulation(sim)
+    _write_json(out / "simulate.json", sim.report())
+    print(f"wrote {out / 'model.pt'}, {out / 'net.spk'}, {out / 'simulate.json'}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    from .models.architectures import ARCHITECTURES
+    from .models.convert import NORMS
+    from .models.training import METHODS
+    from .ir.neurons import ENCODINGS
+
+    p = _Parser(prog="spikeport", description="Deploy trained neural networks onto neuromorphic hardware.")
+    p.add_argument("--version", action="version", version=f"spikeport {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    data_dir = dict(metavar="DIR", default=None, help="directory searched first for data set files")
+
+    t = sub.add_parser("train", help="train an ANN")
+    t.add_argument("--dataset", choices=DATASET_NAMES, default="digits")
+    t.add_argument("--arch", choices=ARCHITECTURES, default="mlp")
+    t.add_argument("--method", choices=METHODS, default="relu")
+    t.add_argument("--epochs", type=_positive, default=None)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", required=True, metavar="MODEL")
+    t.add_argument("--data-dir", **data_dir)
+    t.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("convert", help="convert a trained model into a spiking graph file")
+    c.add_argument("model", metavar="MODEL")
+    c.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="calibration data (default: the model's)")
+    c.add_argument("--norm", choices=NORMS, default="percentile")
+    c.add_argument("--percentile", type=float, default=99.9)
+    c.add_argument("--encoding", choices=ENCODINGS, default="analog")
+    c.add_argument("--max-rate", type=float, default=1000.0, metavar="HZ", help="rate of a pixel of 1 (spiking encodings)")
+    c.add_argument("--out", default=None, metavar="NET")
+    c.add_argument("--data-dir", **data_dir)
+    c.set_defaults(func=cmd_convert)
+
+    s = sub.add_parser("simulate", help="run a graph file in the reference executor")
+    s.add_argument("net", metavar="NET")
+    s.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="default: the network's")
+    s.add_argument("--steps", type=_positive, default=128)
+    s.add_argument("--checkpoints", type=_steps_list, default=None, metavar="T1,T2,...",
+                   help="also report accuracy after these step counts")
+    s.add_argument("--samples", type=_positive, default=None)
+    s.add_argument("--device", choices=("cpu", "cuda"), default=None)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--json", default=None, metavar="FILE")
+    s.add_argument("--data-dir", **data_dir)
+    s.set_defaults(func=cmd_simulate)
+
+    d = sub.add_parser("demo", help="train -> convert -> simulate on digits")
+    d.add_argument("--out", default="out/demo", metavar="DIR")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except SpikeportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

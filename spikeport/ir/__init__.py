@@ -1,0 +1,14 @@
+"""The hardware-agnostic graph: the centre of spikeport.
+
+Every converter writes a :class:`Network`, every backend and deploy target reads
+one. The discrete-time semantics are stated in :mod:`spikeport.ir.neurons` and
+:mod:`spikeport.ir.network`; this package imports nothing else of the project
+but its errors.
+"""
+from .io import load_network, save_network
+from .network import Network, Population, Projection
+from .neurons import InputEncoding, NeuronModel
+from .ops import OPS, Dense, Flatten
+
+__all__ = ["Network", "Population", "Projection", "NeuronModel", "InputEncoding", "Dense", "Flatten", "OPS",
+           "load_network", "save_network"]

@@ -1,0 +1,296 @@
+"""The graph file: versioned, self-describing, free of pickle.
+
+A graph file (``.spk``) is a zip container holding
+
+- ``spikeport.json``: ``{"format": "spikeport-network", "version": N, "writer": ...,
+  "network": {...}}``, the whole structure in JSON; every array in it is a
+  reference ``{"$array": "arrays/<k>.npy"}``;
+- ``arrays/<k>.npy``: the arrays, in numpy's .npy format, stored uncompressed.
+
+Version rule: a reader of format version N reads every version 1..N (fields that
+a later version added take their documented defaults when absent) and refuses a
+newer version, saying so. Any new field or changed meaning bumps the version.
+
+Loading checks everything before it builds anything: the container, the header,
+each field's type, each array's dtype and declared size against the bytes
+actually in the file (nothing is allocated that the file cannot justify), finite
+values, shapes (through :meth:`Network.validate`). Any fault is a
+:class:`FileFormatError` or :class:`GraphError` whose one-line message names the
+file and the object.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FileFormatError, GraphError, SpikeportError
+from .network import Network, Population, Projection
+from .neurons import InputEncoding, NeuronModel
+from .ops import op_from_parts
+
+FORMAT = "spikeport-network"
+VERSION = 1
+HEADER = "spikeport.json"
+MAX_HEADER_BYTES = 64 * 2**20
+# deflate cannot shrink data by more than about 1032:1; a member claiming more lies
+MAX_DEFLATE_RATIO = 1100
+ALLOWED_DTYPES = {np.dtype(t) for t in ("float16", "float32", "float64", "int8", "int16", "int32", "int64",
+                                        "uint8", "uint16", "uint32", "bool")}
+
+
+# ----------------------------------------------------------------------------- writing
+
+def _encode(network: Network) -> tuple[dict, dict]:
+    arrays: dict[str, np.ndarray] = {}
+
+    def ref(a: np.ndarray) -> dict:
+        key = f"arrays/{len(arrays)}.npy"
+        arrays[key] = np.ascontiguousarray(a)
+        return {"$array": key}
+
+    pops = []
+    for p in network.populations:
+        pops.append({
+            "name": p.name, "shape": list(p.shape),
+            "neuron": p.neuron.to_dict() if p.neuron else None,
+            "encoding": p.encoding.to_dict() if p.encoding else None,
+            "bias": ref(p.bias) if p.bias is not None else None,
+        })
+    projs = []
+    for proj in network.projections:
+        ops = [{"type": op.kind, "params": op.params(), "arrays": {k: ref(v) for k, v in op.arrays().items()}}
+               for op in proj.ops]
+        projs.append({"name": proj.name, "pre": proj.pre, "post": proj.post, "ops": ops,
+                      "delay_steps": int(proj.delay_steps)})
+    body = {"dt_s": network.dt_s, "input": network.input, "output": network.output,
+            "readout": network.readout, "metadata": network.metadata,
+            "populations": pops, "projections": projs}
+    return body, arrays
+
+
+def save_network(network: Network, path) -> Path:
+    """Validate and write ``network`` to ``path`` atomically (a failure leaves no partial file)."""
+    from .. import __version__
+
+    network.validate()
+    body, arrays = _encode(network)
+    header = {"format": FORMAT, "version": VERSION, "writer": f"spikeport {__version__}", "network": body}
+    try:
+        text = json.dumps(header, indent=1, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise GraphError(f"network: metadata is not plain finite JSON ({exc})") from None
+    path = Path(path)
+    return atomic_write(path, lambda f: _write_zip(f, text, arrays))
+
+
+def _write_zip(f, text: str, arrays: dict) -> None:
+    with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as z:
+        z.writestr(HEADER, text)
+        for key, a in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, a, allow_pickle=False)
+            z.writestr(key, buf.getvalue())
+
+
+def atomic_write(path: Path, write) -> Path:
+    """Call ``write(binary_file)`` on a temporary file beside ``path``, then rename it into place."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise SpikeportError(f"{path}: directory {directory} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+# ----------------------------------------------------------------------------- reading
+
+class _Reader:
+    """Reads one graph file; every failure names the file and the object."""
+
+    def __init__(self, path: Path, z: zipfile.ZipFile):
+        self.path, self.z = path, z
+        self.members = {info.filename: info for info in z.infolist()}
+
+    def fail(self, msg: str):
+        raise FileFormatError(f"{self.path}: {msg}")
+
+    def array(self, spec, owner: str) -> np.ndarray:
+        if not (isinstance(spec, dict) and set(spec) == {"$array"} and isinstance(spec["$array"], str)):
+            self.fail(f"{owner}: expected an array reference, got {str(spec)[:80]}")
+        key = spec["$array"]
+        info = self.members.get(key)
+        if info is None:
+            self.fail(f"{owner}: array {key!r} is missing from the file")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            self.fail(f"{owner}: array {key!r} uses an unsupported compression")
+        if info.file_size > max(info.compress_size, 1) * MAX_DEFLATE_RATIO:
+            self.fail(f"{owner}: array {key!r} declares {info.file_size} bytes, more than its "
+                      f"{info.compress_size} stored bytes can hold")
+        try:
+            with self.z.open(info) as f:
+                try:
+                    version = np.lib.format.read_magic(f)
+                    read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                                   (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+                    if read_header is None:
+                        self.fail(f"{owner}: array {key!r} has unsupported .npy version {version}")
+                    # numpy parses the header with ast.literal_eval: garbage may raise anything
+                    shape, fortran, dtype = read_header(f)
+                except FileFormatError:
+                    raise
+                except Exception as exc:
+                    self.fail(f"{owner}: array {key!r} has a corrupt .npy header ({type(exc).__name__})")
+                if dtype not in ALLOWED_DTYPES:
+                    self.fail(f"{owner}: array {key!r} has dtype {dtype}, which is not allowed")
+                count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+                if any(s < 0 for s in shape) or count * dtype.itemsize != info.file_size - f.tell():
+                    self.fail(f"{owner}: array {key!r} declares shape {shape} of {dtype}, "
+                              f"which does not match the {info.file_size - f.tell()} bytes stored")
+                # allocate only after the size was checked against the stored bytes
+                a = np.empty(count, dtype=dtype)
+                got = f.readinto(memoryview(a).cast("B")) if a.nbytes else 0
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+            self.fail(f"{owner}: array {key!r} is corrupt ({_short(exc)})")
+        if got != a.nbytes:
+            self.fail(f"{owner}: array {key!r} is truncated")
+        if fortran:
+            return np.ascontiguousarray(a.reshape(shape[::-1]).T)
+        return a.reshape(shape)
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+
+
+def _field(d: dict, key: str, types, owner: str, reader: _Reader, default=...):
+    if key not in d:
+        if default is ...:
+            reader.fail(f"{owner}: missing field {key!r}")
+        return default
+    value = d[key]
+    if types is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, types) or (isinstance(value, bool) and types in (int, float)):
+        reader.fail(f"{owner}: field {key!r} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _check_keys(d, allowed: set, owner: str, reader: _Reader) -> dict:
+    if not isinstance(d, dict):
+        reader.fail(f"{owner}: expected an object, got {type(d).__name__}")
+    unknown = set(d) - allowed
+    if unknown:
+        reader.fail(f"{owner}: unknown field(s) {sorted(unknown)}")
+    return d
+
+
+def _decode(body, r: _Reader) -> Network:
+    _check_keys(body, {"dt_s", "input", "output", "readout", "metadata", "populations", "projections"}, "network", r)
+    pops = []
+    for i, pd in enumerate(_field(body, "populations", list, "network", r)):
+        owner = f"population {i}"
+        _check_keys(pd, {"name", "shape", "neuron", "encoding", "bias"}, owner, r)
+        name = _field(pd, "name", str, owner, r)
+        owner = f"population {name!r}"
+        shape = _field(pd, "shape", list, owner, r)
+        if len(shape) > 8 or not all(isinstance(s, int) and not isinstance(s, bool) for s in shape):
+            r.fail(f"{owner}: shape must be a list of at most 8 integers")
+        neuron = pd.get("neuron")
+        if neuron is not None:
+            nd = _check_keys(neuron, {"model", "threshold", "reset", "tau_rc_s", "v_init"}, owner + " neuron", r)
+            neuron = NeuronModel(
+                model=_field(nd, "model", str, owner, r), threshold=_field(nd, "threshold", float, owner, r),
+                reset=_field(nd, "reset", str, owner, r),
+                tau_rc_s=_field(nd, "tau_rc_s", (float, int, type(None)), owner, r, None),
+                v_init=_field(nd, "v_init", float, owner, r, 0.0))
+        encoding = pd.get("encoding")
+        if encoding is not None:
+            ed = _check_keys(encoding, {"kind", "max_rate_hz"}, owner + " encoding", r)
+            encoding = InputEncoding(kind=_field(ed, "kind", str, owner, r),
+                                     max_rate_hz=_field(ed, "max_rate_hz", float, owner, r))
+        bias = pd.get("bias")
+        bias = r.array(bias, owner + " bias") if bias is not None else None
+        pops.append(Population(name=name, shape=tuple(shape), neuron=neuron, encoding=encoding, bias=bias))
+    projs = []
+    for i, jd in enumerate(_field(body, "projections", list, "network", r)):
+        owner = f"projection {i}"
+        _check_keys(jd, {"name", "pre", "post", "ops", "delay_steps"}, owner, r)
+        name = _field(jd, "name", str, owner, r)
+        owner = f"projection {name!r}"
+        ops = []
+        for k, od in enumerate(_field(jd, "ops", list, owner, r)):
+            oowner = f"{owner} op {k}"
+            _check_keys(od, {"type", "params", "arrays"}, oowner, r)
+            arrays = {key: r.array(spec, f"{oowner} {key}")
+                      for key, spec in _field(od, "arrays", dict, oowner, r).items()}
+            ops.append(op_from_parts(_field(od, "type", str, oowner, r), _field(od, "params", dict, oowner, r),
+                                     arrays, oowner))
+        projs.append(Projection(name=name, pre=_field(jd, "pre", str, owner, r), post=_field(jd, "post", str, owner, r),
+                                ops=ops, delay_steps=_field(jd, "delay_steps", int, owner, r, 0)))
+    return Network(populations=pops, projections=projs, dt_s=_field(body, "dt_s", float, "network", r),
+                   input=_field(body, "input", str, "network", r), output=_field(body, "output", str, "network", r),
+                   readout=_field(body, "readout", str, "network", r, "spike_count"),
+                   metadata=_field(body, "metadata", dict, "network", r, {}))
+
+
+def load_network(path) -> Network:
+    """Read and fully check a graph file. Errors name the file and the object at fault."""
+    path = Path(path)
+    if not path.exists():
+        raise FileFormatError(f"{path}: no such file")
+    if not path.is_file():
+        raise FileFormatError(f"{path}: not a regular file")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise FileFormatError(f"{path}: cannot read ({_short(exc)})") from None
+    if magic[:2] != b"PK":
+        hint = " (it looks like a pickle, which spikeport never loads)" if magic[:1] == b"\x80" else ""
+        raise FileFormatError(f"{path}: not a spikeport graph file{hint}")
+    try:
+        z = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise FileFormatError(f"{path}: truncated or corrupt container ({_short(exc)})") from None
+    with z:
+        r = _Reader(path, z)
+        info = r.members.get(HEADER)
+        if info is None:
+            torch_file = any(name.endswith("/data.pkl") for name in r.members)
+            r.fail("not a spikeport graph file" + (" (it is a PyTorch file: convert it first with "
+                                                    "`spikeport convert`)" if torch_file else f" (no {HEADER} inside)"))
+        if info.file_size > MAX_HEADER_BYTES:
+            r.fail(f"{HEADER} declares {info.file_size} bytes (limit {MAX_HEADER_BYTES})")
+        try:
+            header = json.loads(z.read(info).decode("utf-8"))
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError, UnicodeDecodeError) as exc:
+            r.fail(f"{HEADER} is corrupt ({_short(exc)})")
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            r.fail(f"not a spikeport graph file (format is not {FORMAT!r})")
+        version = header.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            r.fail(f"invalid format version {version!r}")
+        if version > VERSION:
+            r.fail(f"format version {version} is newer than this spikeport reads ({VERSION}); upgrade spikeport")
+        _check_keys(header, {"format", "version", "writer", "network"}, "header", r)
+        try:
+            network = _decode(_field(header, "network", dict, "header", r), r)
+            return network.validate()
+        except GraphError as exc:
+            raise GraphError(f"{path}: {exc}") from None

@@ -1,0 +1,235 @@
+"""Populations, projections and the network that holds them.
+
+The dynamics are stated once, in :mod:`spikeport.ir.neurons`; every backend is
+measured against them. A network is feed-forward along its zero-delay
+projections: within a step, populations are updated in topological order, so a
+projection with ``delay_steps = 0`` delivers the spikes its pre population emits
+at step t to the post population at the same step t (the convention of the
+ANN-to-SNN conversion literature), and one with ``delay_steps = d`` at step t + d
+(the convention of hardware, whose minimum delay is one step).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import GraphError
+from .neurons import InputEncoding, NeuronModel
+from .ops import OPS
+
+READOUTS = ("spike_count",)
+MAX_NEURONS = 2**31 - 1
+
+
+def _check_name(name, what: str) -> str:
+    if not isinstance(name, str) or not name or len(name) > 200 or not name.isprintable():
+        raise GraphError(f"{what} name must be a non-empty printable string of at most 200 characters, got {name!r}")
+    return name
+
+
+@dataclass(eq=False)
+class Population:
+    """A named group of neurons with a shape.
+
+    Exactly one of ``neuron`` (a spiking population) and ``encoding`` (an input
+    population, which has no dynamics of its own) is set. ``bias`` is a constant
+    input current per neuron, shaped like the population, or None for zero.
+    """
+
+    name: str
+    shape: tuple
+    neuron: NeuronModel | None = None
+    encoding: InputEncoding | None = None
+    bias: np.ndarray | None = None
+
+    def __post_init__(self):
+        try:
+            self.shape = tuple(int(s) for s in self.shape)
+        except (TypeError, ValueError):
+            raise GraphError(f"population {self.name!r}: shape must be a tuple of integers, got {self.shape!r}") from None
+        if self.bias is not None:
+            self.bias = np.asarray(self.bias)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def is_input(self) -> bool:
+        return self.encoding is not None
+
+    def validate(self) -> None:
+        owner = f"population {self.name!r}"
+        _check_name(self.name, "population")
+        if not self.shape or any(s < 1 for s in self.shape) or self.size > MAX_NEURONS:
+            raise GraphError(f"{owner}: shape {self.shape} must have positive sides and at most {MAX_NEURONS} neurons")
+        if (self.neuron is None) == (self.encoding is None):
+            raise GraphError(f"{owner}: needs exactly one of a neuron model (spiking) or an encoding (input)")
+        if self.neuron is not None:
+            self.neuron.validate(owner)
+        else:
+            self.encoding.validate(owner)
+        if self.bias is not None:
+            if self.is_input:
+                raise GraphError(f"{owner}: an input population takes no bias")
+            if self.bias.shape != self.shape:
+                raise GraphError(f"{owner}: bias shape {self.bias.shape} differs from the population shape {self.shape}")
+            if self.bias.dtype.kind != "f" or not np.isfinite(self.bias).all():
+                raise GraphError(f"{owner}: bias must be finite floating point values")
+
+
+@dataclass(eq=False)
+class Projection:
+    """pre -> post: post input current += A(pre output delayed by ``delay_steps``).
+
+    ``ops`` is the chain of linear ops making up A, applied in order to the pre
+    population's output (shaped like the pre population); the result must have
+    the post population's shape. Several projections may target one population;
+    their currents add (residual sums).
+    """
+
+    name: str
+    pre: str
+    post: str
+    ops: list = field(default_factory=list)
+    delay_steps: int = 0
+
+    def validate(self, populations: dict) -> None:
+        owner = f"projection {self.name!r}"
+        _check_name(self.name, "projection")
+        for end in ("pre", "post"):
+            if getattr(self, end) not in populations:
+                raise GraphError(f"{owner}: {end} population {getattr(self, end)!r} does not exist")
+        if populations[self.post].is_input:
+            raise GraphError(f"{owner}: targets input population {self.post!r}, which takes no input")
+        if not isinstance(self.delay_steps, (int, np.integer)) or isinstance(self.delay_steps, bool) \
+                or not 0 <= self.delay_steps <= 2**20:
+            raise GraphError(f"{owner}: delay_steps must be an integer in [0, 2**20], got {self.delay_steps!r}")
+        if not self.ops:
+            raise GraphError(f"{owner}: has no ops")
+        shape = populations[self.pre].shape
+        for i, op in enumerate(self.ops):
+            if type(op) not in OPS.values():
+                raise GraphError(f"{owner}: op {i} is not a known op type ({type(op).__name__})")
+            op.validate(f"{owner} op {i} ({op.kind})")
+            shape = op.out_shape(shape, f"{owner} op {i} ({op.kind})")
+        if shape != populations[self.post].shape:
+            raise GraphError(f"{owner}: its ops map {self.pre!r} {populations[self.pre].shape} to shape {shape}, "
+                             f"but post population {self.post!r} has shape {populations[self.post].shape}")
+
+    def apply_numpy(self, x: np.ndarray) -> np.ndarray:
+        """A applied to a batch of pre outputs, x of shape (batch, *pre.shape)."""
+        for op in self.ops:
+            x = op.apply_numpy(x)
+        return x
+
+    def synapses_per_pre(self, pre_shape: tuple) -> np.ndarray:
+        """The fan-out of every pre neuron: how many synapses (nonzero entries of A) it has.
+
+        One synaptic operation is one spike delivered over one such synapse.
+        """
+        kinds = [op.kind for op in self.ops]
+        if kinds[-1] == "dense" and set(kinds[:-1]) <= {"flatten"}:
+            # flatten is the C-order identity, so the dense columns are the pre neurons
+            return np.count_nonzero(self.ops[-1].weight, axis=0).astype(np.int64)
+        n_pre = math.prod(pre_shape)
+        matrix = self.apply_numpy(np.eye(n_pre, dtype=np.float64).reshape((n_pre,) + tuple(pre_shape)))
+        return np.count_nonzero(matrix.reshape(n_pre, -1), axis=1).astype(np.int64)
+
+
+@dataclass(eq=False)
+class Network:
+    """A spiking network: populations, projections, the time step and the readout.
+
+    ``readout = "spike_count"``: the predicted class is the output neuron with the
+    most spikes; ties are broken by the higher membrane potential, then the lower
+    index. ``metadata`` is free JSON (source model, conversion settings, the
+    accuracy of the ANN it came from).
+    """
+
+    populations: list
+    projections: list
+    dt_s: float = 1e-3
+    input: str = "input"
+    output: str = "output"
+    readout: str = "spike_count"
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.populations = list(self.populations)
+        self.projections = list(self.projections)
+
+    def population(self, name: str) -> Population:
+        for p in self.populations:
+            if p.name == name:
+                return p
+        raise GraphError(f"no population named {name!r}")
+
+    def projections_into(self, name: str) -> list:
+        return [p for p in self.projections if p.post == name]
+
+    def validate(self) -> "Network":
+        """Check everything; raise GraphError naming the object at fault. Returns self."""
+        if not isinstance(self.dt_s, (int, float)) or not math.isfinite(self.dt_s) or not 0 < self.dt_s <= 1:
+            raise GraphError(f"network: dt_s must be in (0, 1] seconds, got {self.dt_s!r}")
+        if self.readout not in READOUTS:
+            raise GraphError(f"network: unknown readout {self.readout!r} (known: {', '.join(READOUTS)})")
+        pops = {}
+        for p in self.populations:
+            if not isinstance(p, Population):
+                raise GraphError(f"network: {p!r} is not a Population")
+            p.validate()
+            if p.name in pops:
+                raise GraphError(f"population {p.name!r}: the name is used twice")
+            pops[p.name] = p
+        names = set()
+        for proj in self.projections:
+            if not isinstance(proj, Projection):
+                raise GraphError(f"network: {proj!r} is not a Projection")
+            proj.validate(pops)
+            if proj.name in names:
+                raise GraphError(f"projection {proj.name!r}: the name is used twice")
+            names.add(proj.name)
+        inputs = [p.name for p in self.populations if p.is_input]
+        if inputs != [self.input]:
+            raise GraphError(f"network: the input population must be {self.input!r} and the only one; "
+                             f"input populations found: {inputs}")
+        if self.output not in pops or pops[self.output].is_input:
+            raise GraphError(f"network: output population {self.output!r} is not a spiking population of the network")
+        if not isinstance(self.metadata, dict):
+            raise GraphError("network: metadata must be a dict")
+        self.order()
+        return self
+
+    def order(self, all_projections: bool = False) -> list:
+        """Populations in update order: topological along zero-delay projections.
+
+        A cycle of zero-delay projections has no order and is refused. With
+        ``all_projections`` the order follows delayed projections too, and any
+        cycle (a recurrent network) is refused.
+        """
+        deps = {p.name: set() for p in self.populations}
+        for proj in self.projections:
+            if proj.delay_steps == 0 or all_projections:
+                deps[proj.post].add(proj.pre)
+        ordered, done = [], set()
+        pending = [p.name for p in self.populations]
+        while pending:
+            ready = [n for n in pending if deps[n] <= done]
+            if not ready:
+                kind = "projections" if all_projections else "zero-delay projections"
+                raise GraphError(f"network: {kind} form a cycle through populations {pending}")
+            for n in ready:
+                ordered.append(self.population(n))
+                done.add(n)
+            pending = [n for n in pending if n not in done]
+        return ordered
+
+    def summary(self) -> str:
+        lines = [f"network: {len(self.populations)} populations, {len(self.projections)} projections, dt {self.dt_s * 1e3:g} ms"]
+        for p in self.populations:
+            kind = f"input ({p.encoding.kind})" if p.is_input else f"{p.neuron.model.upper()} theta={p.neuron.threshold:g}"
+            lines.append(f"  {p.name:<12} {str(p.shape):<16} {kind}")
+        return "\n".join(lines)

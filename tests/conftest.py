@@ -1,0 +1,47 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def run_cli(*args, cwd=None, env=None, timeout=600):
+    """Run the installed console script as a user would; returns CompletedProcess."""
+    exe = Path(sys.executable).parent / "spikeport"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "spikeport"]
+    return subprocess.run(cmd + [str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env=env)
+
+
+def small_network(seed=0, neuron="if", reset="subtract", encoding="analog", delay=0, bias=True):
+    """A 3-population network with random dense weights (input 12 -> 9 -> 4)."""
+    from spikeport.ir import Dense, InputEncoding, Network, NeuronModel, Population, Projection
+
+    rng = np.random.default_rng(seed)
+    tau = 0.02 if neuron == "lif" else None
+    nm = NeuronModel(neuron, threshold=1.0, reset=reset, tau_rc_s=tau, v_init=0.1)
+    w1 = (rng.normal(0, 0.5, (9, 12)) * (rng.random((9, 12)) > 0.3)).astype(np.float32)
+    w2 = rng.normal(0, 0.6, (4, 9)).astype(np.float32)
+    pops = [Population("input", (12,), encoding=InputEncoding(encoding, 400.0)),
+            Population("h", (9,), neuron=nm, bias=rng.normal(0.05, 0.05, 9).astype(np.float32) if bias else None),
+            Population("out", (4,), neuron=nm)]
+    projs = [Projection("input->h", "input", "h", [Dense(w1)]),
+             Projection("h->out", "h", "out", [Dense(w2)], delay_steps=delay)]
+    return Network(pops, projs, dt_s=1e-3, input="input", output="out", metadata={"note": "test"}).validate()
