@@ -1,0 +1,61 @@
+"""Percentile normalization on a network small enough to compute by hand."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from spikeport.backends.reference import run
+from spikeport.errors import SpikeportError
+from spikeport.models import convert, layer_scales
+
+
+def hand_model():
+    m = nn.Sequential()
+    m.add_module("flatten", nn.Flatten())
+    m.add_module("fc1", nn.Linear(2, 2))
+    m.add_module("relu1", nn.ReLU())
+    m.add_module("fc2", nn.Linear(2, 2))
+    with torch.no_grad():
+        m.fc1.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 2.0]]))
+        m.fc1.bias.zero_()
+        m.fc2.weight.copy_(torch.tensor([[1.0, 1.0], [1.0, -1.0]]))
+        m.fc2.bias.copy_(torch.tensor([0.5, 0.0]))
+    return m
+
+
+# fc1 activations relu([x0, 2 x1]): [1,0] [2,0] [0,2] [0,6]            -> positives 1, 2, 2, 6
+# fc2 activations relu([a0 + a1 + 0.5, a0 - a1]): [1.5,1] [2.5,2] [2.5,0] [6.5,0] -> positives 1, 1.5, 2, 2.5, 2.5, 6.5
+CALIB = np.array([[1, 0], [2, 0], [0, 1], [0, 3]], dtype=np.float32)
+
+
+@pytest.mark.parametrize("p, expected", [(100.0, {"fc1": 6.0, "fc2": 6.5}),
+                                         (50.0, {"fc1": 2.0, "fc2": 2.25})])
+def test_scales_are_exact_percentiles_of_positive_activations(p, expected):
+    assert layer_scales(hand_model(), CALIB, p) == pytest.approx(expected)
+
+
+def test_weights_and_biases_scaled_by_the_chained_rule():
+    net = convert(hand_model(), CALIB, norm="max")
+    w1 = net.projections[0].ops[-1].weight
+    w2 = net.projections[1].ops[-1].weight
+    np.testing.assert_allclose(w1, [[1 / 6, 0], [0, 2 / 6]], rtol=1e-6)              # W1 * 1 / 6
+    np.testing.assert_allclose(w2, np.array([[1, 1], [1, -1]]) * 6 / 6.5, rtol=1e-6)  # W2 * 6 / 6.5
+    np.testing.assert_allclose(net.population("fc1").bias, [0, 0])
+    np.testing.assert_allclose(net.population("fc2").bias, [0.5 / 6.5, 0], rtol=1e-6)  # b2 / 6.5
+    assert net.population("fc2").neuron.threshold == 1.0 and net.population("fc2").neuron.reset == "subtract"
+
+
+def test_converted_rates_follow_the_normalized_activations():
+    net = convert(hand_model(), CALIB, norm="max")
+    steps = 650
+    act = run(net, CALIB[:2], steps)
+    # sample [1, 0]: fc1 rates [1/6, 0] per step; fc2 rates [1.5/6.5, 1/6.5]; sample [2, 0]: doubled
+    np.testing.assert_allclose(act.population_spikes["fc1"], [steps / 6, 2 * steps / 6], atol=1)
+    np.testing.assert_allclose(act.output_counts[0], [steps * 1.5 / 6.5, steps * 1 / 6.5], atol=2)
+    np.testing.assert_allclose(act.output_counts[1], [steps * 2.5 / 6.5, steps * 2 / 6.5], atol=2)
+
+
+def test_unsupported_layers_are_named():
+    m = nn.Sequential(nn.Flatten(), nn.Linear(2, 2), nn.Sigmoid(), nn.Linear(2, 2))
+    with pytest.raises(SpikeportError, match="layer '2': module Sigmoid is not supported"):
+        convert(m, CALIB)
