@@ -41,7 +41,7 @@ test: install data
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: install data
-	$(PY) -m pytest -q --runslow bench
+	$(PY) bench/conversion_curve.py
 
 clean-venv:
 	rm -rf $(VENV)
