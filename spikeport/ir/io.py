@@ -200,14 +200,18 @@ def _check_keys(d, allowed: set, owner: str, reader: _Reader) -> dict:
     return d
 
 
+def _named(d, allowed: set, what: str, index: int, r: _Reader) -> tuple:
+    """Check a population's or projection's keys; return its name and how errors call it."""
+    _check_keys(d, allowed, f"{what} {index}", r)
+    name = _field(d, "name", str, f"{what} {index}", r)
+    return name, f"{what} {name!r}"
+
+
 def _decode(body, r: _Reader) -> Network:
     _check_keys(body, {"dt_s", "input", "output", "readout", "metadata", "populations", "projections"}, "network", r)
     pops = []
     for i, pd in enumerate(_field(body, "populations", list, "network", r)):
-        owner = f"population {i}"
-        _check_keys(pd, {"name", "shape", "neuron", "encoding", "bias"}, owner, r)
-        name = _field(pd, "name", str, owner, r)
-        owner = f"population {name!r}"
+        name, owner = _named(pd, {"name", "shape", "neuron", "encoding", "bias"}, "population", i, r)
         shape = _field(pd, "shape", list, owner, r)
         if len(shape) > 8 or not all(isinstance(s, int) and not isinstance(s, bool) for s in shape):
             r.fail(f"{owner}: shape must be a list of at most 8 integers")
@@ -229,10 +233,7 @@ def _decode(body, r: _Reader) -> Network:
         pops.append(Population(name=name, shape=tuple(shape), neuron=neuron, encoding=encoding, bias=bias))
     projs = []
     for i, jd in enumerate(_field(body, "projections", list, "network", r)):
-        owner = f"projection {i}"
-        _check_keys(jd, {"name", "pre", "post", "ops", "delay_steps"}, owner, r)
-        name = _field(jd, "name", str, owner, r)
-        owner = f"projection {name!r}"
+        name, owner = _named(jd, {"name", "pre", "post", "ops", "delay_steps"}, "projection", i, r)
         ops = []
         for k, od in enumerate(_field(jd, "ops", list, owner, r)):
             oowner = f"{owner} op {k}"
