@@ -45,3 +45,23 @@ def small_network(seed=0, neuron="if", reset="subtract", encoding="analog", dela
     projs = [Projection("input->h", "input", "h", [Dense(w1)]),
              Projection("h->out", "h", "out", [Dense(w2)], delay_steps=delay)]
     return Network(pops, projs, dt_s=1e-3, input="input", output="out", metadata={"note": "test"}).validate()
+
+
+def conv_network(seed=0, encoding="regular", delay=0):
+    """input (2, 8, 8) -conv 3x3 pad 1 stride 2-> c (4, 4, 4) -[avgpool 2, flatten, dense]-> out (5),
+    plus a residual input -[sumpool 2, flatten, dense]-> out."""
+    from spikeport.ir import (AvgPool2d, Conv2d, Dense, Flatten, InputEncoding, Network, NeuronModel, Population,
+                              Projection, SumPool2d)
+
+    rng = np.random.default_rng(seed)
+    nm = NeuronModel("if", threshold=1.0, reset="subtract")
+    pops = [Population("input", (2, 8, 8), encoding=InputEncoding(encoding, 500.0)),
+            Population("c", (4, 4, 4), neuron=nm, bias=np.full((4, 4, 4), 0.02, np.float32)),
+            Population("out", (5,), neuron=nm)]
+    projs = [Projection("input->c", "input", "c",
+                        [Conv2d(rng.normal(0, 0.4, (4, 2, 3, 3)).astype(np.float32), stride=2, padding=1)]),
+             Projection("c->out", "c", "out", [AvgPool2d(2), Flatten(), Dense(rng.normal(0, 0.8, (5, 16)).astype(np.float32))],
+                        delay_steps=delay),
+             Projection("input->out", "input", "out",
+                        [SumPool2d(2), Flatten(), Dense(rng.normal(0, 0.1, (5, 32)).astype(np.float32))])]
+    return Network(pops, projs, input="input", output="out").validate()

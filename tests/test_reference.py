@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from conftest import small_network
+from conftest import conv_network, small_network
 from spikeport.backends.reference import _uniform_hash, run
 from spikeport.ir import Dense, Projection
 
@@ -17,6 +17,7 @@ def numpy_simulation(net, x, steps, seed=0):
     syn = {p.name: np.zeros(batch) for p in net.populations if not p.is_input}
     # the materialized matrix of every projection, for the brute-force synapse count
     mats = {pr.name: pr.apply_numpy(np.eye(net.population(pr.pre).size).reshape((-1,) + net.population(pr.pre).shape))
+            .reshape(net.population(pr.pre).size, -1)
             for pr in net.projections}
     xin = x.reshape(batch, -1).astype(np.float64)
     for t in range(steps):
@@ -127,3 +128,16 @@ def test_bad_input_shape_is_a_user_error():
     from spikeport.errors import SpikeportError
     with pytest.raises(SpikeportError, match="do not fit input population 'input'"):
         run(small_network(), np.zeros((3, 13), np.float32), 10)
+
+
+@pytest.mark.parametrize("encoding, delay", [("regular", 0), ("poisson", 2), ("analog", 1)])
+def test_conv_pool_residual_counts_equal_numpy_simulation(encoding, delay):
+    net = conv_network(encoding=encoding, delay=delay)
+    x = np.random.default_rng(7).random((6, 2, 8, 8)).astype(np.float32)
+    act = run(net, x, 30, batch_size=4)
+    counts, syn, oc, pred = numpy_simulation(net, x, 30)
+    for name in ("c", "out"):
+        np.testing.assert_array_equal(act.population_spikes[name], counts[name])
+        np.testing.assert_array_equal(act.synops[name], syn[name])
+    np.testing.assert_array_equal(act.predictions[:, -1], pred)
+    assert act.population_spikes["c"].sum() > 0 and act.population_spikes["out"].sum() > 0

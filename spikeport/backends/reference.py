@@ -31,24 +31,43 @@ def _torch():
 
 # ---------------------------------------------------------------------------- ops
 
+def _tensor(cache, key, make):
+    t = cache.get(key)
+    if t is None:
+        t = cache[key] = _torch().as_tensor(np.ascontiguousarray(make()), dtype=cache["dtype"], device=cache["device"])
+    return t
+
+
 def _dense(op, x, cache):
-    w = cache.get(id(op))
-    if w is None:
-        w = cache[id(op)] = _torch().as_tensor(op.weight, dtype=cache["dtype"], device=cache["device"])
-    return x @ w.T
+    return x @ _tensor(cache, id(op), lambda: op.weight).T
 
 
 def _flatten(op, x, cache):
     return x.reshape(x.shape[0], -1)
 
 
-TORCH_OPS = {"dense": _dense, "flatten": _flatten}
+def _conv2d(op, x, cache):
+    w = _tensor(cache, id(op), lambda: op.weight)
+    return _torch().nn.functional.conv2d(x, w, stride=op.stride, padding=op.padding, dilation=op.dilation,
+                                         groups=op.groups)
+
+
+def _pool2d(op, x, cache):
+    # a grouped convolution with constant weights: the same products as the materialized matrix
+    channels = x.shape[1]
+    w = _tensor(cache, (id(op), channels), lambda: op.depthwise_kernel(channels))
+    return _torch().nn.functional.conv2d(x, w, stride=op.stride, padding=op.padding, groups=channels)
+
+
+TORCH_OPS = {"dense": _dense, "flatten": _flatten, "conv2d": _conv2d, "sumpool2d": _pool2d, "avgpool2d": _pool2d}
 
 
 def _apply_ops(proj, x, cache):
+    """A applied to flat pre outputs (rows, N_pre); returns flat post currents (rows, N_post)."""
+    x = x.reshape((x.shape[0],) + cache["shapes"][proj.pre])
     for op in proj.ops:
         x = TORCH_OPS[op.kind](op, x, cache)
-    return x
+    return x.reshape(x.shape[0], -1)
 
 
 # ---------------------------------------------------------------------------- encodings
@@ -169,9 +188,8 @@ def _run_batch(network, order, x, steps, checkpoints, sample0, seed, cache):
             else:
                 if delivered:
                     syn += _count(pre[:delivered].sum(dim=0), fan)
-                flat = pre.reshape(steps * pre.shape[1], *pre.shape[2:])
-                c = _apply_ops(proj, flat, cache)
-                c = c.reshape(steps, pre.shape[1], *c.shape[1:])
+                c = _apply_ops(proj, pre.reshape(steps * pre.shape[1], -1), cache)
+                c = c.reshape(steps, pre.shape[1], -1)
             current = _add(current, _delay(kind, c, d, steps))
         if pop.bias is not None:
             b = cache.get(("bias", pop.name))
@@ -246,7 +264,7 @@ def run(network: Network, x, steps: int, *, checkpoints=None, device=None, batch
     except SpikeportError as exc:
         raise SpikeportError(f"the reference executor runs feed-forward networks only: {exc}") from None
     dtype = torch.float32
-    cache = {"dtype": dtype, "device": device,
+    cache = {"dtype": dtype, "device": device, "shapes": {p.name: tuple(p.shape) for p in network.populations},
              "into": {p.name: network.projections_into(p.name) for p in network.populations},
              "fanouts": {pr.name: torch.as_tensor(pr.synapses_per_pre(network.population(pr.pre).shape).reshape(-1),
                                                   dtype=torch.float64, device=device) for pr in network.projections}}

@@ -6,9 +6,10 @@ one. The discrete-time semantics are stated in :mod:`spikeport.ir.neurons` and
 but its errors.
 """
 from .io import load_network, save_network
-from .network import Network, Population, Projection
+from .network import Network, Population, Projection, Synapses
 from .neurons import InputEncoding, NeuronModel
-from .ops import OPS, Dense, Flatten
+from .ops import OPS, AvgPool2d, Conv2d, Dense, Flatten, SumPool2d
 
-__all__ = ["Network", "Population", "Projection", "NeuronModel", "InputEncoding", "Dense", "Flatten", "OPS",
+__all__ = ["Network", "Population", "Projection", "NeuronModel", "InputEncoding", "Dense", "Flatten", "Conv2d", "AvgPool2d",
+           "SumPool2d", "OPS", "Synapses",
            "load_network", "save_network"]

@@ -125,6 +125,26 @@ class Projection:
             x = op.apply_numpy(x)
         return x
 
+    def materialize(self, pre_shape: tuple) -> "Synapses":
+        """The exact sparse matrix of A: one entry per existing synapse (nonzero weight).
+
+        Indices are C-order flat indices into the pre and post populations.
+        Chains are composed exactly (sums over shared intermediate elements).
+        """
+        shape = tuple(pre_shape)
+        pre = post = weight = None
+        for op in self.ops:
+            coo = op.materialize(shape)
+            n_mid = int(np.prod(shape))
+            shape = op.out_shape(shape, self.name)
+            if pre is None:
+                pre, post, weight = coo
+            elif op.kind != "flatten":  # flatten is the C-order identity
+                pre, post, weight = _compose((pre, post, weight), coo, n_mid, int(np.prod(shape)))
+        order = np.lexsort((post, pre))
+        delay = np.full(len(order), self.delay_steps, dtype=np.int64)
+        return Synapses(pre[order], post[order], weight[order].astype(np.float64), delay)
+
     def synapses_per_pre(self, pre_shape: tuple) -> np.ndarray:
         """The fan-out of every pre neuron: how many synapses (nonzero entries of A) it has.
 
@@ -134,9 +154,46 @@ class Projection:
         if kinds[-1] == "dense" and set(kinds[:-1]) <= {"flatten"}:
             # flatten is the C-order identity, so the dense columns are the pre neurons
             return np.count_nonzero(self.ops[-1].weight, axis=0).astype(np.int64)
-        n_pre = math.prod(pre_shape)
-        matrix = self.apply_numpy(np.eye(n_pre, dtype=np.float64).reshape((n_pre,) + tuple(pre_shape)))
-        return np.count_nonzero(matrix.reshape(n_pre, -1), axis=1).astype(np.int64)
+        return np.bincount(self.materialize(pre_shape).pre, minlength=math.prod(pre_shape)).astype(np.int64)
+
+
+@dataclass
+class Synapses:
+    """A projection as explicit synapses: parallel arrays, sorted by (pre, post)."""
+
+    pre: np.ndarray
+    post: np.ndarray
+    weight: np.ndarray
+    delay: np.ndarray
+
+    def __len__(self):
+        return len(self.pre)
+
+    def dense(self, n_pre: int, n_post: int) -> np.ndarray:
+        """As a dense (n_pre, n_post) matrix (for small networks and tests)."""
+        m = np.zeros((n_pre, n_post))
+        np.add.at(m, (self.pre, self.post), self.weight)
+        return m
+
+
+def _compose(first, second, n_mid: int, n_out: int):
+    """COO of (second o first): join on the intermediate index, then sum duplicate (pre, post)."""
+    p1, m1, w1 = first
+    m2, q2, w2 = second
+    order = np.argsort(m2, kind="stable")
+    m2, q2, w2 = m2[order], q2[order], w2[order]
+    counts = np.bincount(m2, minlength=n_mid)
+    starts = np.cumsum(counts) - counts
+    rep = counts[m1]
+    total = int(rep.sum())
+    src = np.repeat(np.arange(len(p1)), rep)
+    offset = np.arange(total) - np.repeat(np.cumsum(rep) - rep, rep)
+    dst = np.repeat(starts[m1], rep) + offset
+    key = p1[src] * n_out + q2[dst]
+    uniq, inverse = np.unique(key, return_inverse=True)
+    weight = np.bincount(inverse.ravel(), weights=w1[src].astype(np.float64) * w2[dst], minlength=len(uniq))
+    keep = weight != 0
+    return uniq[keep] // n_out, uniq[keep] % n_out, weight[keep]
 
 
 @dataclass(eq=False)

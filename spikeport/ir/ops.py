@@ -2,12 +2,19 @@
 
 A projection applies its ops in order to the pre population's per-step output
 (shaped like the pre population) and adds the result to the post population's
-input current. Each op is a plain dataclass; ``OPS`` maps the type name stored in
-files to the class, so adding an op never touches a central if/elif chain.
+input current. Each op is a plain dataclass with
+
+- ``out_shape(in_shape)``: shape inference (raises GraphError naming the op),
+- ``apply_numpy(x)``: the op on a batch (batch, *in_shape), float64 reference,
+- ``materialize(in_shape)``: its exact sparse matrix as COO arrays
+  (pre index, post index, weight), C-order flat indices, zero weights dropped.
+
+``OPS`` maps the type name stored in files to the class, so adding an op never
+touches a central if/elif chain. Spatial ops take (channels, height, width).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -17,6 +24,34 @@ from ..errors import GraphError
 
 def _shape_str(shape) -> str:
     return "(" + ", ".join(str(int(s)) for s in shape) + ")"
+
+
+def _pair(value, name: str, owner: str, minimum: int) -> tuple:
+    """An int or a pair of ints, each >= minimum, as a tuple of two ints."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (int(value), int(value))
+    try:
+        out = tuple(int(v) for v in value)
+        ok = len(out) == 2 and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or min(out) < minimum or max(out) > 2**20:
+        raise GraphError(f"{owner}: {name} must be an integer or a pair of integers in [{minimum}, 2**20], got {value!r}")
+    return out
+
+
+def _check_weight(w: np.ndarray, ndim: int, owner: str, what: str) -> None:
+    if w.ndim != ndim:
+        raise GraphError(f"{owner}: {what} must be {ndim}-D, got shape {_shape_str(w.shape)}")
+    if w.dtype.kind != "f":
+        raise GraphError(f"{owner}: {what} must be floating point, got {w.dtype}")
+    if not np.isfinite(w).all():
+        raise GraphError(f"{owner}: {what} holds {int((~np.isfinite(w)).sum())} NaN or infinite values")
+
+
+def _coo(pre, post, weight):
+    keep = weight != 0
+    return pre[keep].astype(np.int64), post[keep].astype(np.int64), weight[keep]
 
 
 @dataclass(eq=False)
@@ -33,13 +68,7 @@ class Dense:
         self.weight = np.asarray(self.weight)
 
     def validate(self, owner: str) -> None:
-        w = self.weight
-        if w.ndim != 2:
-            raise GraphError(f"{owner}: dense weight must be 2-D (n_out, n_in), got shape {_shape_str(w.shape)}")
-        if w.dtype.kind != "f":
-            raise GraphError(f"{owner}: dense weight must be floating point, got {w.dtype}")
-        if not np.isfinite(w).all():
-            raise GraphError(f"{owner}: dense weight holds {int((~np.isfinite(w)).sum())} NaN or infinite values")
+        _check_weight(self.weight, 2, owner, "dense weight (n_out, n_in)")
 
     def out_shape(self, in_shape: tuple, owner: str) -> tuple:
         if len(in_shape) != 1 or in_shape[0] != self.weight.shape[1]:
@@ -54,8 +83,11 @@ class Dense:
         return {"weight": self.weight}
 
     def apply_numpy(self, x: np.ndarray) -> np.ndarray:
-        """Apply to a batch x of shape (batch, n_in)."""
-        return x @ self.weight.T
+        return x @ self.weight.T.astype(np.float64)
+
+    def materialize(self, in_shape: tuple):
+        post, pre = np.indices(self.weight.shape)
+        return _coo(pre.ravel(), post.ravel(), self.weight.ravel())
 
 
 @dataclass(eq=False)
@@ -79,8 +111,191 @@ class Flatten:
     def apply_numpy(self, x: np.ndarray) -> np.ndarray:
         return x.reshape(x.shape[0], -1)
 
+    def materialize(self, in_shape: tuple):
+        n = int(np.prod(in_shape))
+        return np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64), np.ones(n)
 
-OPS = {cls.kind: cls for cls in (Dense, Flatten)}
+
+def _conv_out(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+@dataclass(eq=False)
+class _Spatial:
+    """Shared geometry of 2-D convolutions and poolings over (C, H, W) inputs::
+
+        y[c_out, i, j] = sum_{c, u, v} K[c_out, c, u, v] * x_pad[c, i*sh + u*dh, j*sw + v*dw]
+
+    with x zero-padded by (ph, pw) on each side; padding creates no synapses.
+    """
+
+    def _geometry(self, in_shape, owner):
+        if len(in_shape) != 3:
+            raise GraphError(f"{owner}: needs input of shape (channels, height, width), got {_shape_str(in_shape)}")
+        kh, kw = self.kernel_shape()
+        (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
+        ho = _conv_out(in_shape[1], kh, sh, ph, dh)
+        wo = _conv_out(in_shape[2], kw, sw, pw, dw)
+        if ho < 1 or wo < 1:
+            raise GraphError(f"{owner}: kernel {(kh, kw)} with dilation {self.dilation} and padding {self.padding} "
+                             f"does not fit input {_shape_str(in_shape)}")
+        return ho, wo
+
+    def _windows(self, x: np.ndarray, in_shape: tuple):
+        """Yield (u, v, x_slice) with x_slice[n, c, i, j] = x_pad[n, c, i*sh + u*dh, j*sw + v*dw]."""
+        kh, kw = self.kernel_shape()
+        (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
+        ho, wo = self._geometry(in_shape, self.kind)
+        xp = np.pad(x.reshape((x.shape[0],) + tuple(in_shape)).astype(np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+        for u in range(kh):
+            for v in range(kw):
+                yield u, v, xp[:, :, u * dh: u * dh + sh * (ho - 1) + 1: sh, v * dw: v * dw + sw * (wo - 1) + 1: sw]
+
+    def _coo_of(self, in_shape, kernel, groups: int):
+        """COO of a (grouped) correlation with ``kernel`` (C_out, C_in/groups, kh, kw)."""
+        c_in, h, w = in_shape
+        ho, wo = self._geometry(in_shape, self.kind)
+        c_out, cig, kh, kw = kernel.shape
+        (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
+        cog = c_out // groups
+        co, ci, u, v, i, j = np.meshgrid(np.arange(c_out), np.arange(cig), np.arange(kh), np.arange(kw),
+                                         np.arange(ho), np.arange(wo), indexing="ij", sparse=True)
+        y = i * sh + u * dh - ph
+        x = j * sw + v * dw - pw
+        c = (co // cog) * cig + ci
+        shape = np.broadcast_shapes(co.shape, ci.shape, u.shape, v.shape, i.shape, j.shape)
+        valid = np.broadcast_to((y >= 0) & (y < h) & (x >= 0) & (x < w), shape)
+        pre = np.broadcast_to((c * h + y) * w + x, shape)[valid]
+        post = np.broadcast_to((co * ho + i) * wo + j, shape)[valid]
+        weight = np.broadcast_to(kernel[co, ci, u, v], shape)[valid]
+        return _coo(pre, post, weight)
+
+
+@dataclass(eq=False)
+class Conv2d(_Spatial):
+    """2-D convolution (cross-correlation, as torch.nn.Conv2d) without bias.
+
+    weight: (C_out, C_in / groups, kh, kw); stride, padding (zeros), dilation:
+    pairs; groups divides C_in and C_out.
+    """
+
+    weight: np.ndarray
+    stride: tuple = (1, 1)
+    padding: tuple = (0, 0)
+    dilation: tuple = (1, 1)
+    groups: int = 1
+    kind: ClassVar[str] = "conv2d"
+
+    def __post_init__(self):
+        self.weight = np.asarray(self.weight)
+        self.stride = _pair(self.stride, "stride", self.kind, 1)
+        self.padding = _pair(self.padding, "padding", self.kind, 0)
+        self.dilation = _pair(self.dilation, "dilation", self.kind, 1)
+
+    def kernel_shape(self):
+        return tuple(int(s) for s in self.weight.shape[2:])
+
+    def validate(self, owner: str) -> None:
+        _check_weight(self.weight, 4, owner, "conv2d weight (C_out, C_in/groups, kh, kw)")
+        if not isinstance(self.groups, (int, np.integer)) or isinstance(self.groups, bool) or self.groups < 1 \
+                or self.weight.shape[0] % self.groups:
+            raise GraphError(f"{owner}: groups must be a positive integer dividing C_out = {self.weight.shape[0]}, "
+                             f"got {self.groups!r}")
+        self.groups = int(self.groups)
+
+    def out_shape(self, in_shape: tuple, owner: str) -> tuple:
+        ho, wo = self._geometry(in_shape, owner)
+        if in_shape[0] != self.weight.shape[1] * self.groups:
+            raise GraphError(f"{owner}: conv2d weight {_shape_str(self.weight.shape)} with groups {self.groups} "
+                             f"needs {self.weight.shape[1] * self.groups} input channels, got {in_shape[0]}")
+        return (int(self.weight.shape[0]), ho, wo)
+
+    def params(self) -> dict:
+        return {"stride": list(self.stride), "padding": list(self.padding), "dilation": list(self.dilation),
+                "groups": self.groups}
+
+    def arrays(self) -> dict:
+        return {"weight": self.weight}
+
+    def apply_numpy(self, x: np.ndarray) -> np.ndarray:
+        in_shape = x.shape[1:]
+        out = None
+        g, cig, cog = self.groups, self.weight.shape[1], self.weight.shape[0] // self.groups
+        w = self.weight.astype(np.float64)
+        for u, v, xs in self._windows(x, in_shape):
+            parts = [np.einsum("nchw,oc->nohw", xs[:, k * cig:(k + 1) * cig], w[k * cog:(k + 1) * cog, :, u, v])
+                     for k in range(g)]
+            term = np.concatenate(parts, axis=1)
+            out = term if out is None else out + term
+        return out
+
+    def materialize(self, in_shape: tuple):
+        return self._coo_of(in_shape, self.weight, self.groups)
+
+
+@dataclass(eq=False)
+class SumPool2d(_Spatial):
+    """Per-channel sum over kernel windows: y[c, i, j] = sum_{u, v} x_pad[c, i*sh + u, j*sw + v].
+
+    stride defaults to the kernel size; padding adds zeros (no synapses).
+    """
+
+    kernel_size: tuple
+    stride: tuple | None = None
+    padding: tuple = (0, 0)
+    kind: ClassVar[str] = "sumpool2d"
+    scale: ClassVar[str] = "sum"
+
+    dilation = (1, 1)
+
+    def __post_init__(self):
+        self.kernel_size = _pair(self.kernel_size, "kernel_size", self.kind, 1)
+        self.stride = _pair(self.kernel_size if self.stride is None else self.stride, "stride", self.kind, 1)
+        self.padding = _pair(self.padding, "padding", self.kind, 0)
+
+    def kernel_shape(self):
+        return self.kernel_size
+
+    def validate(self, owner: str) -> None:
+        pass  # parameters are checked on construction
+
+    def factor(self) -> float:
+        return 1.0 if self.scale == "sum" else 1.0 / (self.kernel_size[0] * self.kernel_size[1])
+
+    def out_shape(self, in_shape: tuple, owner: str) -> tuple:
+        ho, wo = self._geometry(in_shape, owner)
+        return (int(in_shape[0]), ho, wo)
+
+    def params(self) -> dict:
+        return {"kernel_size": list(self.kernel_size), "stride": list(self.stride), "padding": list(self.padding)}
+
+    def arrays(self) -> dict:
+        return {}
+
+    def depthwise_kernel(self, channels: int) -> np.ndarray:
+        """The equivalent grouped-convolution kernel (C, 1, kh, kw) of constant weights."""
+        return np.full((channels, 1) + tuple(self.kernel_size), self.factor())
+
+    def apply_numpy(self, x: np.ndarray) -> np.ndarray:
+        out = 0.0
+        for _, _, xs in self._windows(x, x.shape[1:]):
+            out = out + xs
+        return out * self.factor()
+
+    def materialize(self, in_shape: tuple):
+        return self._coo_of(in_shape, self.depthwise_kernel(in_shape[0]), in_shape[0])
+
+
+@dataclass(eq=False)
+class AvgPool2d(SumPool2d):
+    """Per-channel mean over kernel windows, padding counted (torch's count_include_pad=True):
+    y = SumPool2d(x) / (kh * kw)."""
+
+    kind: ClassVar[str] = "avgpool2d"
+    scale: ClassVar[str] = "mean"
+
+
+OPS = {cls.kind: cls for cls in (Dense, Flatten, Conv2d, SumPool2d, AvgPool2d)}
 
 
 def op_from_parts(kind: str, params: dict, arrays: dict, owner: str):
@@ -92,5 +307,7 @@ def op_from_parts(kind: str, params: dict, arrays: dict, owner: str):
         op = cls(**params, **arrays)
     except TypeError as exc:
         raise GraphError(f"{owner}: bad fields for op {kind!r}: {exc}") from None
+    except GraphError as exc:
+        raise GraphError(f"{owner}: {exc}") from None
     op.validate(owner)
     return op
