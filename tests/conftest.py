@@ -30,13 +30,13 @@ def run_cli(*args, cwd=None, env=None, timeout=600):
                           env=env)
 
 
-def small_network(seed=0, neuron="if", reset="subtract", encoding="analog", delay=0, bias=True):
+def small_network(seed=0, neuron="if", reset="subtract", encoding="analog", delay=0, bias=True, syn=None, refractory=0):
     """A 3-population network with random dense weights (input 12 -> 9 -> 4)."""
     from spikeport.ir import Dense, InputEncoding, Network, NeuronModel, Population, Projection
 
     rng = np.random.default_rng(seed)
-    tau = 0.02 if neuron == "lif" else None
-    nm = NeuronModel(neuron, threshold=1.0, reset=reset, tau_rc_s=tau, v_init=0.1)
+    nm = NeuronModel(neuron, threshold=1.0, reset=reset, decay=0.95 if neuron == "lif" else 1.0, syn_decay=syn,
+                     refractory_steps=refractory, v_init=0.1)
     w1 = (rng.normal(0, 0.5, (9, 12)) * (rng.random((9, 12)) > 0.3)).astype(np.float32)
     w2 = rng.normal(0, 0.6, (4, 9)).astype(np.float32)
     pops = [Population("input", (12,), encoding=InputEncoding(encoding, 400.0)),

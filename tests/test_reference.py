@@ -13,6 +13,8 @@ def numpy_simulation(net, x, steps, seed=0):
     batch = len(x)
     out = {p.name: np.zeros((steps, batch, p.size)) for p in net.populations}
     v = {p.name: np.full((batch, p.size), p.neuron.v_init) for p in net.populations if not p.is_input}
+    i_syn = {name: np.zeros_like(a) for name, a in v.items()}
+    refractory = {name: np.zeros(a.shape, dtype=int) for name, a in v.items()}
     counts = {name: np.zeros((batch,)) for name in out}
     syn = {p.name: np.zeros(batch) for p in net.populations if not p.is_input}
     # the materialized matrix of every projection, for the brute-force synapse count
@@ -41,13 +43,25 @@ def numpy_simulation(net, x, steps, seed=0):
                     # a spike, or a nonzero analog value, is one event per existing synapse
                     syn[pop.name] += (pre != 0) @ np.count_nonzero(mats[pr.name], axis=1)
             nm = pop.neuron
-            v[pop.name] = nm.decay(net.dt_s) * v[pop.name] + current
-            s = v[pop.name] >= nm.threshold
-            if nm.reset == "subtract":
-                v[pop.name] -= nm.threshold * s
-            else:
-                v[pop.name][s] = 0.0
-            out[pop.name][t] = s
+            bias = 0 if pop.bias is None else pop.bias.reshape(-1)
+            current = current - bias  # the synaptic part only
+            if nm.syn_decay is not None:
+                i_syn[pop.name] = nm.syn_decay * i_syn[pop.name] + current
+                current = i_syn[pop.name]
+            for b in range(batch):
+                for j in range(pop.size):
+                    if refractory[pop.name][b, j] > 0:
+                        refractory[pop.name][b, j] -= 1
+                        out[pop.name][t, b, j] = 0
+                        continue
+                    vj = nm.decay * v[pop.name][b, j] + current[b, j] + (bias[j] if pop.bias is not None else 0)
+                    spike = vj >= nm.threshold
+                    if spike:
+                        vj = vj - nm.threshold if nm.reset == "subtract" else 0.0
+                        refractory[pop.name][b, j] = nm.refractory_steps
+                    v[pop.name][b, j] = vj
+                    out[pop.name][t, b, j] = spike
+            s = out[pop.name][t]
     for name in out:
         if not net.population(name).is_input or net.population(name).encoding.kind != "analog":
             counts[name] = out[name].sum(axis=(0, 2))
@@ -66,6 +80,8 @@ def with_residual(net):
 
 CASES = [
     dict(neuron="if", reset="subtract", encoding="analog"),
+    dict(neuron="lif", reset="subtract", encoding="regular", syn=0.8, refractory=2),
+    dict(neuron="if", reset="zero", encoding="poisson", refractory=3, delay=1),
     dict(neuron="if", reset="zero", encoding="regular"),
     dict(neuron="lif", reset="subtract", encoding="poisson"),
     dict(neuron="lif", reset="zero", encoding="analog", delay=3),

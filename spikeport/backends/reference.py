@@ -104,27 +104,42 @@ def _encode(pop, x, steps, dt_s, sample0, seed, dtype):
 
 # ---------------------------------------------------------------------------- dynamics
 
-def _integrate(pop, current, steps, dt_s, checkpoints, want_readout):
-    """Run the membrane recurrence; return spikes (T, B, N) and, for the output, the readout."""
+def _integrate(pop, current, bias, steps, checkpoints, want_readout):
+    """Run the neuron equations; return spikes (T, B, N) and, for the output, the readout."""
     torch = _torch()
-    kind, I = current
+    kind, J = current
     nm = pop.neuron
-    lam, theta = nm.decay(dt_s), nm.threshold
-    batch, n = I.shape[-2], I.shape[-1]
-    v = torch.full((batch, n), float(nm.v_init), dtype=I.dtype, device=I.device)
-    spikes = torch.empty((steps, batch, n), dtype=I.dtype, device=I.device)
-    counts = torch.zeros((batch, n), dtype=torch.int64, device=I.device) if want_readout else None
+    lam, theta, alpha, refr = nm.decay, nm.threshold, nm.syn_decay, nm.refractory_steps
+    batch, n = J.shape[-2], J.shape[-1]
+    v = torch.full((batch, n), float(nm.v_init), dtype=J.dtype, device=J.device)
+    i_syn = torch.zeros_like(v) if alpha is not None else None
+    left = torch.zeros((batch, n), dtype=torch.int32, device=J.device) if refr else None
+    spikes = torch.empty((steps, batch, n), dtype=J.dtype, device=J.device)
+    counts = torch.zeros((batch, n), dtype=torch.int64, device=J.device) if want_readout else None
     preds, cp = [], set(checkpoints)
     for t in range(steps):
-        if lam != 1.0:
-            v.mul_(lam)
-        v.add_(I if kind == "const" else I[t])
-        s = v >= theta
+        inp = J if kind == "const" else J[t]
+        if alpha is not None:
+            inp = i_syn.mul_(alpha).add_(inp)
+        if bias is not None:
+            inp = inp + bias
+        if refr:
+            active = left == 0
+            v = torch.where(active, v * lam + inp, v)
+            s = (v >= theta) & active
+            left = torch.where(active, left, left - 1)
+        else:
+            if lam != 1.0:
+                v.mul_(lam)
+            v.add_(inp)
+            s = v >= theta
         spikes[t] = s
         if nm.reset == "subtract":
             v.sub_(s * theta)
         else:
             v.masked_fill_(s, 0.0)
+        if refr:
+            left.masked_fill_(s, refr)
         if want_readout:
             counts += s
             if t + 1 in cp:
@@ -191,15 +206,15 @@ def _run_batch(network, order, x, steps, checkpoints, sample0, seed, cache):
                 c = _apply_ops(proj, pre.reshape(steps * pre.shape[1], -1), cache)
                 c = c.reshape(steps, pre.shape[1], -1)
             current = _add(current, _delay(kind, c, d, steps))
+        bias = None
         if pop.bias is not None:
-            b = cache.get(("bias", pop.name))
-            if b is None:
-                b = cache[("bias", pop.name)] = torch.as_tensor(pop.bias.reshape(-1), dtype=cache["dtype"], device=x.device)
-            current = ("const", b.expand(x.shape[0], -1)) if current is None else (current[0], current[1] + b)
+            bias = _tensor(cache, ("bias", pop.name), lambda: pop.bias.reshape(-1))
         if current is None:
             current = ("const", torch.zeros((x.shape[0], pop.size), dtype=cache["dtype"], device=x.device))
+        elif bias is not None and pop.neuron.syn_decay is None and not pop.neuron.refractory_steps:
+            current, bias = (current[0], current[1] + bias), None  # fold the bias in once
         is_out = pop.name == network.output
-        spk, counts, preds = _integrate(pop, current, steps, dt, checkpoints, is_out)
+        spk, counts, preds = _integrate(pop, current, bias, steps, checkpoints, is_out)
         outputs[pop.name] = ("seq", spk)
         spikes_per_sample[pop.name] = spk.sum(dim=(0, 2)).to(torch.int64)
         synops[pop.name] = syn

@@ -217,11 +217,13 @@ def _decode(body, r: _Reader) -> Network:
             r.fail(f"{owner}: shape must be a list of at most 8 integers")
         neuron = pd.get("neuron")
         if neuron is not None:
-            nd = _check_keys(neuron, {"model", "threshold", "reset", "tau_rc_s", "v_init"}, owner + " neuron", r)
+            nd = _check_keys(neuron, {"model", "threshold", "reset", "decay", "syn_decay", "refractory_steps",
+                                      "v_init"}, owner + " neuron", r)
             neuron = NeuronModel(
                 model=_field(nd, "model", str, owner, r), threshold=_field(nd, "threshold", float, owner, r),
-                reset=_field(nd, "reset", str, owner, r),
-                tau_rc_s=_field(nd, "tau_rc_s", (float, int, type(None)), owner, r, None),
+                reset=_field(nd, "reset", str, owner, r), decay=_field(nd, "decay", float, owner, r, 1.0),
+                syn_decay=_field(nd, "syn_decay", (float, int, type(None)), owner, r, None),
+                refractory_steps=_field(nd, "refractory_steps", int, owner, r, 0),
                 v_init=_field(nd, "v_init", float, owner, r, 0.0))
         encoding = pd.get("encoding")
         if encoding is not None:

@@ -4,15 +4,27 @@ Time is discrete: steps t = 0, 1, ..., T-1 of length ``Network.dt_s``.
 
 Spiking neurons (:class:`NeuronModel`), for every neuron j of a population::
 
-    I_j[t] = b_j + sum over projections p into the population of (A_p s_pre[t - d_p])_j
-    v_j[t] = lam * v_j[t-1] + I_j[t]          lam = 1 (IF), exp(-dt/tau_rc) (LIF)
-    s_j[t] = 1 if v_j[t] >= theta else 0       (at most one spike per step)
-    reset "subtract": v_j[t] <- v_j[t] - theta * s_j[t]
-    reset "zero":     v_j[t] <- 0 where s_j[t] = 1
-    v_j[-1] = v_init;  s_pre[t] = 0 for t < 0
+    J_j[t] = sum over projections p into the population of (A_p s_pre[t - d_p])_j
+    i_j[t] = alpha * i_j[t-1] + J_j[t]   with a synaptic current (syn_decay = alpha), else i_j[t] = J_j[t]
+    if the neuron is refractory (r_j > 0):  r_j -= 1; v_j[t] = v_j[t-1]; s_j[t] = 0
+    else:
+        v_j[t] = lam * v_j[t-1] + i_j[t] + b_j        lam = decay: 1 for IF, in [0, 1) for LIF
+        s_j[t] = 1 if v_j[t] >= theta else 0         (at most one spike per step)
+        reset "subtract": v_j[t] <- v_j[t] - theta * s_j[t]
+        reset "zero":     v_j[t] <- 0 where s_j[t] = 1
+        r_j <- refractory_steps where s_j[t] = 1
+    v_j[-1] = v_init;  i_j[-1] = 0;  r_j = 0 at t = 0;  s_pre[t] = 0 for t < 0
 
 A_p is the linear map of projection p (its chain of ops), d_p its delay in steps
-and b_j the population's bias (a constant current added every step).
+and b_j the population's bias (a constant current added every step while the
+neuron is not refractory). A refractory neuron neither leaks nor integrates, but
+its synaptic current keeps decaying and collecting input.
+
+The leak is stored as the per-step factor lam, which is exact whatever the
+simulator: a continuous LIF tau dv/dt = -v + R I integrated exactly over a step
+gives lam = exp(-dt / tau) (:meth:`NeuronModel.lif` makes one from tau_rc);
+forward Euler gives lam = 1 - dt / tau. Likewise alpha = exp(-dt / tau_syn).
+How each simulator realizes these is in docs/ir.md.
 
 Input populations (:class:`InputEncoding`) turn a sample x (values in [0, 1]) into
 what they send every step::
@@ -44,25 +56,50 @@ def _finite(value, what: str) -> float:
     return value
 
 
+def _fraction(value, what: str, owner: str, allow_one: bool) -> float:
+    value = _finite(value, f"{owner}: {what}")
+    if not (0.0 <= value < 1.0 or (allow_one and value == 1.0)):
+        raise GraphError(f"{owner}: {what} must be in [0, 1{']' if allow_one else ')'}, got {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class NeuronModel:
     """An integrate-and-fire neuron (IF, or LIF with a leak), see the module docstring.
 
     Parameters
     ----------
-    model : "if" or "lif"
+    model : "if" (decay must be 1) or "lif" (decay in [0, 1))
     threshold : float > 0, theta
     reset : "subtract" (reset by subtraction) or "zero"
-    tau_rc_s : membrane time constant of a LIF neuron in seconds; the per-step
-        decay is lam = exp(-dt_s / tau_rc_s). None for IF.
+    decay : per-step membrane decay lam
+    syn_decay : per-step decay alpha of an exponential synaptic current, or None
+        for current-based input without a synaptic filter
+    refractory_steps : steps after a spike during which the neuron is held
     v_init : initial membrane potential v[-1] (e.g. theta / 2 for a threshold shift)
     """
 
     model: str = "if"
     threshold: float = 1.0
     reset: str = "subtract"
-    tau_rc_s: float | None = None
+    decay: float = 1.0
+    syn_decay: float | None = None
+    refractory_steps: int = 0
     v_init: float = 0.0
+
+    @classmethod
+    def lif(cls, tau_rc_s: float, dt_s: float, tau_syn_s: float | None = None, **kw) -> "NeuronModel":
+        """A LIF neuron from time constants, by exact integration over one step of ``dt_s``."""
+        if not (tau_rc_s > 0 and dt_s > 0) or (tau_syn_s is not None and not tau_syn_s > 0):
+            raise GraphError(f"LIF time constants must be > 0, got tau_rc {tau_rc_s}, tau_syn {tau_syn_s}, dt {dt_s}")
+        syn = None if tau_syn_s is None else math.exp(-dt_s / tau_syn_s)
+        return cls(model="lif", decay=math.exp(-dt_s / tau_rc_s), syn_decay=syn, **kw)
+
+    def tau_rc_s(self, dt_s: float) -> float | None:
+        """The membrane time constant whose exact step is ``decay`` (None for IF, 0 for decay 0)."""
+        if self.model == "if":
+            return None
+        return 0.0 if self.decay == 0 else -dt_s / math.log(self.decay)
 
     def validate(self, owner: str) -> None:
         if self.model not in NEURON_MODELS:
@@ -72,19 +109,20 @@ class NeuronModel:
         if _finite(self.threshold, f"{owner}: threshold") <= 0:
             raise GraphError(f"{owner}: threshold must be > 0, got {self.threshold}")
         _finite(self.v_init, f"{owner}: v_init")
-        if self.model == "lif":
-            if self.tau_rc_s is None or _finite(self.tau_rc_s, f"{owner}: tau_rc_s") <= 0:
-                raise GraphError(f"{owner}: a LIF neuron needs tau_rc_s > 0, got {self.tau_rc_s}")
-        elif self.tau_rc_s is not None:
-            raise GraphError(f"{owner}: an IF neuron has no leak; tau_rc_s must be None, got {self.tau_rc_s}")
-
-    def decay(self, dt_s: float) -> float:
-        """The per-step membrane decay lam (1 for IF)."""
-        return 1.0 if self.model == "if" else math.exp(-dt_s / self.tau_rc_s)
+        decay = _fraction(self.decay, "decay", owner, allow_one=True)
+        if self.model == "if" and decay != 1.0:
+            raise GraphError(f"{owner}: an IF neuron has no leak; decay must be 1, got {self.decay} (use model 'lif')")
+        if self.model == "lif" and decay == 1.0:
+            raise GraphError(f"{owner}: a LIF neuron needs decay < 1 (decay 1 is model 'if')")
+        if self.syn_decay is not None:
+            _fraction(self.syn_decay, "syn_decay", owner, allow_one=False)
+        r = self.refractory_steps
+        if not isinstance(r, int) or isinstance(r, bool) or not 0 <= r <= 2**20:
+            raise GraphError(f"{owner}: refractory_steps must be an integer in [0, 2**20], got {r!r}")
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "threshold": self.threshold, "reset": self.reset,
-                "tau_rc_s": self.tau_rc_s, "v_init": self.v_init}
+        return {"model": self.model, "threshold": self.threshold, "reset": self.reset, "decay": self.decay,
+                "syn_decay": self.syn_decay, "refractory_steps": self.refractory_steps, "v_init": self.v_init}
 
 
 @dataclass(frozen=True)
