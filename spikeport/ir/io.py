@@ -5,7 +5,8 @@ A graph file (``.spk``) is a zip container holding
 - ``spikeport.json``: ``{"format": "spikeport-network", "version": N, "writer": ...,
   "network": {...}}``, the whole structure in JSON; every array in it is a
   reference ``{"$array": "arrays/<k>.npy"}``;
-- ``arrays/<k>.npy``: the arrays, in numpy's .npy format, stored uncompressed.
+- ``arrays/<k>.npy``: the arrays, in numpy's .npy format, stored uncompressed
+  (the reader refuses compressed members, so nothing is allocated beyond the bytes on disk).
 
 Version rule: a reader of format version N reads every version 1..N (fields that
 a later version added take their documented defaults when absent) and refuses a
@@ -23,8 +24,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import struct
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +41,10 @@ FORMAT = "spikeport-network"
 VERSION = 1
 HEADER = "spikeport.json"
 MAX_HEADER_BYTES = 64 * 2**20
-# deflate cannot shrink data by more than about 1032:1; a member claiming more lies
-MAX_DEFLATE_RATIO = 1100
+# What the zip and JSON layers may raise on a damaged or hostile file; all of it means "corrupt".
+CONTAINER_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError,
+                    RuntimeError, struct.error, zlib.error, UnicodeDecodeError, KeyError, IndexError, OverflowError,
+                    TypeError)
 ALLOWED_DTYPES = {np.dtype(t) for t in ("float16", "float32", "float64", "int8", "int16", "int32", "int64",
                                         "uint8", "uint16", "uint32", "bool")}
 
@@ -123,9 +128,20 @@ def atomic_write(path: Path, write) -> Path:
 class _Reader:
     """Reads one graph file; every failure names the file and the object."""
 
-    def __init__(self, path: Path, z: zipfile.ZipFile):
-        self.path, self.z = path, z
+    def __init__(self, path: Path, z: zipfile.ZipFile, disk_bytes: int):
+        self.path, self.z, self.disk_bytes = path, z, disk_bytes
         self.members = {info.filename: info for info in z.infolist()}
+
+    def member(self, name: str, owner: str) -> zipfile.ZipInfo:
+        """A member that is stored uncompressed and claims no more bytes than the file has."""
+        info = self.members.get(name)
+        if info is None:
+            self.fail(f"{owner}: {name!r} is missing from the file")
+        if info.compress_type != zipfile.ZIP_STORED:
+            self.fail(f"{owner}: {name!r} is compressed; graph files store members uncompressed")
+        if info.file_size != info.compress_size or info.file_size > self.disk_bytes:
+            self.fail(f"{owner}: {name!r} declares {info.file_size} bytes, more than the file holds")
+        return info
 
     def fail(self, msg: str):
         raise FileFormatError(f"{self.path}: {msg}")
@@ -134,14 +150,7 @@ class _Reader:
         if not (isinstance(spec, dict) and set(spec) == {"$array"} and isinstance(spec["$array"], str)):
             self.fail(f"{owner}: expected an array reference, got {str(spec)[:80]}")
         key = spec["$array"]
-        info = self.members.get(key)
-        if info is None:
-            self.fail(f"{owner}: array {key!r} is missing from the file")
-        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            self.fail(f"{owner}: array {key!r} uses an unsupported compression")
-        if info.file_size > max(info.compress_size, 1) * MAX_DEFLATE_RATIO:
-            self.fail(f"{owner}: array {key!r} declares {info.file_size} bytes, more than its "
-                      f"{info.compress_size} stored bytes can hold")
+        info = self.member(key, f"{owner}: array")
         try:
             with self.z.open(info) as f:
                 try:
@@ -165,7 +174,9 @@ class _Reader:
                 # allocate only after the size was checked against the stored bytes
                 a = np.empty(count, dtype=dtype)
                 got = f.readinto(memoryview(a).cast("B")) if a.nbytes else 0
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        except FileFormatError:
+            raise
+        except CONTAINER_ERRORS as exc:
             self.fail(f"{owner}: array {key!r} is corrupt ({_short(exc)})")
         if got != a.nbytes:
             self.fail(f"{owner}: array {key!r} is truncated")
@@ -269,20 +280,20 @@ def load_network(path) -> Network:
         raise FileFormatError(f"{path}: not a spikeport graph file{hint}")
     try:
         z = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+    except CONTAINER_ERRORS as exc:
         raise FileFormatError(f"{path}: truncated or corrupt container ({_short(exc)})") from None
     with z:
-        r = _Reader(path, z)
-        info = r.members.get(HEADER)
-        if info is None:
+        r = _Reader(path, z, path.stat().st_size)
+        if HEADER not in r.members:
             torch_file = any(name.endswith("/data.pkl") for name in r.members)
             r.fail("not a spikeport graph file" + (" (it is a PyTorch file: convert it first with "
                                                     "`spikeport convert`)" if torch_file else f" (no {HEADER} inside)"))
+        info = r.member(HEADER, "header")
         if info.file_size > MAX_HEADER_BYTES:
             r.fail(f"{HEADER} declares {info.file_size} bytes (limit {MAX_HEADER_BYTES})")
         try:
             header = json.loads(z.read(info).decode("utf-8"))
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError, UnicodeDecodeError) as exc:
+        except CONTAINER_ERRORS as exc:  # RecursionError (deep nesting) is a RuntimeError
             r.fail(f"{HEADER} is corrupt ({_short(exc)})")
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             r.fail(f"not a spikeport graph file (format is not {FORMAT!r})")
