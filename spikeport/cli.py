@@ -35,6 +35,27 @@ def _steps_list(text: str) -> list:
     return [_positive(t) for t in text.split(",") if t.strip()]
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a time step in seconds, got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a time step in (0, 1] seconds, got {text}")
+    return value
+
+
+def _noting_warnings(fn, *args, **kwargs):
+    """Run fn; print what it warned (NIR assumptions, metadata-only fields) as 'note:' lines on stderr."""
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = fn(*args, **kwargs)
+    for w in caught:
+        print(f"note: {w.message}", file=sys.stderr)
+    return result
+
+
 def _write_json(path, data) -> None:
     from .ir.io import atomic_write
     text = json.dumps(data, indent=2) + "\n"
@@ -65,8 +86,25 @@ def cmd_train(args) -> int:
 def cmd_convert(args) -> int:
     from .datasets import load_dataset
     from .ir import save_network
+    from .ir.nirgraph import is_nir_file
     from .models import convert, load_model
 
+    if is_nir_file(args.model):
+        unused = [opt for opt, value, default in (("--norm", args.norm, "percentile"),
+                                                  ("--percentile", args.percentile, 99.9),
+                                                  ("--encoding", args.encoding, "analog"),
+                                                  ("--max-rate", args.max_rate, 1000.0)) if value != default]
+        if unused:
+            raise SpikeportError(f"{args.model}: {', '.join(unused)} {'applies' if len(unused) == 1 else 'apply'} "
+                                 f"to model files, not to a NIR file")
+        net = _load_graph(args.model, args.dt)
+        if args.dataset:
+            net.metadata["dataset"] = args.dataset
+        out = args.out or Path(args.model).with_suffix(".spk")
+        save_network(net, out)
+        print(f"imported NIR file {args.model} -> {out} ({len(net.populations)} populations, "
+              f"{len(net.projections)} projections, dt {net.dt_s * 1e3:g} ms)")
+        return 0
     model = load_model(args.model)
     dataset = args.dataset or model.meta.get("dataset", "digits")
     ds = load_dataset(dataset, args.data_dir)
@@ -76,7 +114,7 @@ def cmd_convert(args) -> int:
     meta = {"source": {"model": str(args.model), "arch": model.spec.arch, "method": model.meta.get("method")},
             "dataset": dataset, "ann_accuracy": model.meta.get("test_accuracy") if dataset == model.meta.get("dataset") else None}
     net = convert(model.module, ds.x("train"), norm=args.norm, percentile=args.percentile, encoding=args.encoding,
-                  max_rate_hz=args.max_rate, metadata=meta)
+                  max_rate_hz=args.max_rate, dt_s=args.dt or 1e-3, metadata=meta)
     out = args.out or Path(args.model).with_suffix(".spk")
     save_network(net, out)
     scales = ", ".join(f"{k} {v:.3g}" for k, v in net.metadata["conversion"]["scales"].items())
@@ -101,15 +139,25 @@ def _print_simulation(sim, stream=sys.stdout) -> None:
         print(f"  {l['name']:<12}{l['neurons']:>9}{spikes:>12}{rate:>11}{l['synops']:>14.0f}", file=stream)
 
 
-def _load_graph(path):
+def _load_graph(path, dt=None):
+    """A graph file, or a NIR file (which needs --dt: its neurons are continuous-time)."""
     from .ir import load_network
+    from .ir.nirgraph import import_nir, is_nir_file
+
+    if is_nir_file(path):
+        if dt is None:
+            raise SpikeportError(f"{path}: a NIR file needs --dt SECONDS, the time step its continuous-time "
+                                 f"neurons are discretized with")
+        return _noting_warnings(import_nir, path, dt)
+    if dt is not None:
+        raise SpikeportError(f"{path}: --dt is for NIR files; a graph file has its own time step")
     return load_network(path)
 
 
 def cmd_simulate(args) -> int:
     from .api import labelled_samples, simulate
 
-    net = _load_graph(args.net)
+    net = _load_graph(args.net, args.dt)
     x, y, name = labelled_samples(args.dataset or net.metadata.get("dataset") or "digits", args.samples, args.data_dir)
     with _progress(len(x), "simulate") as bar:
         sim = simulate(net, (x, y), args.steps, checkpoints=args.checkpoints, device=args.device, seed=args.seed,
@@ -118,6 +166,16 @@ def cmd_simulate(args) -> int:
     _print_simulation(sim)
     if args.json:
         _write_json(args.json, sim.report())
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .ir.nirgraph import export_nir
+
+    net = _load_graph(args.net, args.dt)
+    _noting_warnings(export_nir, net, args.out)
+    print(f"exported {args.net} -> {args.out} ({args.to.upper()}: {len(net.populations)} populations, "
+          f"{len(net.projections)} projections)")
     return 0
 
 
@@ -162,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"spikeport {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     data_dir = dict(metavar="DIR", default=None, help="directory searched first for data set files")
+    dt_help = dict(help="time step; required for a NIR file (MODEL or NET), whose neurons are continuous-time "
+                        "(default for a model file: 0.001)")
 
     t = sub.add_parser("train", help="train an ANN")
     t.add_argument("--dataset", choices=DATASET_NAMES, default="digits")
@@ -173,14 +233,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-dir", **data_dir)
     t.set_defaults(func=cmd_train)
 
-    c = sub.add_parser("convert", help="convert a trained model into a spiking graph file")
-    c.add_argument("model", metavar="MODEL")
+    c = sub.add_parser("convert", help="convert a trained model, or import a NIR file, into a spiking graph file")
+    c.add_argument("model", metavar="MODEL", help="a model file, or a NIR file (.nir / HDF5; needs --dt)")
     c.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="calibration data (default: the model's)")
     c.add_argument("--norm", choices=NORMS, default="percentile")
     c.add_argument("--percentile", type=float, default=99.9)
     c.add_argument("--encoding", choices=ENCODINGS, default="analog")
     c.add_argument("--max-rate", type=float, default=1000.0, metavar="HZ", help="rate of a pixel of 1 (spiking encodings)")
     c.add_argument("--out", default=None, metavar="NET")
+    c.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
     c.add_argument("--data-dir", **data_dir)
     c.set_defaults(func=cmd_convert)
 
@@ -194,8 +255,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", choices=("cpu", "cuda"), default=None)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", default=None, metavar="FILE")
+    s.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
     s.add_argument("--data-dir", **data_dir)
     s.set_defaults(func=cmd_simulate)
+
+    e = sub.add_parser("export", help="write a graph file in another format (NIR)")
+    e.add_argument("net", metavar="NET")
+    e.add_argument("--to", choices=("nir",), required=True)
+    e.add_argument("--out", required=True, metavar="FILE")
+    e.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
+    e.set_defaults(func=cmd_export)
 
     d = sub.add_parser("demo", help="train -> convert -> simulate on digits")
     d.add_argument("--out", default="out/demo", metavar="DIR")

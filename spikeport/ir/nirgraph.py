@@ -1,0 +1,1016 @@
+"""NIR import and export: the graph to and from the Neuromorphic Intermediate Representation.
+
+NIR (the ``nir`` package, 1.0.x, an optional extra: ``pip install spikeport[nir]``)
+describes neurons in continuous time; the graph (:mod:`spikeport.ir.neurons`) is
+discrete, in steps of ``dt_s``. This module is the only place that maps between
+them, and it maps exactly or refuses: a parameter that has no exact spikeport
+equivalent is a :class:`~spikeport.errors.GraphError` naming the NIR node and the
+parameter, never an approximation. ``import nir`` happens inside the functions,
+so ``import spikeport.ir`` works without the package.
+
+Discretization assumed on import
+--------------------------------
+Forward Euler with steps of ``dt_s``, unless the node's ``metadata["spikeport"]`` says
+``"discretization": "exponential"`` or carries a whole spikeport neuron model
+(files written by :func:`export_nir`). Per step, with I the sum of the node's
+incoming edges (S the same for CubaLIF)::
+
+    IF:      v += dt r I
+    LIF:     v += dt/tau (v_leak - v + r I)                 decay = 1 - dt/tau
+    CubaLIF: I_s += dt/tau_syn (w_in S - I_s)                syn_decay = 1 - dt/tau_syn
+             v += dt/tau_mem (v_leak - v + r I_s)           with the updated I_s
+    then     spike where v > v_threshold;  v = v_reset where it spiked
+    all state (v, I_s) starts at 0; edges deliver within the same step (delay 0).
+
+``"exponential"`` replaces dt/tau by 1 - exp(-dt/tau) (and decay by exp(-dt/tau)):
+the exact LIF step for an input held constant over the step (for CubaLIF, applied
+to each of its two equations in turn); IF is the same in both. A LIF or CubaLIF
+with tau < dt is refused under forward Euler (its decay would be negative).
+
+How a NIR neuron becomes a spikeport population (exact, per neuron j)
+---------------------------------------------------------------------
+The discrete NIR membrane is an affine image of spikeport's:
+``v_nir = v_reset_j + s_j v_spk`` with a per-neuron scale s_j > 0, so
+
+- input weights are multiplied by g_j / s_j, where g_j is the per-step input gain
+  (dt r for IF, dt/tau r for LIF, dt/tau_mem r dt/tau_syn w_in for CubaLIF);
+- theta = (v_threshold_j - v_reset_j) / s_j, v_init = -v_reset_j / s_j, reset "zero";
+- the population bias is the constant part of the step, divided by s_j: an Affine
+  bias b_j feeding the neuron directly gives g_j b_j (IF, LIF), and a leak toward
+  v_leak gives dt/tau (v_leak_j - v_reset_j) (LIF, CubaLIF): so v_leak and v_reset
+  are exact too.
+
+spikeport has one threshold, decay, syn_decay and v_init per population. s_j = g_j
+is tried first (weights untouched); if the resulting thresholds differ across
+neurons, s_j = v_threshold_j - v_reset_j folds every neuron's threshold into its
+input weights and bias (dividing a neuron's weights, bias and threshold by the
+same positive factor changes no spike; theta becomes 1), which needs the last op
+of every incoming chain to take a per-neuron factor (Dense rows; Conv2d output
+channels when the factor is constant over a channel; otherwise an extra
+diagonal Dense or depthwise 1x1 Conv2d) and v_reset / (v_threshold - v_reset)
+equal across neurons. What is still not uniform (tau, tau_syn, v_init) is an
+error. "Equal across neurons" allows a relative 1e-12: the float64 rounding of
+one value computed per neuron. NIR fires on ``v > v_threshold``, spikeport on ``v >= theta``; the
+threshold is stored as the next float64 above, which makes the two tests agree
+for every float64 membrane value (a float32 simulator such as the reference
+executor rounds theta to float32, and so also fires on v == v_threshold exactly).
+
+Other mappings: Affine/Linear -> Dense (a bias only where the node feeds neuron
+nodes directly: a bias followed by further linear ops is refused); Scale -> folded
+into the previous Dense/Conv2d or a diagonal op; Conv2d (with 'same'/'valid'
+padding resolved; its per-channel bias like an Affine bias) -> Conv2d;
+SumPool2d -> SumPool2d; AvgPool2d -> AvgPool2d (with padding only when the node's
+metadata says ``count_include_pad``); Flatten of all dimensions -> Flatten; the
+Input node -> the input population (analog unless its metadata gives an
+encoding); the Output node's source -> ``network.output``. Every path of linear
+nodes from a population to a neuron node becomes one projection (several edges
+into one node add). Refused: Delay, Threshold, I, LI, CubaLI, Conv1d, nested
+graphs, cycles, several Inputs or Outputs.
+
+Export
+------
+:func:`export_nir` writes IF (r = 1/dt), LIF (tau = dt/(1 - decay), r = tau/dt) or
+CubaLIF (also tau_syn = dt/(1 - syn_decay), w_in = tau_syn/dt) nodes whose
+forward-Euler steps of dt are the population's per-step map, v_threshold = the
+float64 just below theta, v_reset = 0; projections become chains of
+Linear/Affine, Conv2d, SumPool2d, AvgPool2d and Flatten nodes. The bias rides on
+an Affine (or per-channel Conv2d bias) ending a projection into the population,
+else on v_leak (LIF, CubaLIF). What NIR cannot express is stored only in
+``metadata["spikeport"]`` (a JSON string) of the nodes and the graph, and a
+warning lists it: dt_s, reset by subtraction, refractory_steps, v_init, delays,
+input encodings, projection and population names, a bias nothing else can carry.
+:func:`import_nir` reads that metadata back, so ir -> NIR -> ir is exact (same
+arrays bitwise, same neuron models), after checking that the node's NIR
+parameters still say what the metadata says.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FileFormatError, GraphError, SpikeportError
+from .network import Network, Population, Projection
+from .neurons import InputEncoding, NeuronModel
+from .ops import AvgPool2d, Conv2d, Dense, Flatten, SumPool2d
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+META_KEY = "spikeport"
+FORMAT = "spikeport-nir"
+VERSION = 1
+DISCRETIZATIONS = ("forward-euler", "exponential")
+MAX_PATHS = 100_000
+MAX_DIAGONAL = 4096
+RTOL = 1e-9  # metadata against the node's parameters
+UNIFORM_RTOL = 1e-12  # "equal across neurons"
+
+NEURON_TYPES = ("IF", "LIF", "CubaLIF")
+LINEAR_TYPES = ("Affine", "Linear", "Scale", "Conv2d", "AvgPool2d", "SumPool2d", "Flatten", "Identity")
+SUPPORTED = ("Input", "Output") + LINEAR_TYPES[:-1] + NEURON_TYPES
+REFUSED = {
+    "Delay": "continuous-time delays are not supported (spikeport delays are whole steps on projections)",
+    "Threshold": "a bare threshold without a membrane has no spikeport neuron",
+    "I": "non-spiking integrators are not supported (spikeport populations spike)",
+    "LI": "non-spiking leaky integrators are not supported (spikeport populations spike)",
+    "CubaLI": "non-spiking leaky integrators are not supported (spikeport populations spike)",
+    "Conv1d": "1-D convolutions are not a spikeport op",
+    "NIRGraph": "nested subgraphs are not supported",
+}
+
+
+class NIRWarning(UserWarning):
+    """What a NIR import assumed, or what a NIR export stored only as metadata."""
+
+
+def _nir():
+    try:
+        import nir
+    except ImportError:
+        raise SpikeportError("NIR support needs the nir package: pip install 'spikeport[nir]'") from None
+    return nir
+
+
+def is_nir_file(path) -> bool:
+    """True for a ``.nir`` name or a file that starts with the HDF5 signature."""
+    path = Path(path)
+    if path.suffix.lower() == ".nir":
+        return True
+    try:
+        with open(path, "rb") as f:
+            return f.read(8) == HDF5_SIGNATURE
+    except OSError:
+        return False
+
+
+def _listing(names, limit: int = 8) -> str:
+    names = [repr(n) for n in names]
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+# ----------------------------------------------------------------------------- metadata
+
+def _meta_out(d: dict) -> dict:
+    try:
+        return {META_KEY: json.dumps(d, allow_nan=False, sort_keys=True)}
+    except (TypeError, ValueError) as exc:
+        raise GraphError(f"network: metadata is not plain finite JSON ({exc})") from None
+
+
+def _meta_in(obj, owner: str) -> dict:
+    md = getattr(obj, "metadata", None)
+    if not isinstance(md, dict) or META_KEY not in md:
+        return {}
+    value = md[META_KEY]
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value.item()
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise GraphError(f"{owner}: metadata[{META_KEY!r}] is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise GraphError(f"{owner}: metadata[{META_KEY!r}] must be a JSON object")
+    return value
+
+
+def _array_to_json(a: np.ndarray) -> dict:
+    a = np.ascontiguousarray(a)
+    return {"dtype": a.dtype.str, "shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode("ascii")}
+
+
+def _array_from_json(d, owner: str) -> np.ndarray:
+    try:
+        dtype = np.dtype(d["dtype"])
+        shape = tuple(int(s) for s in d["shape"])
+        raw = base64.b64decode(d["data"], validate=True)
+    except (KeyError, TypeError, ValueError):
+        raise GraphError(f"{owner}: metadata array is malformed") from None
+    if dtype.kind != "f" or any(s < 0 for s in shape) or len(raw) != math.prod(shape) * dtype.itemsize:
+        raise GraphError(f"{owner}: metadata array is malformed ({dtype}, shape {shape}, {len(raw)} bytes)")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+
+
+def _plain(d: dict) -> dict:
+    """numpy scalars to Python numbers, for JSON."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, (np.floating, float)) and not isinstance(v, bool):
+            v = float(v)
+        elif isinstance(v, np.integer):
+            v = int(v)
+        out[k] = v
+    return out
+
+
+# ----------------------------------------------------------------------------- import
+
+def _float_array(value, owner: str, what: str) -> np.ndarray:
+    if value is None:
+        raise GraphError(f"{owner}: {what} is missing")
+    a = np.array(value)
+    if a.dtype.kind in "iub":
+        a = a.astype(np.float64)
+    if a.dtype.kind != "f":
+        raise GraphError(f"{owner}: {what} must be numbers, got dtype {a.dtype}")
+    if not np.isfinite(a).all():
+        raise GraphError(f"{owner}: {what} holds {int((~np.isfinite(a)).sum())} NaN or infinite values")
+    return a
+
+
+def _ints(value, owner: str, what: str, n: int = 2) -> tuple:
+    a = np.asarray(value).ravel()
+    try:
+        ok = a.size in (1, n) and a.dtype.kind in "iuf" and np.all(a == np.round(a))
+    except TypeError:
+        ok = False
+    if not ok:
+        raise GraphError(f"{owner}: {what} must be an integer or {n} integers, got {value!r}")
+    a = [int(v) for v in a]
+    return tuple(a * n if len(a) == 1 else a)
+
+
+def _same(a: np.ndarray) -> bool:
+    """All elements equal, up to float64 rounding of one value computed per neuron (relative UNIFORM_RTOL)."""
+    return bool(np.allclose(a, a.flat[0], rtol=UNIFORM_RTOL, atol=UNIFORM_RTOL * 1e-3))
+
+
+def _uniform(a: np.ndarray, owner: str, what: str, per: str) -> float:
+    first = a.flat[0]
+    if not _same(a):
+        raise GraphError(f"{owner}: {what} differs across neurons ({a.min():.9g} to {a.max():.9g}); "
+                         f"spikeport has one {per} per population")
+    return float(first) + 0.0  # no -0.0
+
+
+def _append_scale(ops: list, s: np.ndarray, shape: tuple, owner: str, what: str) -> None:
+    """Multiply the chain's output elementwise by s (shaped like the output), exactly."""
+    if np.all(s == 1):
+        return
+    s = s.astype(np.float64)
+    per_channel = len(shape) == 3 and bool(np.all(s == s[:, :1, :1]))
+    last = ops[-1] if ops else None
+    if isinstance(last, Dense):
+        ops[-1] = Dense(last.weight * s.reshape(-1, 1))
+    elif isinstance(last, Conv2d) and per_channel:
+        ops[-1] = Conv2d(last.weight * s[:, 0, 0].reshape(-1, 1, 1, 1), stride=last.stride, padding=last.padding,
+                         dilation=last.dilation, groups=last.groups)
+    elif len(shape) == 1:
+        if shape[0] > MAX_DIAGONAL:
+            raise GraphError(f"{owner}: {what} on {shape[0]} neurons would need a dense diagonal matrix "
+                             f"(limit {MAX_DIAGONAL}); no Dense or Conv2d precedes it to take the factor")
+        ops.append(Dense(np.diag(s)))
+    elif per_channel:
+        ops.append(Conv2d(s[:, 0, 0].reshape(-1, 1, 1, 1).copy(), groups=shape[0]))
+    else:
+        raise GraphError(f"{owner}: {what} varies within a channel of shape {shape}; no spikeport op scales "
+                         f"single neurons of such a population")
+
+
+def _identity(shape: tuple, owner: str):
+    if len(shape) == 1:
+        return Flatten()
+    if len(shape) == 3:
+        return SumPool2d(1)
+    raise GraphError(f"{owner}: a direct edge between populations of shape {shape} has no spikeport identity op")
+
+
+class _Importer:
+    """One NIR graph to one Network. Errors name the node; the caller adds the file."""
+
+    def __init__(self, graph, dt: float):
+        self.g, self.dt = graph, dt
+        self.nodes = dict(graph.nodes)
+        self.kind, self.type = {}, {}
+        self.notes = {d: [] for d in DISCRETIZATIONS}
+        self.notes.update(metadata=[], folded=[])
+
+    def owner(self, name) -> str:
+        return f"node {name!r} ({self.type[name]})"
+
+    # -- structure
+    def classify(self):
+        for name, node in self.nodes.items():
+            if not isinstance(name, str) or not name:
+                raise GraphError(f"node {name!r}: node names must be non-empty strings")
+            t = type(node).__name__
+            self.type[name] = t
+            check_type(name, t)
+            self.kind[name] = ("input" if t == "Input" else "output" if t == "Output" else
+                               "neuron" if t in NEURON_TYPES else "linear")
+        self.succ = {n: [] for n in self.nodes}
+        self.pred = {n: [] for n in self.nodes}
+        seen = set()
+        for edge in self.g.edges:
+            try:
+                a, b = (e.decode() if isinstance(e, bytes) else str(e) for e in edge)
+            except (TypeError, ValueError):
+                raise GraphError(f"edge {edge!r} is not a pair of node names") from None
+            for end in (a, b):
+                if end not in self.nodes:
+                    raise GraphError(f"edge ({a!r}, {b!r}): node {end!r} does not exist")
+            if (a, b) in seen:
+                raise GraphError(f"edge ({a!r}, {b!r}) appears twice")
+            seen.add((a, b))
+            self.succ[a].append(b)
+            self.pred[b].append(a)
+        # cycles: Kahn's algorithm over every node
+        indeg = {n: len(p) for n, p in self.pred.items()}
+        ready = [n for n in self.nodes if indeg[n] == 0]
+        self.topo = []
+        while ready:
+            n = ready.pop(0)
+            self.topo.append(n)
+            for m in self.succ[n]:
+                indeg[m] -= 1
+                if indeg[m] == 0:
+                    ready.append(m)
+        if len(self.topo) != len(self.nodes):
+            left = [n for n in self.nodes if n not in set(self.topo)]
+            raise GraphError(f"the edges form a cycle through node(s) {_listing(left)}; spikeport imports "
+                             f"feed-forward NIR graphs only")
+        inputs = [n for n, k in self.kind.items() if k == "input"]
+        outputs = [n for n, k in self.kind.items() if k == "output"]
+        if len(inputs) != 1:
+            raise GraphError(f"needs exactly one Input node, found {len(inputs)} ({_listing(inputs)})")
+        if len(outputs) != 1:
+            raise GraphError(f"needs exactly one Output node, found {len(outputs)} ({_listing(outputs)})")
+        self.input, out = inputs[0], outputs[0]
+        if self.pred[self.input]:
+            raise GraphError(f"{self.owner(self.input)}: an Input node takes no edges in")
+        if self.succ[out] or len(self.pred[out]) != 1 or self.kind[self.pred[out][0]] != "neuron":
+            src = self.pred[out][0] if len(self.pred[out]) == 1 else None
+            what = f"is fed by {self.owner(src)}" if src else f"has {len(self.pred[out])} edges in"
+            raise GraphError(f"{self.owner(out)}: {what}; spikeport reads out spike counts, so the Output "
+                             f"must be fed by exactly one neuron node (IF, LIF, CubaLIF) and feed nothing")
+        self.output_node = self.pred[out][0]
+        for n, k in self.kind.items():
+            if k != "linear":
+                continue
+            if not self.pred[n]:
+                raise GraphError(f"{self.owner(n)}: has no edge in")
+            if not self.succ[n]:
+                raise GraphError(f"{self.owner(n)}: leads nowhere (no edge out to a neuron node)")
+            for m in self.succ[n]:
+                if self.kind[m] == "output":
+                    raise GraphError(f"{self.owner(n)}: feeds the Output node directly; spikeport reads out a "
+                                     f"spiking population, so the Output must be fed by a neuron node")
+            b = self.raw_bias(n)
+            if b is not None:
+                later = [m for m in self.succ[n] if self.kind[m] != "neuron"]
+                if later:
+                    raise GraphError(f"{self.owner(n)}: its bias is followed by further linear ops (node "
+                                     f"{later[0]!r}), which spikeport cannot represent exactly; only a bias on a "
+                                     f"node that feeds neuron nodes directly becomes a population bias")
+
+    def raw_bias(self, name, nonzero=True):
+        """The node's bias array as stored (Affine, Conv2d), or None (none, or all zero when ``nonzero``)."""
+        t = self.type[name]
+        if t not in ("Affine", "Conv2d"):
+            return None
+        b = _float_array(self.nodes[name].bias, self.owner(name), "bias")
+        if b.size == 0 or (nonzero and not np.any(b)):
+            return None
+        return np.array(self.nodes[name].bias)
+
+    def bias_into(self, p, shape, nonzero=True):
+        """Node p's bias shaped like the population it feeds (a Conv2d's per channel), or None."""
+        b = self.raw_bias(p, nonzero)
+        if b is None:
+            return None
+        if self.type[p] == "Conv2d":
+            if b.ndim > 1 or b.size not in (1, shape[0]) or len(shape) != 3:
+                raise GraphError(f"{self.owner(p)}: bias of shape {b.shape} is not one value per output channel")
+            return np.broadcast_to(b.reshape(-1, 1, 1), shape)
+        try:
+            return np.broadcast_to(b, shape)
+        except ValueError:
+            raise GraphError(f"{self.owner(p)}: bias of shape {b.shape} does not fit {shape}") from None
+
+    # -- linear chains
+    def paths_into(self, q) -> list:
+        """Every (source population, [linear nodes in order]) path that ends at neuron node q."""
+        out = []
+
+        def walk(node, suffix):
+            for p in self.pred[node]:
+                if self.kind[p] in ("input", "neuron"):
+                    out.append((p, suffix))
+                else:
+                    walk(p, [p] + suffix)
+                if len(out) > MAX_PATHS:
+                    raise GraphError(f"{self.owner(q)}: more than {MAX_PATHS} paths of linear nodes lead into it")
+
+        walk(q, [])
+        return out
+
+    def append_node(self, ops: list, name: str, shape: tuple) -> tuple:
+        node, t, owner = self.nodes[name], self.type[name], self.owner(name)
+        md = _meta_in(node, owner)
+        try:
+            if t in ("Affine", "Linear"):
+                w = _float_array(node.weight, owner, "weight")
+                if w.ndim != 2:
+                    raise GraphError(f"{owner}: weight must be 2-D (n_out, n_in), got shape {w.shape}")
+                op = Dense(w)
+            elif t == "Scale":
+                s = _float_array(node.scale, owner, "scale")
+                try:
+                    s = np.broadcast_to(s, shape)
+                except ValueError:
+                    raise GraphError(f"{owner}: scale of shape {s.shape} does not fit its input {shape}") from None
+                _append_scale(ops, s, shape, owner, "scale")
+                return shape
+            elif t == "Conv2d":
+                op = self.conv(node, owner, shape)
+            elif t in ("AvgPool2d", "SumPool2d"):
+                kernel = _ints(node.kernel_size, owner, "kernel_size")
+                stride = kernel if node.stride is None else _ints(node.stride, owner, "stride")
+                padding = (0, 0) if node.padding is None else _ints(node.padding, owner, "padding")
+                if t == "AvgPool2d" and any(padding) and md.get("count_include_pad") is not True:
+                    raise GraphError(f"{owner}: NIR does not say whether padding counts in the average; spikeport's "
+                                     f"AvgPool2d counts it (metadata 'count_include_pad': true says so)")
+                op = (AvgPool2d if t == "AvgPool2d" else SumPool2d)(kernel, stride, padding)
+            elif t == "Flatten":
+                op = self.flatten(node, owner, shape)
+                if op is None:
+                    return shape
+            else:  # Identity
+                return shape
+        except GraphError as exc:
+            msg = str(exc)
+            raise GraphError(msg if msg.startswith(owner) else f"{owner}: {msg}") from None
+        op.validate(owner)
+        out = op.out_shape(shape, owner)
+        ops.append(op)
+        return out
+
+    def conv(self, node, owner, shape):
+        w = _float_array(node.weight, owner, "weight")
+        if w.ndim != 4:
+            raise GraphError(f"{owner}: weight must be 4-D (C_out, C_in/groups, kh, kw), got shape {w.shape}")
+        stride = _ints(node.stride, owner, "stride")
+        dilation = _ints(node.dilation, owner, "dilation")
+        groups = _ints(node.groups, owner, "groups", 1)[0]
+        padding = node.padding
+        if isinstance(padding, bytes):
+            padding = padding.decode()
+        if isinstance(padding, str):
+            if padding == "valid":
+                padding = (0, 0)
+            elif padding == "same":
+                total = [d * (k - 1) for d, k in zip(dilation, w.shape[2:])]
+                if stride != (1, 1) or any(t % 2 for t in total):
+                    raise GraphError(f"{owner}: padding 'same' with stride {stride} and kernel {w.shape[2:]} pads "
+                                     f"unevenly, which spikeport's symmetric padding cannot express")
+                padding = tuple(t // 2 for t in total)
+            else:
+                raise GraphError(f"{owner}: unknown padding {padding!r}")
+        else:
+            padding = _ints(padding, owner, "padding")
+        if node.input_shape is not None and len(shape) == 3:
+            declared = _ints(node.input_shape, owner, "input_shape")
+            if declared != tuple(shape[1:]):
+                raise GraphError(f"{owner}: declares input_shape {declared} but receives {tuple(shape)}")
+        return Conv2d(w, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+    def flatten(self, node, owner, shape):
+        nd = len(shape)
+        start, end = (_ints(v, owner, what, 1)[0] for v, what in ((node.start_dim, "start_dim"),
+                                                                    (node.end_dim, "end_dim")))
+        s, e = (start + nd if start < 0 else start), (end + nd if end < 0 else end)
+        if not 0 <= s <= e < nd:
+            raise GraphError(f"{owner}: start_dim {start} / end_dim {end} do not fit its input of shape {shape}")
+        out = shape[:s] + (math.prod(shape[s:e + 1]),) + shape[e + 1:]
+        if len(out) == 1:
+            return Flatten()
+        if out == tuple(shape):
+            return None
+        raise GraphError(f"{owner}: flattens {shape} to {out}; spikeport's Flatten flattens all dimensions")
+
+    # -- neurons
+    def param(self, node, field, shape, owner):
+        a = _float_array(getattr(node, field, None), owner, field).astype(np.float64)
+        try:
+            return np.broadcast_to(a, shape)
+        except ValueError:
+            raise GraphError(f"{owner}: {field} of shape {a.shape} does not fit the population shape {shape}") from None
+
+    def coefficients(self, name, shape, bias_aff, scheme):
+        """The node's per-step map in NIR units, about v_reset: u = v - v_reset,
+        u[t] = decay u[t-1] + gain (filtered) J[t] + const; spike when u > theta_u; u[-1] = -v_reset."""
+        node, t, owner, dt = self.nodes[name], self.type[name], self.owner(name), self.dt
+        P = lambda field: self.param(node, field, shape, owner)  # noqa: E731
+
+        def step(tau, what):
+            if not np.all(tau > 0):
+                raise GraphError(f"{owner}: {what} must be > 0, got {tau.min():g}")
+            if scheme == "forward-euler":
+                k = dt / tau
+                if np.any(k > 1):
+                    raise GraphError(f"{owner}: {what} = {tau.min():g} s is shorter than dt = {dt:g} s; a "
+                                     f"forward-Euler step would give a negative decay; use a smaller dt")
+                return k, 1.0 - k
+            return -np.expm1(-dt / tau), np.exp(-dt / tau)
+
+        r = P("r")
+        v_reset = np.zeros(shape) if getattr(node, "v_reset", None) is None else P("v_reset")
+        syn = None
+        if t == "IF":
+            decay, gain = 1.0, dt * r
+            const = gain * bias_aff
+        elif t == "LIF":
+            k, lam = step(P("tau"), "tau")
+            decay = _uniform(lam, owner, "tau", "membrane decay")
+            gain = k * r
+            const = k * (P("v_leak") - v_reset) + gain * bias_aff
+        else:
+            k, lam = step(P("tau_mem"), "tau_mem")
+            ks, alpha = step(P("tau_syn"), "tau_syn")
+            decay = _uniform(lam, owner, "tau_mem", "membrane decay")
+            syn = _uniform(alpha, owner, "tau_syn", "synaptic decay")
+            if np.any(bias_aff):
+                raise GraphError(f"{owner}: a bias feeding a CubaLIF passes through its synaptic filter, which "
+                                 f"spikeport's population bias does not; a constant input is v_leak here")
+            gain = k * r * ks * P("w_in")
+            const = k * (P("v_leak") - v_reset)
+        if not np.all(np.isfinite(gain) & (gain > 0)):
+            raise GraphError(f"{owner}: the per-step input gain (r{', w_in' if t == 'CubaLIF' else ''}) must be "
+                             f"positive and finite, got {gain.min():g}")
+        theta_u = P("v_threshold") - v_reset
+        if not np.all(theta_u > 0):
+            raise GraphError(f"{owner}: v_threshold must exceed v_reset for every neuron")
+        if decay == 1.0 and t != "IF":
+            raise GraphError(f"{owner}: the membrane does not decay at dt = {dt:g} s (tau too long)")
+        return {"decay": decay, "syn": syn, "gain": gain, "const": const, "theta_u": theta_u, "v_reset": v_reset}
+
+    def neuron(self, name, shape, carriers):
+        """(NeuronModel, bias, per-neuron weight factor or None) for neuron node ``name``."""
+        node, owner = self.nodes[name], self.owner(name)
+        md = _meta_in(node, owner)
+        scheme = md.get("discretization", "forward-euler")
+        if scheme not in DISCRETIZATIONS:
+            raise GraphError(f"{owner}: unknown discretization {scheme!r} in metadata "
+                             f"(known: {', '.join(DISCRETIZATIONS)})")
+        bias_aff = np.zeros(shape)
+        for _, b in carriers:
+            bias_aff = bias_aff + b.astype(np.float64)
+        co = self.coefficients(name, shape, bias_aff, scheme)
+        if "neuron" in md:
+            return self.from_metadata(name, md, co, shape) + (None,)
+        self.notes[scheme].append(name)
+        theta_u, gain, v_reset, const = co["theta_u"], co["gain"], co["v_reset"], co["const"]
+        theta, v_init = theta_u / gain, -v_reset / gain
+        factor = None
+        if _same(theta) and _same(v_init):
+            bias = const / gain
+        else:  # fold each neuron's threshold into its input weights and bias
+            v_init = -v_reset / theta_u
+            if not _same(v_init):
+                raise GraphError(f"{owner}: v_threshold (or the input gain) differs across neurons, and folding it "
+                                 f"into the weights needs v_reset / (v_threshold - v_reset) equal across neurons, "
+                                 f"which it is not (spikeport has one threshold and one v_init per population)")
+            theta, bias, factor = np.ones(shape), const / theta_u, gain / theta_u
+            self.notes["folded"].append(name)
+        nm = NeuronModel(model="if" if co["decay"] == 1.0 else "lif", reset="zero",
+                         threshold=float(np.nextafter(theta.flat[0], np.inf)),  # v > thr  <=>  v >= next float
+                         decay=co["decay"], syn_decay=co["syn"], v_init=float(v_init.flat[0]) + 0.0)
+        nm.validate(owner)
+        return nm, (np.array(bias, dtype=np.float64) if np.any(bias) else None), factor
+
+    def from_metadata(self, name, md, co, shape):
+        """A spikeport model stored by export_nir, checked against the node's NIR parameters."""
+        owner = self.owner(name)
+        fields = md["neuron"]
+        known = {"model", "threshold", "reset", "decay", "syn_decay", "refractory_steps", "v_init"}
+        if not isinstance(fields, dict) or not set(fields) <= known:
+            raise GraphError(f"{owner}: metadata 'neuron' must be an object with fields {sorted(known)}")
+        nm = NeuronModel(**fields)
+        nm.validate(owner)
+        spec = md.get("bias")
+        if spec is None:
+            bias, in_nir = None, True
+        elif isinstance(spec, dict) and set(spec) == {"carrier"}:
+            p = spec["carrier"]
+            if p not in self.pred[name] or self.type[p] not in ("Affine", "Conv2d"):
+                raise GraphError(f"{owner}: metadata puts its bias on node {p!r}, which is not an Affine or Conv2d "
+                                 f"feeding it")
+            bias, in_nir = self.bias_into(p, shape, nonzero=False).copy(), True
+        elif isinstance(spec, dict):
+            bias, in_nir = _array_from_json(spec, owner + " bias"), bool(spec.get("nir"))
+            if bias.shape != tuple(shape):
+                raise GraphError(f"{owner}: metadata bias has shape {bias.shape}, the population {shape}")
+        else:
+            raise GraphError(f"{owner}: metadata 'bias' must be null, a carrier node or an array")
+        gain = co["gain"]
+        want_const = (bias if bias is not None and in_nir else np.zeros(shape)).astype(np.float64)
+        scale = max(1.0, float(np.abs(want_const).max(initial=0)))
+        checks = [
+            ("v_reset", np.all(co["v_reset"] == 0)),
+            ("the input gain (r, tau, w_in)", np.allclose(gain, 1.0, rtol=RTOL, atol=0)),
+            ("v_threshold", np.allclose(np.nextafter(co["theta_u"] / gain, np.inf), nm.threshold, rtol=RTOL, atol=0)),
+            ("tau (decay)", abs(co["decay"] - nm.decay) <= RTOL),
+            ("tau_syn (syn_decay)", (co["syn"] is None) == (nm.syn_decay is None)
+             and (co["syn"] is None or abs(co["syn"] - nm.syn_decay) <= RTOL)),
+            ("the bias (Affine bias, v_leak)",
+             np.allclose(co["const"] / gain, want_const, rtol=RTOL, atol=RTOL * scale)),
+        ]
+        for what, ok in checks:
+            if not ok:
+                raise GraphError(f"{owner}: its {what} disagrees with its spikeport metadata (edited after "
+                                 f"export?); remove metadata['spikeport'] to import it as plain NIR")
+        self.notes["metadata"].append(name)
+        return nm, bias
+
+    # -- the network
+    def network(self) -> Network:
+        self.classify()
+        gm = _meta_in(self.g, "graph")
+        if gm and gm.get("format") != FORMAT:
+            gm = {}
+        if gm:
+            version = gm.get("version")
+            if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= VERSION:
+                raise GraphError(f"graph: spikeport metadata version {version!r} is not one this spikeport reads "
+                                 f"(1 to {VERSION}; a newer spikeport may)")
+            if gm.get("dt_s") != self.dt:
+                raise GraphError(f"graph: exported by spikeport with dt = {gm.get('dt_s')!r} s; import it with that "
+                                 f"dt (got {self.dt!r})")
+        pop_name, shapes, pops, projs = {}, {}, {}, []
+        md = _meta_in(self.nodes[self.input], self.owner(self.input))
+        pop_name[self.input] = md.get("population", self.input)
+        ishape = self.nodes[self.input].input_type.get("input") if isinstance(
+            self.nodes[self.input].input_type, dict) else None
+        if ishape is None:
+            raise GraphError(f"{self.owner(self.input)}: has no shape")
+        shapes[self.input] = _ints(ishape, self.owner(self.input), "shape", n=len(np.ravel(ishape)))
+        enc = md.get("encoding", {})
+        if not isinstance(enc, dict) or not set(enc) <= {"kind", "max_rate_hz"}:
+            raise GraphError(f"{self.owner(self.input)}: metadata 'encoding' must be an object with kind, max_rate_hz")
+        pops[self.input] = Population(pop_name[self.input], shapes[self.input], encoding=InputEncoding(**enc))
+        for q in self.topo:
+            if self.kind[q] != "neuron":
+                continue
+            owner = self.owner(q)
+            md = _meta_in(self.nodes[q], owner)
+            pop_name[q] = md.get("population", q)
+            chains, shape = [], None
+            for src, chain in self.paths_into(q):
+                if src not in shapes:
+                    raise GraphError(f"{owner}: internal order error at {src!r}")  # topo order makes this impossible
+                ops, out = [], shapes[src]
+                for lin in chain:
+                    out = self.append_node(ops, lin, out)
+                if shape is not None and out != shape:
+                    raise GraphError(f"{owner}: its inputs have different shapes {shape} and {out}")
+                shape = out
+                chains.append((src, chain, ops))
+            if shape is None:
+                thr = np.asarray(self.nodes[q].v_threshold)
+                if thr.ndim == 0:
+                    raise GraphError(f"{owner}: no edges in and scalar parameters: its shape is unknown")
+                shape = tuple(int(s) for s in thr.shape)
+            shapes[q] = shape
+            carriers = []
+            for p in dict.fromkeys(self.pred[q]):
+                b = self.bias_into(p, shape) if self.kind[p] == "linear" else None
+                if b is not None:
+                    carriers.append((p, b))
+            nm, bias, factor = self.neuron(q, shape, carriers)
+            pops[q] = Population(pop_name[q], shape, neuron=nm, bias=bias)
+            for src, chain, ops in chains:
+                if factor is not None:
+                    _append_scale(ops, factor, shape, owner, "the per-neuron threshold fold (v_threshold differs "
+                                  "across neurons)")
+                if not ops:
+                    ops.append(_identity(shape, owner))
+                first = _meta_in(self.nodes[chain[0]], self.owner(chain[0])) if chain else {}
+                projs.append({"src": src, "dst": q, "chain": chain, "ops": ops, "name": first.get("projection"),
+                              "delay": first.get("delay_steps", 0)})
+        # names: metadata, else pre->post (with the path when several lead from pre to post)
+        pairs = {}
+        for p in projs:
+            pairs[(p["src"], p["dst"])] = pairs.get((p["src"], p["dst"]), 0) + 1
+        used, projections = set(), []
+        for p in projs:
+            a, b = pop_name[p["src"]], pop_name[p["dst"]]
+            name = p["name"] or (f"{a}->{b}" if pairs[(p["src"], p["dst"])] == 1 else "->".join([a, *p["chain"], b]))
+            base, k = name[:190], 1
+            while name in used:
+                name, k = f"{base}#{k}", k + 1
+            used.add(name)
+            projections.append(Projection(name, a, b, p["ops"], delay_steps=p["delay"]))
+        populations = [pops[self.input]] + [pops[n] for n in self.topo if n in pops and n != self.input]
+        if gm:
+            populations = _reorder(populations, gm.get("populations"), "populations")
+            projections = _reorder(projections, gm.get("projections"), "projections")
+            metadata, readout = gm.get("metadata", {}), gm.get("readout", "spike_count")
+        else:
+            metadata, readout = {"source": {"format": "nir"}}, "spike_count"
+        net = Network(populations, projections, dt_s=self.dt, input=pop_name[self.input],
+                      output=pop_name[self.output_node], readout=readout, metadata=metadata)
+        return net.validate()
+
+    def warning(self) -> str:
+        dt, n = self.dt, self.notes
+        parts = []
+        if n["forward-euler"] or n["exponential"]:
+            parts.append(
+                "NIR's continuous-time neurons stepped with dt = %g s: IF v += dt*r*I; LIF v += k*(v_leak - v + r*I); "
+                "CubaLIF I_s += k_syn*(w_in*S - I_s), then v += k*(v_leak - v + r*I_s); spike where v > v_threshold "
+                "(spikeport theta = the next float64 above), then v = v_reset; state starts at 0" % dt)
+            for scheme, k in (("forward-euler", "k = dt/tau (forward Euler)"),
+                              ("exponential", "k = 1 - exp(-dt/tau) (from node metadata)")):
+                if n[scheme]:
+                    parts.append(f"{k} for {_listing(n[scheme])}")
+        if n["folded"]:
+            parts.append(f"differing thresholds folded into the input weights and bias of {_listing(n['folded'])} "
+                         f"(theta = 1)")
+        if n["metadata"]:
+            parts.append(f"neuron models of {_listing(n['metadata'])} read from spikeport metadata (exported by "
+                         f"spikeport; exact)")
+        return "NIR import: " + "; ".join(parts) if parts else ""
+
+
+def _reorder(items, names, what):
+    have = [x.name for x in items]
+    if not isinstance(names, list) or sorted(map(str, names)) != sorted(have):
+        raise GraphError(f"graph: its spikeport metadata lists {what} {names!r}, the graph has {have!r} (edited "
+                         f"after export?); remove metadata['spikeport'] to import it as plain NIR")
+    by = {x.name: x for x in items}
+    return [by[n] for n in names]
+
+
+def check_type(name: str, type_name: str) -> None:
+    if type_name in SUPPORTED or type_name == "Identity":
+        return
+    reason = REFUSED.get(type_name, "unknown node type")
+    raise GraphError(f"node {name!r}: NIR type {type_name} is not supported ({reason}); spikeport imports "
+                     f"{', '.join(SUPPORTED)}")
+
+
+def _read_file(path: Path):
+    nir = _nir()
+    if not path.exists():
+        raise FileFormatError(f"{path}: no such file")
+    if not path.is_file():
+        raise FileFormatError(f"{path}: not a regular file")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(8)
+    except OSError as exc:
+        raise FileFormatError(f"{path}: cannot read ({exc.strerror})") from None
+    if magic != HDF5_SIGNATURE:
+        raise FileFormatError(f"{path}: not a NIR file (no HDF5 signature)")
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            root = f["node"]
+            top = root["type"][()]
+            top = top.decode() if isinstance(top, bytes) else str(top)
+            types = {}
+            if top == "NIRGraph":
+                for name, g in root["nodes"].items():
+                    t = g["type"][()]
+                    types[name] = t.decode() if isinstance(t, bytes) else str(t)
+    except (OSError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        msg = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise FileFormatError(f"{path}: not a readable NIR graph ({msg})") from None
+    if top != "NIRGraph":
+        raise FileFormatError(f"{path}: the NIR file holds a single {top} node, not a graph")
+    for name, t in types.items():  # name the node before nir's parser meets a type it may not know
+        try:
+            check_type(name, t)
+        except GraphError as exc:
+            raise GraphError(f"{path}: {exc}") from None
+    try:
+        return nir.read(path, type_check=False)
+    except Exception as exc:  # a third-party parser on a user's file: any failure is the file's
+        msg = str(exc).splitlines()[0][:160] if str(exc) else ""
+        raise FileFormatError(f"{path}: cannot read the NIR graph ({type(exc).__name__}{': ' + msg if msg else ''})") \
+            from None
+
+
+def import_nir(source, dt_s: float) -> Network:
+    """Read a NIR graph (a file path or an ``nir.NIRGraph``) as a validated :class:`Network`.
+
+    ``dt_s`` is the time step NIR's continuous-time neurons are discretized with
+    (forward Euler unless node metadata says otherwise: module docstring). A
+    :class:`NIRWarning` says which discretization each neuron node got. Errors
+    are one-line :class:`SpikeportError` naming the file and the node.
+    """
+    nir = _nir()
+    try:
+        dt = float(dt_s)
+    except (TypeError, ValueError):
+        raise SpikeportError(f"dt must be a number of seconds, got {dt_s!r}") from None
+    if not (math.isfinite(dt) and 0 < dt <= 1):
+        raise SpikeportError(f"dt must be in (0, 1] seconds, got {dt_s!r}")
+    if isinstance(source, nir.NIRGraph):
+        graph, where = source, "NIR graph"
+    elif isinstance(source, (str, os.PathLike)):
+        graph = _read_file(Path(source))
+        where = str(source)
+    else:
+        raise SpikeportError(f"import_nir: source must be a path or an nir.NIRGraph, got {type(source).__name__}")
+    importer = _Importer(graph, dt)
+    try:
+        net = importer.network()
+    except SpikeportError as exc:
+        raise type(exc)(f"{where}: {exc}") from None
+    msg = importer.warning()
+    if msg:
+        warnings.warn(msg, NIRWarning, stacklevel=2)
+    return net
+
+
+# ----------------------------------------------------------------------------- export
+
+class _Names:
+    def __init__(self):
+        self.used = set()
+
+    def take(self, base: str) -> str:
+        base = base.replace("/", "_")
+        if base in ("", ".", ".."):
+            base = "node"
+        name, k = base, 1
+        while name in self.used:
+            name, k = f"{base}_{k}", k + 1
+        self.used.add(name)
+        return name
+
+
+def _bias_carriers(network) -> dict:
+    """population -> the projection whose last op (Dense: Affine bias; Conv2d: its per-channel bias) carries
+    the population's bias in NIR."""
+    out = {}
+    for pop in network.populations:
+        if pop.bias is None or pop.neuron.syn_decay is not None:
+            continue  # a CubaLIF's input passes through its synapse: the bias goes to v_leak
+        into = network.projections_into(pop.name)
+        dense = [p for p in into if isinstance(p.ops[-1], Dense)]
+        b = pop.bias
+        conv = [p for p in into if isinstance(p.ops[-1], Conv2d) and len(pop.shape) == 3
+                and np.all(b == b[:, :1, :1])]
+        if dense or conv:
+            out[pop.name] = (dense or conv)[0].name
+    return out
+
+
+def _neuron_node(nir, pop, dt, carrier, stored):
+    nm, shape = pop.neuron, pop.shape
+
+    def full(v):
+        return np.full(shape, v, dtype=np.float64)
+
+    if nm.syn_decay is not None and nm.model == "if":
+        raise GraphError(f"population {pop.name!r}: NIR has no integrate-and-fire neuron with a synaptic current "
+                         f"(CubaLIF needs a membrane leak); it cannot be exported")
+    zeros = full(0.0)
+    v_leak, bias_md = zeros, None
+    tau = None if nm.model == "if" else dt / (1.0 - nm.decay)
+    if pop.bias is not None:
+        if carrier is not None:
+            bias_md = {"carrier": carrier}
+        elif tau is not None:  # the constant dt/tau * v_leak per step
+            v_leak = pop.bias.astype(np.float64).reshape(shape) * (tau / dt)
+            bias_md = dict(_array_to_json(pop.bias), nir=True)
+        else:
+            bias_md = dict(_array_to_json(pop.bias), nir=False)
+            stored.setdefault("the bias (no Affine or per-channel Conv2d ends a projection into it)", []).append(
+                repr(pop.name))
+    md = _meta_out({"population": pop.name, "discretization": "forward-euler", "neuron": _plain(nm.to_dict()),
+                    "bias": bias_md})
+    thr = full(np.nextafter(float(nm.threshold), -np.inf))
+    if nm.reset == "subtract":
+        stored.setdefault("reset by subtraction (NIR's node resets to v_reset = 0)", []).append(repr(pop.name))
+    if nm.refractory_steps:
+        stored.setdefault("refractory_steps", []).append(f"{pop.name!r} ({nm.refractory_steps})")
+    if nm.v_init != 0:
+        stored.setdefault("v_init", []).append(f"{pop.name!r} ({nm.v_init:g})")
+    if nm.model == "if":
+        return nir.IF(r=full(1.0 / dt), v_threshold=thr, v_reset=zeros, metadata=md)
+    if nm.syn_decay is None:
+        return nir.LIF(tau=full(tau), r=full(tau / dt), v_leak=v_leak, v_threshold=thr, v_reset=zeros, metadata=md)
+    tau_syn = dt / (1.0 - nm.syn_decay)
+    return nir.CubaLIF(tau_syn=full(tau_syn), tau_mem=full(tau), r=full(tau / dt), v_leak=v_leak, v_threshold=thr,
+                       v_reset=zeros, w_in=full(tau_syn / dt), metadata=md)
+
+
+def _op_node(nir, op, shape, bias, md, stored, owner):
+    if op.kind == "dense":
+        if bias is not None:
+            return nir.Affine(weight=op.weight, bias=bias.reshape(-1), metadata=md)
+        return nir.Linear(weight=op.weight, metadata=md)
+    if op.kind == "flatten":
+        return nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1, metadata=md)
+    if op.kind == "conv2d":
+        cb = bias[:, 0, 0].copy() if bias is not None else np.zeros(op.weight.shape[0], dtype=op.weight.dtype)
+        return nir.Conv2d(input_shape=tuple(shape[1:]), weight=op.weight, stride=tuple(op.stride),
+                          padding=tuple(op.padding), dilation=tuple(op.dilation), groups=int(op.groups), bias=cb,
+                          metadata=md)
+    if op.kind in ("avgpool2d", "sumpool2d"):
+        args = dict(kernel_size=np.array(op.kernel_size), stride=np.array(op.stride), padding=np.array(op.padding))
+        if op.kind == "sumpool2d":
+            return nir.SumPool2d(**args, metadata=md)
+        if any(op.padding):
+            stored.setdefault("AvgPool2d counting its padding (count_include_pad)", []).append(owner)
+        return nir.AvgPool2d(**args, metadata=md)
+    raise GraphError(f"{owner}: op {op.kind!r} has no NIR node")
+
+
+def export_nir(network: Network, path=None):
+    """The network as an ``nir.NIRGraph`` (module docstring); written with ``nir.write`` when ``path`` is given.
+
+    A :class:`NIRWarning` lists what NIR cannot express and was stored only as
+    ``metadata["spikeport"]`` (which :func:`import_nir` reads back exactly).
+    """
+    nir = _nir()
+    network.validate()
+    try:
+        network.order(all_projections=True)
+    except GraphError as exc:
+        raise GraphError(f"NIR export of recurrent networks is not supported: {exc}") from None
+    dt = float(network.dt_s)
+    names = _Names()
+    node_of = {p.name: names.take(p.name) for p in network.populations}
+    out_name = names.take("output")
+    stored = {f"dt_s = {dt:g} s (the neuron parameters are for forward-Euler steps of it)": []}
+    op_names = {proj.name: [names.take(f"{proj.name}.{i}") for i in range(len(proj.ops))]
+                for proj in network.projections}
+    carriers = {pop: op_names[proj][-1] for pop, proj in _bias_carriers(network).items()}
+    nodes, edges, types = {}, [], {}
+    for pop in network.populations:
+        if pop.is_input:
+            enc = pop.encoding
+            if enc.kind != "analog":
+                stored.setdefault("input encoding", []).append(f"{pop.name!r} ({enc.kind}, {enc.max_rate_hz:g} Hz)")
+            nodes[node_of[pop.name]] = nir.Input(input_type={"input": np.array(pop.shape)}, metadata=_meta_out(
+                {"population": pop.name, "encoding": _plain(enc.to_dict())}))
+        else:
+            nodes[node_of[pop.name]] = _neuron_node(nir, pop, dt, carriers.get(pop.name), stored)
+    for proj in network.projections:
+        post = network.population(proj.post)
+        bias = post.bias if carriers.get(proj.post) == op_names[proj.name][-1] else None
+        shape, prev = network.population(proj.pre).shape, node_of[proj.pre]
+        for i, op in enumerate(proj.ops):
+            name = op_names[proj.name][i]
+            md = {"projection": proj.name, "delay_steps": int(proj.delay_steps)} if i == 0 else {}
+            if op.kind == "avgpool2d":
+                md["count_include_pad"] = True
+            last = i == len(proj.ops) - 1
+            out_shape = op.out_shape(shape, f"projection {proj.name!r}")
+            nodes[name] = _op_node(nir, op, shape, bias if last else None, _meta_out(md) if md else {}, stored,
+                                   f"projection {proj.name!r}")
+            types[name] = (shape, out_shape)
+            edges.append((prev, name))
+            prev, shape = name, out_shape
+        edges.append((prev, node_of[proj.post]))
+        if proj.delay_steps:
+            stored.setdefault("delay_steps", []).append(f"{proj.name!r} ({proj.delay_steps})")
+    nodes[out_name] = nir.Output(output_type={"output": np.array(network.population(network.output).shape)})
+    edges.append((node_of[network.output], out_name))
+    graph_md = {"format": FORMAT, "version": VERSION, "dt_s": dt, "input": network.input, "output": network.output,
+                "readout": network.readout, "metadata": network.metadata,
+                "populations": [p.name for p in network.populations],
+                "projections": [p.name for p in network.projections]}
+    graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata=_meta_out(graph_md), type_check=False)
+    for name, (i, o) in types.items():  # the shapes NIR cannot infer (pooling) or gets wrong (grouped conv)
+        nodes[name].input_type = {"input": np.array(i)}
+        nodes[name].output_type = {"output": np.array(o)}
+    listed = [what + (" of " + ", ".join(who[:6]) + (f" and {len(who) - 6} more" if len(who) > 6 else "")
+                      if who else "") for what, who in stored.items()]
+    warnings.warn("NIR export: stored only as spikeport metadata (NIR has no field for it; other NIR readers "
+                  "ignore it): " + "; ".join(listed), NIRWarning, stacklevel=2)
+    if path is not None:
+        _write(nir, graph, Path(path))
+    return graph
+
+
+def _write(nir, graph, path: Path) -> None:
+    """nir.write to a temporary file beside ``path``, then rename it into place."""
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise SpikeportError(f"{path}: directory {directory} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise SpikeportError(f"{path}: cannot write ({exc.strerror})") from None
+    os.close(fd)
+    try:
+        nir.write(tmp, graph)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise SpikeportError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
