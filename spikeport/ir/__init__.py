@@ -8,8 +8,9 @@ but its errors.
 from .io import load_network, save_network
 from .network import Network, Population, Projection, Synapses
 from .neurons import InputEncoding, NeuronModel
+from .nirgraph import export_nir, import_nir
 from .ops import OPS, AvgPool2d, Conv2d, Dense, Flatten, SumPool2d
 
 __all__ = ["Network", "Population", "Projection", "NeuronModel", "InputEncoding", "Dense", "Flatten", "Conv2d", "AvgPool2d",
            "SumPool2d", "OPS", "Synapses",
-           "load_network", "save_network"]
+           "load_network", "save_network", "import_nir", "export_nir"]

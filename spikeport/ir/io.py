@@ -263,18 +263,23 @@ def _decode(body, r: _Reader) -> Network:
                    metadata=_field(body, "metadata", dict, "network", r, {}))
 
 
-def load_network(path) -> Network:
-    """Read and fully check a graph file. Errors name the file and the object at fault."""
-    path = Path(path)
+def read_magic(path: Path, n: int) -> bytes:
+    """The first ``n`` bytes of a regular file; a missing or unreadable file is a one-line error."""
     if not path.exists():
         raise FileFormatError(f"{path}: no such file")
     if not path.is_file():
         raise FileFormatError(f"{path}: not a regular file")
     try:
         with open(path, "rb") as f:
-            magic = f.read(4)
+            return f.read(n)
     except OSError as exc:
         raise FileFormatError(f"{path}: cannot read ({_short(exc)})") from None
+
+
+def load_network(path) -> Network:
+    """Read and fully check a graph file. Errors name the file and the object at fault."""
+    path = Path(path)
+    magic = read_magic(path, 4)
     if magic[:2] != b"PK":
         hint = " (it looks like a pickle, which spikeport never loads)" if magic[:1] == b"\x80" else ""
         raise FileFormatError(f"{path}: not a spikeport graph file{hint}")

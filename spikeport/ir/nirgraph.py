@@ -757,17 +757,10 @@ def check_type(name: str, type_name: str) -> None:
 
 
 def _read_file(path: Path):
+    from .io import read_magic
+
     nir = _nir()
-    if not path.exists():
-        raise FileFormatError(f"{path}: no such file")
-    if not path.is_file():
-        raise FileFormatError(f"{path}: not a regular file")
-    try:
-        with open(path, "rb") as f:
-            magic = f.read(8)
-    except OSError as exc:
-        raise FileFormatError(f"{path}: cannot read ({exc.strerror})") from None
-    if magic != HDF5_SIGNATURE:
+    if read_magic(path, 8) != HDF5_SIGNATURE:
         raise FileFormatError(f"{path}: not a NIR file (no HDF5 signature)")
     import h5py
 
