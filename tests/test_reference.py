@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from conftest import conv_network, small_network
-from spikeport.backends.reference import _uniform_hash, run
+from spikeport.backends.reference import run, uniforms
 from spikeport.ir import Dense, Projection
 
 
@@ -32,7 +32,7 @@ def numpy_simulation(net, x, steps, seed=0):
                 elif enc.kind == "regular":
                     out[pop.name][t] = np.floor((t + 1) * p + 1e-9) - np.floor(t * p + 1e-9)
                 else:
-                    u = _uniform_hash(seed, 0, batch, steps, pop.size, "cpu")[t].numpy()
+                    u = uniforms(seed, 0, batch, t, t + 1, pop.size)[0].numpy()
                     out[pop.name][t] = u < p
                 continue
             current = np.zeros((batch, pop.size)) + (0 if pop.bias is None else pop.bias.reshape(-1))
@@ -90,15 +90,15 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(str(v) for v in c.values()))
-@pytest.mark.parametrize("residual", [False, True])
-def test_counts_equal_numpy_simulation(case, residual):
+@pytest.mark.parametrize("residual, chunk", [(False, None), (True, None), (True, 1), (True, 7)])
+def test_counts_equal_numpy_simulation(case, residual, chunk):
     net = small_network(seed=1, **case)
     if residual:
         net = with_residual(net)
     x = np.random.default_rng(2).random((17, 12)).astype(np.float32)
     x[:, :2] = 0.0  # some silent inputs: they create no synaptic events
     steps = 40
-    act = run(net, x, steps, device="cpu", batch_size=5)
+    act = run(net, x, steps, device="cpu", batch_size=5, chunk_steps=chunk)
     counts, syn, oc, pred = numpy_simulation(net, x, steps)
     for name in ("h", "out"):
         np.testing.assert_array_equal(act.population_spikes[name], counts[name])
@@ -146,14 +146,81 @@ def test_bad_input_shape_is_a_user_error():
         run(small_network(), np.zeros((3, 13), np.float32), 10)
 
 
-@pytest.mark.parametrize("encoding, delay", [("regular", 0), ("poisson", 2), ("analog", 1)])
-def test_conv_pool_residual_counts_equal_numpy_simulation(encoding, delay):
+@pytest.mark.parametrize("encoding, delay, chunk", [("regular", 0, None), ("poisson", 2, 3), ("analog", 1, 4),
+                                                    ("analog", 5, 2)])
+def test_conv_pool_residual_counts_equal_numpy_simulation(encoding, delay, chunk):
     net = conv_network(encoding=encoding, delay=delay)
     x = np.random.default_rng(7).random((6, 2, 8, 8)).astype(np.float32)
-    act = run(net, x, 30, batch_size=4)
+    act = run(net, x, 30, batch_size=4, chunk_steps=chunk)
     counts, syn, oc, pred = numpy_simulation(net, x, 30)
     for name in ("c", "out"):
         np.testing.assert_array_equal(act.population_spikes[name], counts[name])
         np.testing.assert_array_equal(act.synops[name], syn[name])
     np.testing.assert_array_equal(act.predictions[:, -1], pred)
     assert act.population_spikes["c"].sum() > 0 and act.population_spikes["out"].sum() > 0
+
+
+def test_every_step_readout_and_first_spike_latency():
+    net = small_network(encoding="regular")
+    x = np.random.default_rng(8).random((10, 12)).astype(np.float32)
+    act = run(net, x, 40, checkpoints="all", chunk_steps=6)
+    assert act.checkpoints == list(range(1, 41)) and act.predictions.shape == (10, 40)
+    for t in (1, 13, 40):
+        np.testing.assert_array_equal(act.predictions[:, t - 1], run(net, x, t).predictions[:, -1])
+    # the first output spike: the first step at which the cumulative output count is nonzero
+    for s in range(10):
+        counts = [run(net, x[s:s + 1], t).output_counts.sum() for t in range(1, 41)]
+        expected = next((t - 1 for t, c in enumerate(counts, start=1) if c > 0), -1)
+        assert act.first_spike_step[s] == expected
+
+
+def test_recorded_counts_and_trains_agree_with_totals():
+    net = conv_network(encoding="poisson", delay=1)
+    x = np.random.default_rng(9).random((5, 2, 8, 8)).astype(np.float32)
+    act = run(net, x, 24, chunk_steps=5, record_counts=True, record_trains=["c"])
+    assert act.neuron_counts["c"].shape == (5, 4, 4, 4) and act.spike_trains["c"].shape == (5, 24, 4, 4, 4)
+    np.testing.assert_array_equal(act.spike_trains["c"].sum(axis=1), act.neuron_counts["c"])
+    np.testing.assert_array_equal(act.neuron_counts["c"].reshape(5, -1).sum(1), act.population_spikes["c"])
+    np.testing.assert_array_equal(act.neuron_counts["out"], act.output_counts)
+    assert "out" not in act.spike_trains
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("encoding", ["analog", "poisson"])
+def test_cuda_counts_equal_cpu(encoding):
+    net = conv_network(encoding=encoding)
+    x = np.random.default_rng(10).random((64, 2, 8, 8)).astype(np.float32)
+    cpu, gpu = run(net, x, 50, device="cpu"), run(net, x, 50, device="cuda")
+    for name in cpu.population_spikes:
+        np.testing.assert_array_equal(cpu.population_spikes[name], gpu.population_spikes[name])
+    np.testing.assert_array_equal(cpu.predictions, gpu.predictions)
+
+
+def test_memory_stays_bounded_over_long_runs(tmp_path):
+    """1,000 samples x T = 256 of a 784-500-500-10 net: all spike trains would take 1.8 GB as float32."""
+    import subprocess
+    import sys
+    code = """
+import resource, numpy as np
+from spikeport.ir import Dense, Flatten, InputEncoding, Network, NeuronModel, Population, Projection
+from spikeport.backends.reference import run
+rng = np.random.default_rng(0)
+sizes = [784, 500, 500, 10]
+nm = NeuronModel("if", 1.0, "subtract")
+pops = [Population("input", (784,), encoding=InputEncoding("poisson", 500.0))]
+pops += [Population(f"l{i}", (n,), neuron=nm) for i, n in enumerate(sizes[1:])]
+projs = [Projection(f"p{i}", pops[i].name, pops[i + 1].name,
+                    [Dense(rng.normal(0, 2 / np.sqrt(a), (b, a)).astype(np.float32))]) for i, (a, b) in
+         enumerate(zip(sizes, sizes[1:]))]
+net = Network(pops, projs, output="l2").validate()
+x = rng.random((1000, 784)).astype(np.float32)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+act = run(net, x, 256)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((after - before) // 1024, int(act.population_spikes["l0"].mean()))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    grown_mb, spikes = map(int, r.stdout.split())
+    assert spikes > 1000  # the network is active
+    assert grown_mb < 400, f"peak memory grew by {grown_mb} MB"

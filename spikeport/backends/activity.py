@@ -16,6 +16,9 @@ class Activity:
     synops[name][s]: synaptic operations (one spike delivered over one existing
         synapse) into the population, summed over its incoming projections
     neurons[name]: neurons of the population; each is updated once per step
+    first_spike_step[s]: the first step (0-based) at which any output neuron spiked, -1 if none
+    neuron_counts[name][s, ...]: spikes of every neuron (only when asked for)
+    spike_trains[name][s, t, ...]: whole spike trains (only for the populations asked for)
     """
 
     backend: str
@@ -30,6 +33,9 @@ class Activity:
     seconds: float
     device: str = "cpu"
     notes: list = field(default_factory=list)
+    first_spike_step: np.ndarray | None = None
+    neuron_counts: dict = field(default_factory=dict)
+    spike_trains: dict = field(default_factory=dict)
 
     @property
     def samples(self) -> int:

@@ -1,18 +1,27 @@
 """The reference executor: the graph's semantics in batched PyTorch, CPU or CUDA.
 
 It runs :mod:`spikeport.ir.neurons`' equations literally, batched over samples,
-and is the yardstick every other backend is measured against. For a
-feed-forward network (recurrent ones are refused for now) each population's whole
-input over all T steps depends only on its pre populations' whole outputs, so
-the executor works population by population: one matrix product per projection
-over all T steps at once (or a single one when the pre side is a constant
-analog input), then the membrane recurrence over T, which is elementwise.
+and is the yardstick every other backend is measured against.
 
-Randomness (Poisson input) comes from a counter-based hash of (seed, sample
-index, step, neuron), so spike trains do not depend on batch size or device.
+How it runs a feed-forward network (recurrent ones are refused for now): time
+is cut into chunks of Tc steps. Within a chunk, populations are visited in
+topological order; a population's input for the whole chunk depends only on
+its pre populations' outputs in that chunk (or, through a delay d, in the d
+steps before it, kept in a small history), so each projection is one matrix
+product or convolution over Tc x batch rows at once, near the dense limit of
+the same network run as an ANN T times. The membrane recurrence then runs over
+the chunk's steps, elementwise on (batch, neurons). A constant analog input is
+projected once per batch, not once per step. Memory is bounded by the chunk,
+not by T: spike trains are never all held unless asked.
+
+Randomness (Poisson input) is drawn on the CPU from a generator seeded by
+(seed, sample index, block of 32 steps), so spike trains do not depend on the
+batch size, the chunking, the number of steps, or the device.
 """
 from __future__ import annotations
 
+import math
+import os
 import time
 
 import numpy as np
@@ -21,7 +30,8 @@ from ..errors import SpikeportError
 from ..ir import Network
 from .activity import Activity
 
-DEFAULT_MEMORY_BYTES = 1 << 30
+RANDOM_BLOCK = 32          # steps per independently seeded block of Poisson input
+DEFAULT_MEMORY_FRACTION = 0.25
 
 
 def _torch():
@@ -52,14 +62,18 @@ def _conv2d(op, x, cache):
                                          groups=op.groups)
 
 
-def _pool2d(op, x, cache):
-    # a grouped convolution with constant weights: the same products as the materialized matrix
-    channels = x.shape[1]
-    w = _tensor(cache, (id(op), channels), lambda: op.depthwise_kernel(channels))
-    return _torch().nn.functional.conv2d(x, w, stride=op.stride, padding=op.padding, groups=channels)
+def _avgpool2d(op, x, cache):
+    return _torch().nn.functional.avg_pool2d(x, op.kernel_size, op.stride, op.padding, count_include_pad=True)
 
 
-TORCH_OPS = {"dense": _dense, "flatten": _flatten, "conv2d": _conv2d, "sumpool2d": _pool2d, "avgpool2d": _pool2d}
+def _sumpool2d(op, x, cache):
+    # divisor 1: exact sums of spikes, the same additions as the materialized matrix
+    return _torch().nn.functional.avg_pool2d(x, op.kernel_size, op.stride, op.padding, count_include_pad=True,
+                                             divisor_override=1)
+
+
+TORCH_OPS = {"dense": _dense, "flatten": _flatten, "conv2d": _conv2d, "avgpool2d": _avgpool2d,
+             "sumpool2d": _sumpool2d}
 
 
 def _apply_ops(proj, x, cache):
@@ -70,81 +84,189 @@ def _apply_ops(proj, x, cache):
     return x.reshape(x.shape[0], -1)
 
 
-# ---------------------------------------------------------------------------- encodings
+# ---------------------------------------------------------------------------- input
 
-def _uniform_hash(seed: int, sample0: int, batch: int, steps: int, n: int, device):
-    """U[0,1) of shape (steps, batch, n) from splitmix64 of (seed, sample, step, neuron)."""
+def block_seed(seed: int, sample: int, block: int) -> int:
+    """The generator seed of one sample's block of RANDOM_BLOCK steps (splitmix64 of the three)."""
+    z = (seed * 0x9E3779B97F4A7C15 + sample * 0xBF58476D1CE4E5B9 + block * 0x94D049BB133111EB) % 2**64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) % 2**64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) % 2**64
+    return (z ^ (z >> 31)) % 2**63
+
+
+def uniforms(seed: int, sample0: int, batch: int, t0: int, t1: int, n: int):
+    """U[0, 1) float32 of shape (t1 - t0, batch, n) for samples sample0.. and steps t0..t1-1 (CPU)."""
     torch = _torch()
-    t = torch.arange(steps, device=device, dtype=torch.int64).view(-1, 1, 1)
-    s = torch.arange(sample0, sample0 + batch, device=device, dtype=torch.int64).view(1, -1, 1)
-    i = torch.arange(n, device=device, dtype=torch.int64).view(1, 1, -1)
-    z = ((s * steps + t) * n + i) + seed * 0x5851F42D4C957F2D + 0x1E3779B97F4A7C15
-    mask30, mask27, mask31 = (1 << 34) - 1, (1 << 37) - 1, (1 << 33) - 1
-    # logical right shifts on int64: shift, then mask off the sign extension
-    z = (z ^ ((z >> 30) & mask30)) * -4658895280553007687   # 0xBF58476D1CE4E5B9 as int64
-    z = (z ^ ((z >> 27) & mask27)) * -7723592293110705685   # 0x94D049BB133111EB as int64
-    z = z ^ ((z >> 31) & mask31)
-    return ((z >> 11) & ((1 << 53) - 1)).to(torch.float64) * (1.0 / (1 << 53))
+    out = torch.empty((t1 - t0, batch, n), dtype=torch.float32)
+    gen = torch.Generator()
+    block_buf = torch.empty((RANDOM_BLOCK, n), dtype=torch.float32)
+    for block in range(t0 // RANDOM_BLOCK, (t1 - 1) // RANDOM_BLOCK + 1):
+        b0 = block * RANDOM_BLOCK
+        lo, hi = max(t0, b0), min(t1, b0 + RANDOM_BLOCK)
+        for b in range(batch):
+            gen.manual_seed(block_seed(seed, sample0 + b, block))
+            torch.rand((RANDOM_BLOCK, n), generator=gen, out=block_buf)
+            out[lo - t0:hi - t0, b] = block_buf[lo - b0:hi - b0]
+    return out
 
 
-def _encode(pop, x, steps, dt_s, sample0, seed, dtype):
-    """The input population's output: ('const', (B, N)) for analog, ('seq', (T, B, N)) for spikes."""
+def _encode(pop, x, t0, t1, dt_s, sample0, seed, dtype):
+    """The input population's output for steps t0..t1-1: ("const", (B, N)) or ("seq", (Tc, B, N))."""
     torch = _torch()
     enc = pop.encoding
     if enc.kind == "analog":
         return "const", x
     p = (x.to(torch.float64) * enc.max_rate_hz * dt_s).clamp(0.0, 1.0)
     if enc.kind == "regular":
-        t = torch.arange(steps + 1, device=x.device, dtype=torch.float64).view(-1, 1, 1)
+        t = torch.arange(t0, t1 + 1, device=x.device, dtype=torch.float64).view(-1, 1, 1)
         cum = torch.floor(t * p.unsqueeze(0) + 1e-9)  # spikes by the end of each step (closed form of the phase)
         return "seq", (cum[1:] - cum[:-1]).to(dtype)
-    u = _uniform_hash(seed, sample0, x.shape[0], steps, x.shape[1], x.device)
-    return "seq", (u < p.unsqueeze(0)).to(dtype)
+    u = uniforms(seed, sample0, x.shape[0], t0, t1, x.shape[1]).to(x.device)
+    return "seq", (u < p.to(torch.float32).unsqueeze(0)).to(dtype)
 
 
-# ---------------------------------------------------------------------------- dynamics
+# ---------------------------------------------------------------------------- plan
 
-def _integrate(pop, current, bias, steps, checkpoints, want_readout):
-    """Run the neuron equations; return spikes (T, B, N) and, for the output, the readout."""
+class _Plan:
+    """What does not change between batches: order, projections, fan-outs, chunking."""
+
+    def __init__(self, network, steps, checkpoints, every_step, device, dtype, memory_bytes, record_counts=False,
+                 record_trains=()):
+        torch = _torch()
+        self.record_counts, self.record_trains = record_counts, set(record_trains)
+        self.network, self.steps, self.device, self.dtype = network, steps, device, dtype
+        try:
+            self.order = network.order(all_projections=True)
+        except SpikeportError as exc:
+            raise SpikeportError(f"the reference executor runs feed-forward networks only: {exc}") from None
+        self.into = {p.name: network.projections_into(p.name) for p in network.populations}
+        self.max_delay = {p.name: 0 for p in network.populations}
+        for pr in network.projections:
+            self.max_delay[pr.pre] = max(self.max_delay[pr.pre], pr.delay_steps)
+        self.checkpoints = list(range(1, steps + 1)) if every_step else checkpoints
+        self.cache = {"dtype": dtype, "device": device, "shapes": {p.name: tuple(p.shape) for p in network.populations}}
+        self.fanouts = {pr.name: torch.tensor(pr.synapses_per_pre(network.population(pr.pre).shape).reshape(-1),
+                                                 dtype=torch.float64, device=device) for pr in network.projections}
+        # bytes per sample and step: every population's output and input current, twice for temporaries
+        self.bytes_per_sample_step = 16 * sum(p.size for p in network.populations)
+        self.widest_bytes = 4 * max(p.size for p in network.populations)
+        self.memory_bytes = memory_bytes
+
+    def batch_and_chunk(self, samples: int, batch_size: int | None):
+        """Batch size and steps per chunk.
+
+        On the CPU the elementwise membrane update is memory-bound, so a step of
+        the widest population should stay near the caches (16 MB) and a chunk of it
+        within 32 MB (measured: LeNet throughput is flat for batches of 25 to 200 and
+        drops by 40 % at 1,000; bench/RESULTS.md). On CUDA bigger batches pay.
+        Chunks are powers of two up to one Poisson block, and everything stays
+        within ``memory_bytes``.
+        """
+        step_cap, chunk_cap = (16 << 20, 32 << 20) if self.device == "cpu" else (1 << 30, 4 << 30)
+        if batch_size is None:
+            batch_size = min(samples, 256 if self.device == "cpu" else 8192,
+                             max(1, step_cap // self.widest_bytes),
+                             max(1, self.memory_bytes // self.bytes_per_sample_step))
+        chunk = min(self.steps, RANDOM_BLOCK, max(1, chunk_cap // (self.widest_bytes * batch_size)),
+                    max(1, self.memory_bytes // (self.bytes_per_sample_step * batch_size)))
+        return batch_size, 1 << (int(chunk).bit_length() - 1)
+
+
+def _available_memory(device) -> int:
     torch = _torch()
-    kind, J = current
-    nm = pop.neuron
-    lam, theta, alpha, refr = nm.decay, nm.threshold, nm.syn_decay, nm.refractory_steps
-    batch, n = J.shape[-2], J.shape[-1]
-    v = torch.full((batch, n), float(nm.v_init), dtype=J.dtype, device=J.device)
-    i_syn = torch.zeros_like(v) if alpha is not None else None
-    left = torch.zeros((batch, n), dtype=torch.int32, device=J.device) if refr else None
-    spikes = torch.empty((steps, batch, n), dtype=J.dtype, device=J.device)
-    counts = torch.zeros((batch, n), dtype=torch.int64, device=J.device) if want_readout else None
-    preds, cp = [], set(checkpoints)
-    for t in range(steps):
-        inp = J if kind == "const" else J[t]
-        if alpha is not None:
-            inp = i_syn.mul_(alpha).add_(inp)
-        if bias is not None:
-            inp = inp + bias
-        if refr:
-            active = left == 0
-            v = torch.where(active, v * lam + inp, v)
-            s = (v >= theta) & active
-            left = torch.where(active, left, left - 1)
-        else:
-            if lam != 1.0:
-                v.mul_(lam)
-            v.add_(inp)
-            s = v >= theta
-        spikes[t] = s
-        if nm.reset == "subtract":
-            v.sub_(s * theta)
-        else:
-            v.masked_fill_(s, 0.0)
-        if refr:
-            left.masked_fill_(s, refr)
-        if want_readout:
-            counts += s
-            if t + 1 in cp:
-                preds.append(_predict(counts, v))
-    return spikes, counts, preds
+    if device == "cuda":
+        return int(torch.cuda.mem_get_info()[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 << 30
+
+
+# ---------------------------------------------------------------------------- one batch
+
+class _Neurons:
+    """The state of one spiking population over a batch, advanced chunk by chunk."""
+
+    def __init__(self, pop, batch, plan, readout):
+        torch = _torch()
+        self.neuron_counts = torch.zeros((batch, pop.size), dtype=torch.float64, device=plan.device) \
+            if plan.record_counts else None
+        self.trains = [] if pop.name in plan.record_trains else None
+        nm = pop.neuron
+        self.pop, self.nm = pop, nm
+        dev, dt = plan.device, plan.dtype
+        self.v = torch.full((batch, pop.size), float(nm.v_init), dtype=dt, device=dev)
+        self.i_syn = torch.zeros_like(self.v) if nm.syn_decay is not None else None
+        self.left = torch.zeros((batch, pop.size), dtype=torch.int32, device=dev) if nm.refractory_steps else None
+        self.bias = None if pop.bias is None else _tensor(plan.cache, ("bias", pop.name), lambda: pop.bias.reshape(-1))
+        self.readout = readout
+        if readout:
+            self.counts = torch.zeros((batch, pop.size), dtype=dt, device=dev)
+            self.first = torch.full((batch,), -1, dtype=torch.int64, device=dev)
+            self.preds = []
+        self.spikes = torch.zeros(batch, dtype=torch.float64, device=dev)
+        self.buffer = None  # spikes of the current chunk, reused from chunk to chunk
+
+    def advance(self, kind, current, t0, t1, checkpoints):
+        """Run steps t0..t1-1 with input current ("const" (B, N) or "seq" (Tc, B, N)); return spikes (Tc, B, N)."""
+        torch = _torch()
+        nm, v = self.nm, self.v
+        lam, theta, alpha, refr = nm.decay, float(nm.threshold), nm.syn_decay, nm.refractory_steps
+        bias = self.bias
+        if bias is not None and alpha is None and not refr:
+            current, bias = current + bias, None  # fold a constant bias into the input once
+        if self.buffer is None or self.buffer.shape[0] < t1 - t0:
+            self.buffer = torch.empty((t1 - t0,) + tuple(v.shape), dtype=v.dtype, device=v.device)
+        out = self.buffer[: t1 - t0]
+        for k in range(t1 - t0):
+            inp = current if kind == "const" else current[k]
+            if alpha is not None:
+                inp = self.i_syn.mul_(alpha).add_(inp)
+            if bias is not None:
+                inp = inp + bias
+            s = out[k]
+            if refr:
+                active = self.left == 0
+                v.copy_(torch.where(active, v * lam + inp, v))
+                torch.ge(v, theta, out=s)
+                s.mul_(active)
+                self.left.sub_((~active).to(torch.int32))
+            else:
+                if lam != 1.0:
+                    v.mul_(lam)
+                v.add_(inp)
+                torch.ge(v, theta, out=s)
+            if nm.reset == "subtract":
+                v.sub_(s, alpha=theta)
+            else:
+                v.addcmul_(v, s, value=-1.0)  # v - v * s: exactly 0 where it spiked
+            if refr:
+                self.left.masked_fill_(s.bool(), refr)
+            if self.readout:
+                self.counts.add_(s)
+                t = t0 + k
+                self.first.masked_fill_((self.first < 0) & (s.amax(dim=1) > 0), t)
+                if t + 1 in checkpoints:
+                    self.preds.append(_predict(self.counts, v))
+        self.spikes += _count_sum(out)
+        if self.neuron_counts is not None:
+            self.neuron_counts += out.sum(dim=0)  # exact: at most Tc per neuron
+        if self.trains is not None:
+            self.trains.append(out.to(torch.bool).transpose(0, 1).cpu())
+        return out
+
+
+def _count_sum(spikes):
+    """Spikes per sample of a (Tc, B, N) chunk, exact: float32 sums over neurons (exact below 2**24),
+    then float64 over steps, without copying the chunk to float64."""
+    torch = _torch()
+    if spikes.shape[2] < 2**24:
+        return spikes.sum(dim=2).sum(dim=0, dtype=torch.float64)
+    return spikes.sum(dim=(0, 2), dtype=torch.float64)
 
 
 def _predict(counts, v):
@@ -154,118 +276,129 @@ def _predict(counts, v):
     return torch.where(counts == top, v, torch.full_like(v, -float("inf"))).argmax(dim=1)
 
 
-def _delay(kind, c, d, steps):
-    """Shift a current by d steps: nothing arrives before step d."""
+def _delayed(kind, chunk, history, d, t0, t1):
+    """The pre output at steps t0-d .. t1-d-1: from this chunk and the history of the previous steps."""
     torch = _torch()
     if d == 0:
-        return kind, c
-    seq = c.unsqueeze(0).expand(steps, *c.shape) if kind == "const" else c
-    out = torch.zeros((steps,) + tuple(seq.shape[1:]), dtype=seq.dtype, device=seq.device)
-    if d < steps:
-        out[d:] = seq[: steps - d]
-    return "seq", out
+        return kind, chunk
+    if kind == "const":  # an analog input is x from step 0 on, nothing before
+        if t0 >= d:
+            return "const", chunk
+        seq = chunk.unsqueeze(0).repeat(t1 - t0, 1, 1)
+        seq[: min(d - t0, t1 - t0)] = 0
+        return "seq", seq
+    full = torch.cat([history, chunk]) if history is not None else chunk
+    start = full.shape[0] - (t1 - t0) - d
+    if start < 0:  # before step 0 nothing was emitted
+        pad = torch.zeros((-start,) + tuple(chunk.shape[1:]), dtype=chunk.dtype, device=chunk.device)
+        full, start = torch.cat([pad, full]), 0
+    return "seq", full[start:start + (t1 - t0)]
 
 
-def _count(events, fan):
-    """Events per pre neuron (B, N_pre) times fan-out (N_pre,): exact integers via float64."""
-    return (events.to(_torch().float64) @ fan).round().to(_torch().int64)
-
-
-def _add(a, b):
-    if a is None:
-        return b
-    (ka, ca), (kb, cb) = a, b
-    return ("const" if ka == kb == "const" else "seq"), ca + cb
-
-
-def _run_batch(network, order, x, steps, checkpoints, sample0, seed, cache):
+def _run_batch(plan, x, sample0, seed, chunk):
     torch = _torch()
-    dt = network.dt_s
-    outputs, spikes_per_sample, synops = {}, {}, {}
-    fanouts = cache["fanouts"]
-    for pop in order:
-        if pop.is_input:
-            outputs[pop.name] = _encode(pop, x, steps, dt, sample0, seed, cache["dtype"])
-            if outputs[pop.name][0] == "seq":
-                spikes_per_sample[pop.name] = outputs[pop.name][1].sum(dim=(0, 2)).to(torch.int64)
-            continue
-        current = None
-        syn = torch.zeros(x.shape[0], dtype=torch.int64, device=x.device)
-        for proj in cache["into"][pop.name]:
-            kind, pre = outputs[proj.pre]
-            fan = fanouts[proj.name]
-            d = proj.delay_steps
-            delivered = max(steps - d, 0)  # spikes emitted in the last d steps arrive after the run
-            if kind == "const":
-                # an analog value is one event per step per existing synapse when nonzero
-                syn += _count(pre != 0, fan) * delivered
-                c = _apply_ops(proj, pre, cache)
-            else:
-                if delivered:
-                    syn += _count(pre[:delivered].sum(dim=0), fan)
-                c = _apply_ops(proj, pre.reshape(steps * pre.shape[1], -1), cache)
-                c = c.reshape(steps, pre.shape[1], -1)
-            current = _add(current, _delay(kind, c, d, steps))
-        bias = None
-        if pop.bias is not None:
-            bias = _tensor(cache, ("bias", pop.name), lambda: pop.bias.reshape(-1))
-        if current is None:
-            current = ("const", torch.zeros((x.shape[0], pop.size), dtype=cache["dtype"], device=x.device))
-        elif bias is not None and pop.neuron.syn_decay is None and not pop.neuron.refractory_steps:
-            current, bias = (current[0], current[1] + bias), None  # fold the bias in once
-        is_out = pop.name == network.output
-        spk, counts, preds = _integrate(pop, current, bias, steps, checkpoints, is_out)
-        outputs[pop.name] = ("seq", spk)
-        spikes_per_sample[pop.name] = spk.sum(dim=(0, 2)).to(torch.int64)
-        synops[pop.name] = syn
-        if is_out:
-            out_counts, out_preds = counts, torch.stack(preds, dim=1)
-        # free what no later population needs
-        for name in [n for n in outputs if n not in cache["needed_after"][pop.name]]:
-            del outputs[name]
-    return out_preds, out_counts, spikes_per_sample, synops
+    net, steps = plan.network, plan.steps
+    batch = x.shape[0]
+    neurons = {p.name: _Neurons(p, batch, plan, p.name == net.output) for p in plan.order if not p.is_input}
+    input_spikes = torch.zeros(batch, dtype=torch.float64, device=x.device)
+    synops = {name: torch.zeros(batch, dtype=torch.float64, device=x.device) for name in neurons}
+    history = {}
+    const_current = {}  # a projection of a constant analog input, computed once per batch
+    checkpoints = set(plan.checkpoints)
+    for t0 in range(0, steps, chunk):
+        t1 = min(steps, t0 + chunk)
+        outputs = {}
+        for pop in plan.order:
+            if pop.is_input:
+                kind, out = _encode(pop, x, t0, t1, net.dt_s, sample0, seed, plan.dtype)
+                if kind == "seq":
+                    input_spikes += _count_sum(out)
+                outputs[pop.name] = (kind, out)
+                continue
+            current_kind, current = "const", None
+            for proj in plan.into[pop.name]:
+                pre_kind, pre = outputs[proj.pre]
+                kind, pre = _delayed(pre_kind, pre, history.get(proj.pre), proj.delay_steps, t0, t1)
+                fan = plan.fanouts[proj.name]
+                if kind == "const":
+                    # an analog value is one event per existing synapse per step when nonzero
+                    delivered = t1 - max(t0, proj.delay_steps)
+                    synops[pop.name] += ((pre != 0).to(torch.float64) @ fan) * delivered
+                    c = const_current.get(proj.name)
+                    if c is None:
+                        c = const_current[proj.name] = _apply_ops(proj, pre, plan.cache)
+                else:
+                    events = pre if pre_kind == "seq" else (pre != 0).to(plan.dtype)  # a delayed analog input
+                    # per neuron over the chunk's steps: exact in float32 while steps < 2**24
+                    synops[pop.name] += events.sum(dim=0).to(torch.float64) @ fan
+                    c = _apply_ops(proj, pre.reshape(-1, pre.shape[-1]), plan.cache).reshape(pre.shape[0], batch, -1)
+                if current is None:
+                    current_kind, current = kind, c
+                else:
+                    current = current + c
+                    current_kind = "const" if current_kind == kind == "const" else "seq"
+            if current is None:
+                current = torch.zeros((batch, pop.size), dtype=plan.dtype, device=x.device)
+            outputs[pop.name] = ("seq", neurons[pop.name].advance(current_kind, current, t0, t1, checkpoints))
+        for name, d in plan.max_delay.items():  # keep the last d steps of every delayed pre population
+            if d and outputs[name][0] == "seq":
+                prev = history.get(name)
+                seq = outputs[name][1] if prev is None else torch.cat([prev, outputs[name][1]])
+                history[name] = seq[-d:].clone()  # the chunk's buffer is reused
+    out = neurons[net.output]
+    spikes = {name: n.spikes for name, n in neurons.items()}
+    recorded = {"counts": {name: n.neuron_counts for name, n in neurons.items() if n.neuron_counts is not None},
+                "trains": {name: torch.cat(n.trains, dim=1) for name, n in neurons.items() if n.trains is not None}}
+    if net.population(net.input).encoding.kind != "analog":
+        spikes[net.input] = input_spikes
+    return torch.stack(out.preds, dim=1), out.counts, out.first, spikes, synops, recorded
 
 
-def _batch_size(network, steps, samples, memory_bytes, itemsize):
-    # the widest live spike train dominates: (T, B, N) for a population and its current
-    widest = max(p.size for p in network.populations)
-    per_sample = 3 * steps * widest * itemsize
-    return int(max(1, min(samples, memory_bytes // max(per_sample, 1))))
-
+# ---------------------------------------------------------------------------- the entry point
 
 def run(network: Network, x, steps: int, *, checkpoints=None, device=None, batch_size=None, seed: int = 0,
-        memory_bytes: int = DEFAULT_MEMORY_BYTES, progress=None) -> Activity:
+        memory_bytes: int | None = None, chunk_steps: int | None = None, record_counts: bool = False,
+        record_trains=(), progress=None) -> Activity:
     """Simulate ``network`` on samples ``x`` for ``steps`` steps.
 
     Parameters
     ----------
     x : array of shape (samples, *input_shape) (any shape with the same size per sample)
     steps : number of time steps T
-    checkpoints : step counts at which to record predictions (default: [steps])
+    checkpoints : step counts at which to record predictions (default: [steps]);
+        "all" records the prediction after every step
     device : "cpu", "cuda" or None (CUDA when available)
-    batch_size : samples per batch (default: chosen from ``memory_bytes``)
+    batch_size : samples per batch (default: chosen from the memory budget)
     seed : seed of Poisson input
+    memory_bytes : budget for intermediate tensors (default: a quarter of the
+        memory available on the device)
+    chunk_steps : steps per chunk (default: from the budget); results do not depend on it
+    record_counts : also return every neuron's spike count per sample (``Activity.neuron_counts``)
+    record_trains : names of populations whose whole spike trains to return
+        (``Activity.spike_trains[name]``: bool (samples, steps, *shape)); nothing else
+        is held beyond one chunk
     progress : an object with ``update(n)`` called after each batch
 
     Example
     -------
-    >>> act = run(net, dataset.x("test"), steps=64)          # doctest: +SKIP
-    >>> act.accuracy(dataset.y("test"))                      # doctest: +SKIP
+    >>> act = run(net, dataset.x("test"), steps=64, checkpoints=[8, 16, 32])   # doctest: +SKIP
+    >>> act.accuracy(dataset.y("test"), steps=16)                             # doctest: +SKIP
     """
     torch = _torch()
     network.validate()
     steps = int(steps)
     if steps < 1:
         raise SpikeportError(f"steps must be at least 1, got {steps}")
-    checkpoints = sorted({int(c) for c in (checkpoints or [])} | {steps})
+    every_step = checkpoints == "all"
+    checkpoints = list(range(1, steps + 1)) if every_step else sorted({int(c) for c in (checkpoints or [])} | {steps})
     if checkpoints[0] < 1 or checkpoints[-1] > steps:
         raise SpikeportError(f"checkpoints must lie in [1, {steps}], got {checkpoints}")
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise SpikeportError("--device cuda: no CUDA device is available")
     if device not in ("cpu", "cuda"):
         raise SpikeportError(f"unknown device {device!r} (cpu or cuda)")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SpikeportError("--device cuda: no CUDA device is available")
     x = np.asarray(x, dtype=np.float32)
     inp = network.population(network.input)
     if x.ndim < 1 or (x.size and x[0].size != inp.size):
@@ -274,43 +407,47 @@ def run(network: Network, x, steps: int, *, checkpoints=None, device=None, batch
     samples = len(x)
     if samples == 0:
         raise SpikeportError("no samples to simulate")
-    try:
-        order = network.order(all_projections=True)
-    except SpikeportError as exc:
-        raise SpikeportError(f"the reference executor runs feed-forward networks only: {exc}") from None
-    dtype = torch.float32
-    cache = {"dtype": dtype, "device": device, "shapes": {p.name: tuple(p.shape) for p in network.populations},
-             "into": {p.name: network.projections_into(p.name) for p in network.populations},
-             "fanouts": {pr.name: torch.as_tensor(pr.synapses_per_pre(network.population(pr.pre).shape).reshape(-1),
-                                                  dtype=torch.float64, device=device) for pr in network.projections}}
-    # which outputs must stay alive after each population is computed
-    needed_after = {}
-    for k, pop in enumerate(order):
-        later = order[k + 1:]
-        needed_after[pop.name] = {pr.pre for q in later for pr in cache["into"][q.name]}
-    cache["needed_after"] = needed_after
-    bs = batch_size or _batch_size(network, steps, samples, memory_bytes, 4)
-    preds, counts = [], []
+    if memory_bytes is None:
+        memory_bytes = int(_available_memory(device) * DEFAULT_MEMORY_FRACTION)
+    unknown = [n for n in record_trains if n not in {p.name for p in network.populations if not p.is_input}]
+    if unknown:
+        raise SpikeportError(f"record_trains: no spiking population named {unknown[0]!r}")
+    plan = _Plan(network, steps, checkpoints, every_step, device, torch.float32, memory_bytes, record_counts,
+                 record_trains)
+    bs, chunk = plan.batch_and_chunk(samples, batch_size)
+    if chunk_steps is not None:
+        chunk = max(1, min(steps, int(chunk_steps)))
+    parts = {"preds": [], "counts": [], "first": []}
+    neuron_counts = {p.name: [] for p in network.populations}
+    trains = {name: [] for name in record_trains}
     pop_spikes = {p.name: [] for p in network.populations}
     syn = {p.name: [] for p in network.populations if not p.is_input}
     start = time.perf_counter()
     with torch.no_grad():
         for s0 in range(0, samples, bs):
             xb = torch.as_tensor(x[s0:s0 + bs].reshape(-1, inp.size), device=device)
-            p, c, sp, sy = _run_batch(network, order, xb, steps, checkpoints, s0, seed, cache)
-            preds.append(p.cpu().numpy())
-            counts.append(c.cpu().numpy())
-            for k, v in sp.items():
-                pop_spikes[k].append(v.cpu().numpy())
-            for k, v in sy.items():
-                syn[k].append(v.cpu().numpy())
+            preds, counts, first, spikes, synops, recorded = _run_batch(plan, xb, s0, seed, chunk)
+            for k, v in recorded["counts"].items():
+                neuron_counts[k].append(np.rint(v.cpu().numpy()).astype(np.int32).reshape((len(xb),) + network.population(k).shape))
+            for k, v in recorded["trains"].items():
+                trains[k].append(v.numpy().reshape((len(xb), steps) + network.population(k).shape))
+            parts["preds"].append(preds.cpu().numpy())
+            parts["counts"].append(counts.cpu().numpy().astype(np.int64))
+            parts["first"].append(first.cpu().numpy())
+            for k, v in spikes.items():
+                pop_spikes[k].append(np.rint(v.cpu().numpy()).astype(np.int64))
+            for k, v in synops.items():
+                syn[k].append(np.rint(v.cpu().numpy()).astype(np.int64))
             if progress is not None:
                 progress.update(len(xb))
     if device == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     return Activity(backend="reference", steps=steps, dt_s=network.dt_s, checkpoints=checkpoints,
-                    predictions=np.concatenate(preds), output_counts=np.concatenate(counts),
+                    predictions=np.concatenate(parts["preds"]), output_counts=np.concatenate(parts["counts"]),
                     population_spikes={k: np.concatenate(v) for k, v in pop_spikes.items() if v},
                     synops={k: np.concatenate(v) for k, v in syn.items()},
-                    neurons={p.name: p.size for p in network.populations}, seconds=seconds, device=device)
+                    neurons={p.name: p.size for p in network.populations}, seconds=seconds, device=device,
+                    first_spike_step=np.concatenate(parts["first"]),
+                    neuron_counts={k: np.concatenate(v) for k, v in neuron_counts.items() if v},
+                    spike_trains={k: np.concatenate(v) for k, v in trains.items()})

@@ -10,7 +10,9 @@ ANN-to-SNN conversion literature), and one with ``delay_steps = d`` at step t + 
 """
 from __future__ import annotations
 
+import hashlib
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -145,16 +147,38 @@ class Projection:
         delay = np.full(len(order), self.delay_steps, dtype=np.int64)
         return Synapses(pre[order], post[order], weight[order].astype(np.float64), delay)
 
+    def fingerprint(self, pre_shape: tuple) -> str:
+        """A digest of everything that defines A on ``pre_shape`` (op types, parameters, array bytes)."""
+        h = hashlib.blake2b(repr((tuple(pre_shape), [(op.kind, sorted(op.params().items())) for op in self.ops]))
+                            .encode(), digest_size=20)
+        for op in self.ops:
+            for name, a in sorted(op.arrays().items()):
+                h.update(f"{name}{a.dtype.str}{a.shape}".encode())
+                h.update(np.ascontiguousarray(a).data)
+        return h.hexdigest()
+
     def synapses_per_pre(self, pre_shape: tuple) -> np.ndarray:
         """The fan-out of every pre neuron: how many synapses (nonzero entries of A) it has.
 
         One synaptic operation is one spike delivered over one such synapse.
+        Cached by content (:meth:`fingerprint`): materializing a chain is slow.
         """
         kinds = [op.kind for op in self.ops]
         if kinds[-1] == "dense" and set(kinds[:-1]) <= {"flatten"}:
             # flatten is the C-order identity, so the dense columns are the pre neurons
             return np.count_nonzero(self.ops[-1].weight, axis=0).astype(np.int64)
-        return np.bincount(self.materialize(pre_shape).pre, minlength=math.prod(pre_shape)).astype(np.int64)
+        key = self.fingerprint(pre_shape)
+        fan = _FANOUT_CACHE.pop(key, None)
+        if fan is None:
+            fan = np.bincount(self.materialize(pre_shape).pre, minlength=math.prod(pre_shape)).astype(np.int64)
+            fan.setflags(write=False)
+        _FANOUT_CACHE[key] = fan
+        while len(_FANOUT_CACHE) > 64:
+            _FANOUT_CACHE.popitem(last=False)
+        return fan
+
+
+_FANOUT_CACHE: "OrderedDict[str, np.ndarray]" = OrderedDict()
 
 
 @dataclass
