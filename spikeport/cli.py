@@ -158,6 +158,8 @@ def cmd_simulate(args) -> int:
     from .api import labelled_samples, simulate
 
     net = _load_graph(args.net, args.dt)
+    if args.weight_bits or args.state_bits:
+        net = _quantized(net, args)
     x, y, name = labelled_samples(args.dataset or net.metadata.get("dataset") or "digits", args.samples, args.data_dir)
     with _progress(len(x), "simulate") as bar:
         sim = simulate(net, (x, y), args.steps, checkpoints=args.checkpoints, device=args.device, seed=args.seed,
@@ -167,6 +169,21 @@ def cmd_simulate(args) -> int:
     if args.json:
         _write_json(args.json, sim.report())
     return 0
+
+
+def _quantized(net, args):
+    """The network in integer formats (--weight-bits/--state-bits), with a one-line-per-layer report."""
+    from .deploy import quantize
+    from .ir import FixedPoint
+
+    fmt = FixedPoint(weight_bits=args.weight_bits or 8, state_bits=args.state_bits or 24)
+    qnet, report = quantize(net, fmt)
+    print(f"fixed point: {fmt.weight_bits}-bit weights, {fmt.state_bits}-bit state, saturating")
+    for p in report["projections"]:
+        warn = "   WARNING: many weights became zero" if p["zeroed_fraction"] > 0.05 else ""
+        print(f"  {p['name']:<16} max |error| {p['max_abs_error']:.3g}, mean {p['mean_abs_error']:.3g}, "
+              f"zeroed {p['zeroed_fraction']:.1%}{warn}")
+    return qnet
 
 
 def cmd_export(args) -> int:
@@ -255,6 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", choices=("cpu", "cuda"), default=None)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", default=None, metavar="FILE")
+    s.add_argument("--weight-bits", type=_positive, default=None, metavar="N",
+                   help="simulate in fixed point with N-bit weights (default 8 when --state-bits is given)")
+    s.add_argument("--state-bits", type=_positive, default=None, metavar="N",
+                   help="fixed-point membrane and current registers of N bits (default 24)")
     s.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
     s.add_argument("--data-dir", **data_dir)
     s.set_defaults(func=cmd_simulate)

@@ -74,3 +74,14 @@ def test_swapped_files_and_unwritable_output_are_user_errors(tmp_path):
     assert r.returncode == 2 and "not a model file" in r.stderr
     r = run_cli("simulate", tmp_path / "n.spk", "--steps", "4", "--json", tmp_path / "no" / "dir" / "s.json")
     assert r.returncode == 2 and "does not exist" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_simulate_in_fixed_point(tmp_path):
+    assert run_cli("train", "--epochs", "3", "--out", tmp_path / "m.pt").returncode == 0
+    assert run_cli("convert", tmp_path / "m.pt", "--out", tmp_path / "n.spk").returncode == 0
+    r = run_cli("simulate", tmp_path / "n.spk", "--steps", "32", "--weight-bits", "4", "--json", tmp_path / "s.json")
+    assert r.returncode == 0, r.stderr
+    assert "fixed point: 4-bit weights, 24-bit state" in r.stdout and "input->fc1" in r.stdout
+    assert 0 < json.loads((tmp_path / "s.json").read_text())["accuracy"] <= 1
+    r = run_cli("simulate", tmp_path / "n.spk", "--state-bits", "6")
+    assert r.returncode == 2 and "state bits" in r.stderr and len(r.stderr.strip().splitlines()) == 1

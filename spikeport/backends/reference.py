@@ -210,18 +210,19 @@ class _Neurons:
             self.preds = []
         self.spikes = torch.zeros(batch, dtype=torch.float64, device=dev)
         self.buffer = None  # spikes of the current chunk, reused from chunk to chunk
+        self.fixed = plan.network.fixed_point
 
     def advance(self, kind, current, t0, t1, checkpoints):
         """Run steps t0..t1-1 with input current ("const" (B, N) or "seq" (Tc, B, N)); return spikes (Tc, B, N)."""
+        if self.fixed is not None:
+            return self._advance_fixed(kind, current, t0, t1, checkpoints)
         torch = _torch()
         nm, v = self.nm, self.v
         lam, theta, alpha, refr = nm.decay, float(nm.threshold), nm.syn_decay, nm.refractory_steps
         bias = self.bias
         if bias is not None and alpha is None and not refr:
             current, bias = current + bias, None  # fold a constant bias into the input once
-        if self.buffer is None or self.buffer.shape[0] < t1 - t0:
-            self.buffer = torch.empty((t1 - t0,) + tuple(v.shape), dtype=v.dtype, device=v.device)
-        out = self.buffer[: t1 - t0]
+        out = self._chunk_buffer(t1 - t0)
         for k in range(t1 - t0):
             inp = current if kind == "const" else current[k]
             if alpha is not None:
@@ -246,12 +247,65 @@ class _Neurons:
                 v.addcmul_(v, s, value=-1.0)  # v - v * s: exactly 0 where it spiked
             if refr:
                 self.left.masked_fill_(s.bool(), refr)
-            if self.readout:
-                self.counts.add_(s)
-                t = t0 + k
-                self.first.masked_fill_((self.first < 0) & (s.amax(dim=1) > 0), t)
-                if t + 1 in checkpoints:
-                    self.preds.append(_predict(self.counts, v))
+            self._readout(s, t0 + k, checkpoints)
+        return self._finish(out)
+
+    def _advance_fixed(self, kind, current, t0, t1, checkpoints):
+        """The integer arithmetic of spikeport.ir.arithmetic, exact in float64."""
+        torch = _torch()
+        fp, nm, v = self.fixed, self.nm, self.v
+        scale = 2.0 ** fp.decay_bits
+        lam = fp.decay_int(nm.decay) / scale
+        alpha = None if nm.syn_decay is None else fp.decay_int(nm.syn_decay) / scale
+        theta, refr, limit = float(nm.threshold), nm.refractory_steps, float(fp.state_max)
+
+        def sat(x):
+            if fp.saturate:
+                return x.clamp_(-limit, limit)
+            return x.add_(limit + 1).remainder_(2 * (limit + 1)).sub_(limit + 1)
+
+        current = torch.round(current)  # analog inputs give fractional currents; spikes give integers
+        out = self._chunk_buffer(t1 - t0)
+        for k in range(t1 - t0):
+            inp = current if kind == "const" else current[k]
+            if alpha is not None:
+                inp = sat(self.i_syn.mul_(alpha).trunc_().add_(inp))
+            active = None if not refr else self.left == 0
+            new_v = v * lam if lam != 1.0 else v.clone()
+            new_v = sat(new_v.trunc_().add_(inp) if self.bias is None else new_v.trunc_().add_(inp).add_(self.bias))
+            if active is None:
+                v.copy_(new_v)
+            else:
+                v.copy_(torch.where(active, new_v, v))
+                self.left.sub_((~active).to(torch.int32))
+            s = out[k]
+            torch.ge(v, theta, out=s)
+            if active is not None:
+                s.mul_(active)
+            if nm.reset == "subtract":
+                v.sub_(s, alpha=theta)
+            else:
+                v.addcmul_(v, s, value=-1.0)
+            if refr:
+                self.left.masked_fill_(s.bool(), refr)
+            self._readout(s, t0 + k, checkpoints)
+        return self._finish(out)
+
+    def _chunk_buffer(self, steps):
+        torch = _torch()
+        if self.buffer is None or self.buffer.shape[0] < steps:
+            self.buffer = torch.empty((steps,) + tuple(self.v.shape), dtype=self.v.dtype, device=self.v.device)
+        return self.buffer[:steps]
+
+    def _readout(self, s, t, checkpoints):
+        if self.readout:
+            self.counts.add_(s)
+            self.first.masked_fill_((self.first < 0) & (s.amax(dim=1) > 0), t)
+            if t + 1 in checkpoints:
+                self.preds.append(_predict(self.counts, self.v))
+
+    def _finish(self, out):
+        torch = _torch()
         self.spikes += _count_sum(out)
         if self.neuron_counts is not None:
             self.neuron_counts += out.sum(dim=0)  # exact: at most Tc per neuron
@@ -412,8 +466,9 @@ def run(network: Network, x, steps: int, *, checkpoints=None, device=None, batch
     unknown = [n for n in record_trains if n not in {p.name for p in network.populations if not p.is_input}]
     if unknown:
         raise SpikeportError(f"record_trains: no spiking population named {unknown[0]!r}")
-    plan = _Plan(network, steps, checkpoints, every_step, device, torch.float32, memory_bytes, record_counts,
-                 record_trains)
+    # fixed point: integers of up to 53 bits are exact in float64
+    dtype = torch.float64 if network.fixed_point is not None else torch.float32
+    plan = _Plan(network, steps, checkpoints, every_step, device, dtype, memory_bytes, record_counts, record_trains)
     bs, chunk = plan.batch_and_chunk(samples, batch_size)
     if chunk_steps is not None:
         chunk = max(1, min(steps, int(chunk_steps)))
@@ -425,7 +480,7 @@ def run(network: Network, x, steps: int, *, checkpoints=None, device=None, batch
     start = time.perf_counter()
     with torch.no_grad():
         for s0 in range(0, samples, bs):
-            xb = torch.as_tensor(x[s0:s0 + bs].reshape(-1, inp.size), device=device)
+            xb = torch.as_tensor(x[s0:s0 + bs].reshape(-1, inp.size), dtype=dtype, device=device)
             preds, counts, first, spikes, synops, recorded = _run_batch(plan, xb, s0, seed, chunk)
             for k, v in recorded["counts"].items():
                 neuron_counts[k].append(np.rint(v.cpu().numpy()).astype(np.int32).reshape((len(xb),) + network.population(k).shape))

@@ -5,12 +5,13 @@ one. The discrete-time semantics are stated in :mod:`spikeport.ir.neurons` and
 :mod:`spikeport.ir.network`; this package imports nothing else of the project
 but its errors.
 """
+from .arithmetic import FixedPoint
 from .io import load_network, save_network
 from .network import Network, Population, Projection, Synapses
 from .neurons import InputEncoding, NeuronModel
 from .nirgraph import export_nir, import_nir
 from .ops import OPS, AvgPool2d, Conv2d, Dense, Flatten, SumPool2d
 
-__all__ = ["Network", "Population", "Projection", "NeuronModel", "InputEncoding", "Dense", "Flatten", "Conv2d", "AvgPool2d",
+__all__ = ["FixedPoint", "Network", "Population", "Projection", "NeuronModel", "InputEncoding", "Dense", "Flatten", "Conv2d", "AvgPool2d",
            "SumPool2d", "OPS", "Synapses",
            "load_network", "save_network", "import_nir", "export_nir"]

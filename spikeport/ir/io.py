@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FileFormatError, GraphError, SpikeportError
+from .arithmetic import FixedPoint
 from .network import Network, Population, Projection
 from .neurons import InputEncoding, NeuronModel
 from .ops import op_from_parts
@@ -75,6 +76,7 @@ def _encode(network: Network) -> tuple[dict, dict]:
                       "delay_steps": int(proj.delay_steps)})
     body = {"dt_s": network.dt_s, "input": network.input, "output": network.output,
             "readout": network.readout, "metadata": network.metadata,
+            "fixed_point": network.fixed_point.to_dict() if network.fixed_point else None,
             "populations": pops, "projections": projs}
     return body, arrays
 
@@ -219,7 +221,13 @@ def _named(d, allowed: set, what: str, index: int, r: _Reader) -> tuple:
 
 
 def _decode(body, r: _Reader) -> Network:
-    _check_keys(body, {"dt_s", "input", "output", "readout", "metadata", "populations", "projections"}, "network", r)
+    _check_keys(body, {"dt_s", "input", "output", "readout", "metadata", "fixed_point", "populations", "projections"},
+                "network", r)
+    fixed = body.get("fixed_point")
+    if fixed is not None:
+        fd = _check_keys(fixed, {"weight_bits", "state_bits", "decay_bits", "saturate"}, "network fixed_point", r)
+        fixed = FixedPoint(**{k: _field(fd, k, bool if k == "saturate" else int, "network fixed_point", r)
+                              for k in ("weight_bits", "state_bits", "decay_bits", "saturate")})
     pops = []
     for i, pd in enumerate(_field(body, "populations", list, "network", r)):
         name, owner = _named(pd, {"name", "shape", "neuron", "encoding", "bias"}, "population", i, r)
@@ -260,7 +268,7 @@ def _decode(body, r: _Reader) -> Network:
     return Network(populations=pops, projections=projs, dt_s=_field(body, "dt_s", float, "network", r),
                    input=_field(body, "input", str, "network", r), output=_field(body, "output", str, "network", r),
                    readout=_field(body, "readout", str, "network", r, "spike_count"),
-                   metadata=_field(body, "metadata", dict, "network", r, {}))
+                   metadata=_field(body, "metadata", dict, "network", r, {}), fixed_point=fixed)
 
 
 def read_magic(path: Path, n: int) -> bytes:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import GraphError
+from .arithmetic import FixedPoint, check_integers
 from .neurons import InputEncoding, NeuronModel
 from .ops import OPS
 
@@ -227,7 +228,8 @@ class Network:
     ``readout = "spike_count"``: the predicted class is the output neuron with the
     most spikes; ties are broken by the higher membrane potential, then the lower
     index. ``metadata`` is free JSON (source model, conversion settings, the
-    accuracy of the ANN it came from).
+    accuracy of the ANN it came from). ``fixed_point``: None for floating point,
+    or the integer arithmetic of :mod:`spikeport.ir.arithmetic`.
     """
 
     populations: list
@@ -237,6 +239,7 @@ class Network:
     output: str = "output"
     readout: str = "spike_count"
     metadata: dict = field(default_factory=dict)
+    fixed_point: FixedPoint | None = None
 
     def __post_init__(self):
         self.populations = list(self.populations)
@@ -281,8 +284,33 @@ class Network:
             raise GraphError(f"network: output population {self.output!r} is not a spiking population of the network")
         if not isinstance(self.metadata, dict):
             raise GraphError("network: metadata must be a dict")
+        if self.fixed_point is not None:
+            self._validate_fixed_point()
         self.order()
         return self
+
+    def _validate_fixed_point(self) -> None:
+        fp = self.fixed_point
+        if not isinstance(fp, FixedPoint):
+            raise GraphError("network: fixed_point must be a FixedPoint")
+        fp.validate()
+        for p in self.populations:
+            if p.is_input:
+                continue
+            owner = f"population {p.name!r}"
+            nm = p.neuron
+            check_integers(np.array([nm.threshold, nm.v_init]), fp.state_max, owner, "threshold and v_init")
+            if p.bias is not None:
+                check_integers(p.bias, fp.state_max, owner, "bias")
+        for proj in self.projections:
+            owner = f"projection {proj.name!r}"
+            weighted = [op for op in proj.ops if "weight" in op.arrays()]
+            if len(weighted) > 1:
+                raise GraphError(f"{owner}: a fixed-point projection has at most one weighted op")
+            if any(op.kind == "avgpool2d" for op in proj.ops):
+                raise GraphError(f"{owner}: a fixed-point projection sums (sumpool2d); fold the average into the weights")
+            for op in weighted:
+                check_integers(op.weight, fp.weight_max, owner, "weights")
 
     def order(self, all_projections: bool = False) -> list:
         """Populations in update order: topological along zero-delay projections.

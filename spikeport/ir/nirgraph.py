@@ -929,6 +929,9 @@ def export_nir(network: Network, path=None):
     """
     nir = _nir()
     network.validate()
+    if network.fixed_point is not None:
+        raise GraphError("NIR export of a fixed-point network is not supported: NIR has no number formats "
+                         "(export the floating-point network)")
     try:
         network.order(all_projections=True)
     except GraphError as exc:
