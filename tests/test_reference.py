@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from conftest import conv_network, small_network
+from spikeport.backends import reference
 from spikeport.backends.reference import run, uniforms
 from spikeport.ir import Dense, Projection
 
@@ -90,8 +91,11 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(str(v) for v in c.values()))
-@pytest.mark.parametrize("residual, chunk", [(False, None), (True, None), (True, 1), (True, 7)])
-def test_counts_equal_numpy_simulation(case, residual, chunk):
+@pytest.mark.parametrize("residual, chunk, tile", [(False, None, None), (True, None, None), (True, 1, None),
+                                                   (True, 7, None), (True, 6, 16)])
+def test_counts_equal_numpy_simulation(case, residual, chunk, tile, monkeypatch):
+    if tile:  # the cache-tiled update (wide populations) on a small network
+        monkeypatch.setattr(reference, "TILE", tile)
     net = small_network(seed=1, **case)
     if residual:
         net = with_residual(net)
@@ -148,7 +152,8 @@ def test_bad_input_shape_is_a_user_error():
 
 @pytest.mark.parametrize("encoding, delay, chunk", [("regular", 0, None), ("poisson", 2, 3), ("analog", 1, 4),
                                                     ("analog", 5, 2)])
-def test_conv_pool_residual_counts_equal_numpy_simulation(encoding, delay, chunk):
+def test_conv_pool_residual_counts_equal_numpy_simulation(encoding, delay, chunk, monkeypatch):
+    monkeypatch.setattr(reference, "TILE", 32)  # 4 x 64 membranes of population c: tiled in pieces
     net = conv_network(encoding=encoding, delay=delay)
     x = np.random.default_rng(7).random((6, 2, 8, 8)).astype(np.float32)
     act = run(net, x, 30, batch_size=4, chunk_steps=chunk)
