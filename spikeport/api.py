@@ -35,6 +35,16 @@ class Simulation:
     def accuracy_by_steps(self) -> dict:
         return {int(t): self.activity.accuracy(self.labels, t) for t in self.activity.checkpoints}
 
+    def _latency(self):
+        first = self.activity.first_spike_step
+        if first is None or not (first >= 0).any():
+            return None
+        return float(first[first >= 0].mean())
+
+    def _silent(self):
+        first = self.activity.first_spike_step
+        return None if first is None else float((first < 0).mean())
+
     def report(self) -> dict:
         """The JSON report of ``spikeport simulate`` (keys in docs/cli.md)."""
         conv = self.network.metadata.get("conversion", {})
@@ -50,6 +60,7 @@ class Simulation:
                 "accuracy_by_steps": {str(k): v for k, v in self.accuracy_by_steps().items()},
                 "dataset": self.dataset, "encoding": enc.kind, "device": self.activity.device,
                 "dt_s": self.network.dt_s, "counts_per": "inference (mean over samples)",
+                "first_spike_step_mean": self._latency(), "no_output_spike_fraction": self._silent(),
                 "normalization": conv.get("norm"), "percentile": conv.get("percentile")}
 
 
@@ -71,10 +82,14 @@ def labelled_samples(data, samples: int | None = None, data_dir=None):
 
 def simulate(network: Network, data="digits", steps: int = 128, *, samples: int | None = None,
              backend: str = "reference", checkpoints=None, device=None, seed: int = 0, data_dir=None,
-             progress=None) -> Simulation:
-    """Run ``network`` on the test split of ``data`` for ``steps`` steps on ``backend``."""
+             progress=None, **backend_options) -> Simulation:
+    """Run ``network`` on the test split of ``data`` for ``steps`` steps on ``backend``.
+
+    ``checkpoints``: step counts to also report accuracy at ("all": every step);
+    ``backend_options`` go to the backend's ``run`` (e.g. ``record_counts=True``).
+    """
     x, y, name = labelled_samples(data, samples, data_dir)
-    kwargs = {"checkpoints": checkpoints, "seed": seed, "progress": progress}
+    kwargs = {"checkpoints": checkpoints, "seed": seed, "progress": progress, **backend_options}
     if device is not None:
         kwargs["device"] = device
     activity = get_backend(backend).run(network, x, steps, **kwargs)

@@ -31,7 +31,9 @@ def _positive(text: str) -> int:
     return value
 
 
-def _steps_list(text: str) -> list:
+def _steps_list(text: str):
+    if text.strip() == "all":
+        return "all"
     return [_positive(t) for t in text.split(",") if t.strip()]
 
 
@@ -130,8 +132,14 @@ def _print_simulation(sim, stream=sys.stdout) -> None:
           f"{rep['backend']} on {rep['device']}, {rep['seconds']:.2f} s", file=stream)
     if ann is not None:
         print(f"  ANN accuracy         {ann:.2%}", file=stream)
-    for t, acc in rep["accuracy_by_steps"].items():
+    by_steps = list(rep["accuracy_by_steps"].items())
+    if len(by_steps) > 12:  # every step: show a sample of the curve
+        by_steps = by_steps[:: max(1, len(by_steps) // 8)] + [by_steps[-1]]
+    for t, acc in dict(by_steps).items():
         print(f"  SNN accuracy T={t:<5} {acc:.2%}", file=stream)
+    if rep["first_spike_step_mean"] is not None:
+        print(f"  first output spike   step {rep['first_spike_step_mean']:.1f} on average "
+              f"({rep['no_output_spike_fraction']:.1%} of samples never spike)", file=stream)
     print(f"  {'layer':<12}{'neurons':>9}{'spikes':>12}{'rate (Hz)':>11}{'synops':>14}   per inference", file=stream)
     for l in rep["layers"]:
         spikes = "-" if l["spikes"] is None else f"{l['spikes']:.1f}"
@@ -267,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="default: the network's")
     s.add_argument("--steps", type=_positive, default=128)
     s.add_argument("--checkpoints", type=_steps_list, default=None, metavar="T1,T2,...",
-                   help="also report accuracy after these step counts")
+                   help="also report accuracy after these step counts ('all': after every step)")
     s.add_argument("--samples", type=_positive, default=None)
     s.add_argument("--device", choices=("cpu", "cuda"), default=None)
     s.add_argument("--seed", type=int, default=0)

@@ -27,7 +27,7 @@ def test_train_convert_simulate_json_contract(tmp_path):
     r = run_cli("convert", tmp_path / "m.pt", "--dataset", "digits", "--out", tmp_path / "n.spk")
     assert r.returncode == 0, r.stderr
     r = run_cli("simulate", tmp_path / "n.spk", "--dataset", "digits", "--steps", "16", "--samples", "50",
-                "--json", tmp_path / "s.json")
+                "--checkpoints", "all", "--json", tmp_path / "s.json")
     assert r.returncode == 0, r.stderr
     rep = json.loads((tmp_path / "s.json").read_text())
     assert {"accuracy", "ann_accuracy", "steps", "samples", "backend", "seconds", "layers"} <= set(rep)
@@ -35,6 +35,9 @@ def test_train_convert_simulate_json_contract(tmp_path):
     assert [l["name"] for l in rep["layers"]] == ["input", "fc1", "fc2", "fc3"]
     assert all({"name", "neurons", "spikes", "rate_hz", "synops"} <= set(l) for l in rep["layers"])
     assert rep["layers"][1]["synops"] > 0 and 0 <= rep["accuracy"] <= 1
+    assert list(rep["accuracy_by_steps"]) == [str(t) for t in range(1, 17)]
+    assert rep["accuracy_by_steps"]["16"] == rep["accuracy"]
+    assert 0 <= rep["first_spike_step_mean"] < 16 and 0 <= rep["no_output_spike_fraction"] <= 1
 
 
 def _bad_files(tmp_path):
