@@ -292,9 +292,6 @@ class _Neurons:
 
         current = torch.round(current)  # analog inputs give fractional currents; spikes give integers
         out = self._chunk_buffer(t1 - t0)
-        if not (refr or alpha is not None or bias is not None or self.readout) and v.numel() >= 2 * TILE:
-            self._advance_tiled(kind, current, lam, theta, out)
-            return self._finish(out)
         for k in range(t1 - t0):
             inp = current if kind == "const" else current[k]
             if alpha is not None:
