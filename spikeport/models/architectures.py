@@ -12,12 +12,19 @@ from dataclasses import asdict, dataclass, field
 
 from ..errors import SpikeportError
 
-ARCHITECTURES = ("mlp",)
+ARCHITECTURES = ("mlp", "lenet", "cnn")
 
 
 @dataclass
 class ArchSpec:
-    """``arch`` "mlp": Flatten - [Linear - ReLU] per hidden size - Linear to ``classes``."""
+    """An architecture by name, for an input shape (C, H, W) and a number of classes.
+
+    - ``mlp``: Flatten - [Linear - ReLU] per ``hidden`` size - Linear to ``classes``.
+    - ``lenet`` (LeCun et al. 1998, as in the conversion literature): Conv 20@5x5 - ReLU -
+      AvgPool 2 - Conv 50@5x5 - ReLU - AvgPool 2 - FC 200 - ReLU - FC classes, with biases.
+    - ``cnn``: 32C3-32C3-P2-64C3-64C3-P2-FC256-classes, 3x3 convolutions padded by 1,
+      each followed by BatchNorm and ReLU; average pooling.
+    """
 
     arch: str
     input_shape: tuple
@@ -47,10 +54,39 @@ class ArchSpec:
             raise SpikeportError(f"bad architecture spec {d!r}: {exc}") from None
 
 
+def _check_spatial(spec: ArchSpec, minimum: int) -> None:
+    if len(spec.input_shape) != 3 or min(spec.input_shape[1:]) < minimum:
+        raise SpikeportError(f"architecture {spec.arch!r} needs images (C, H, W) of at least {minimum}x{minimum}, "
+                             f"got input shape {spec.input_shape} (use --arch mlp for small inputs)")
+
+
 def build(spec: ArchSpec):
     """The torch module of ``spec`` (an ``nn.Sequential`` with named layers)."""
     from torch import nn
 
+    if spec.arch == "lenet":
+        _check_spatial(spec, 16)
+        c, h, w = spec.input_shape
+        side = lambda n: ((n - 4) // 2 - 4) // 2
+        return nn.Sequential(OrderedDict(
+            conv1=nn.Conv2d(c, 20, 5), relu1=nn.ReLU(), pool1=nn.AvgPool2d(2),
+            conv2=nn.Conv2d(20, 50, 5), relu2=nn.ReLU(), pool2=nn.AvgPool2d(2), flatten=nn.Flatten(),
+            fc1=nn.Linear(50 * side(h) * side(w), 200), relu3=nn.ReLU(), fc2=nn.Linear(200, spec.classes)))
+    if spec.arch == "cnn":
+        _check_spatial(spec, 4)
+        c, h, w = spec.input_shape
+        layers = OrderedDict()
+        for i, (cin, cout) in enumerate([(c, 32), (32, 32), (32, 64), (64, 64)], start=1):
+            layers[f"conv{i}"] = nn.Conv2d(cin, cout, 3, padding=1, bias=False)
+            layers[f"bn{i}"] = nn.BatchNorm2d(cout)
+            layers[f"relu{i}"] = nn.ReLU()
+            if i % 2 == 0:
+                layers[f"pool{i // 2}"] = nn.AvgPool2d(2)
+        layers["flatten"] = nn.Flatten()
+        layers["fc1"] = nn.Linear(64 * (h // 4) * (w // 4), 256)
+        layers["relu5"] = nn.ReLU()
+        layers["fc2"] = nn.Linear(256, spec.classes)
+        return nn.Sequential(layers)
     layers = OrderedDict(flatten=nn.Flatten())
     width = math.prod(spec.input_shape)
     sizes = list(spec.hidden) + [spec.classes]
