@@ -95,7 +95,8 @@ def cmd_convert(args) -> int:
         unused = [opt for opt, value, default in (("--norm", args.norm, "percentile"),
                                                   ("--percentile", args.percentile, 99.9),
                                                   ("--encoding", args.encoding, "analog"),
-                                                  ("--max-rate", args.max_rate, 1000.0)) if value != default]
+                                                  ("--max-rate", args.max_rate, 1000.0),
+                                                  ("--v-init", args.v_init, "zero")) if value != default]
         if unused:
             raise SpikeportError(f"{args.model}: {', '.join(unused)} {'applies' if len(unused) == 1 else 'apply'} "
                                  f"to model files, not to a NIR file")
@@ -115,13 +116,15 @@ def cmd_convert(args) -> int:
                              f"but data set {dataset!r} has {ds.input_shape}")
     meta = {"source": {"model": str(args.model), "arch": model.spec.arch, "method": model.meta.get("method")},
             "dataset": dataset, "ann_accuracy": model.meta.get("test_accuracy") if dataset == model.meta.get("dataset") else None}
-    net = convert(model.module, ds.x("train"), norm=args.norm, percentile=args.percentile, encoding=args.encoding,
-                  max_rate_hz=args.max_rate, dt_s=args.dt or 1e-3, metadata=meta)
+    net = _noting_warnings(convert, model.module, ds.x("train"), norm=args.norm, percentile=args.percentile,
+                           v_init=args.v_init, encoding=args.encoding, max_rate_hz=args.max_rate,
+                           dt_s=args.dt or 1e-3, metadata=meta)
     out = args.out or Path(args.model).with_suffix(".spk")
     save_network(net, out)
     scales = ", ".join(f"{k} {v:.3g}" for k, v in net.metadata["conversion"]["scales"].items())
-    print(f"converted {args.model} -> {out} ({args.norm} normalization, p = {net.metadata['conversion']['percentile']:g}; "
-          f"scales: {scales})")
+    p = net.metadata["conversion"]["percentile"]
+    print(f"converted {args.model} -> {out} ({args.norm} normalization{'' if p is None else f', p = {p:g}'}, "
+          f"v(0) = {args.v_init}; scales: {scales})")
     return 0
 
 
@@ -263,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="calibration data (default: the model's)")
     c.add_argument("--norm", choices=NORMS, default="percentile")
     c.add_argument("--percentile", type=float, default=99.9)
+    c.add_argument("--v-init", choices=("zero", "half"), default="zero",
+                   help="initial membrane: 0, or half the threshold (threshold shift)")
     c.add_argument("--encoding", choices=ENCODINGS, default="analog")
     c.add_argument("--max-rate", type=float, default=1000.0, metavar="HZ", help="rate of a pixel of 1 (spiking encodings)")
     c.add_argument("--out", default=None, metavar="NET")
