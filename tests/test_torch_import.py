@@ -143,3 +143,22 @@ def test_exact_percentiles_equal_numpy():
     for p in (50.0, 99.0, 99.9, 100.0):
         got = exact_percentiles(gm, ["_1"], x, p, batch_size=128)["_1"]
         assert got == pytest.approx(np.percentile(acts[acts > 0].astype(np.float64), p), rel=1e-6)
+
+
+def test_diagnosis_names_the_layer_whose_scale_is_broken():
+    from spikeport.models.diagnose import diagnose
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 16), nn.ReLU(),
+                          nn.Linear(16, 12), nn.ReLU(), nn.Linear(12, 3)).eval()
+    x = np.random.default_rng(0).random((200, 1, 8, 8)).astype(np.float32)
+    net = import_torch(model, x, norm="max")
+    healthy = diagnose(net, model, x[:50], steps=200)
+    assert healthy["first_bad"] is None, [(l.name, l.correlation) for l in healthy["layers"]]
+    assert all(l.correlation > 0.95 for l in healthy["layers"])
+    # break the layer named "3" (the second Linear): weights 8x too large saturate its neurons
+    broken = [pr for pr in net.projections if pr.post == "3"][0]
+    broken.ops[-1].weight = broken.ops[-1].weight * 8
+    report = diagnose(net, model, x[:50], steps=200)
+    assert report["first_bad"] == "3", [(l.name, round(l.correlation, 3)) for l in report["layers"]]
+    assert report["layers"][0].correlation > 0.95  # the layer before it is still fine
