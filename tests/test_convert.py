@@ -59,3 +59,22 @@ def test_unsupported_layers_are_named():
     m = nn.Sequential(nn.Flatten(), nn.Linear(2, 2), nn.Sigmoid(), nn.Linear(2, 2))
     with pytest.raises(SpikeportError, match="module '2' \\(node '_2'\\): Sigmoid is not supported"):
         convert(m, CALIB)
+
+
+def test_qcfs_training_round_trip_and_conversion_use_the_clip_levels(tmp_path):
+    from spikeport.datasets import load_dataset
+    from spikeport.models import load_model, save_model, train
+
+    ds = load_dataset("digits")
+    model = train(ds, arch="mlp", method="qcfs", epochs=2, seed=0)
+    assert model.spec.activation == "qcfs"
+    save_model(model, tmp_path / "q.pt")
+    back = load_model(tmp_path / "q.pt")
+    lams = {name: float(m.lam) for name, m in back.module.named_children() if hasattr(m, "lam")}
+    assert set(lams) == {"relu1", "relu2"} and lams == {n: float(m.lam) for n, m in model.module.named_children()
+                                                          if hasattr(m, "lam")}
+    net = convert(back.module, ds.x("train"), v_init="half")
+    scales = net.metadata["conversion"]["scales"]
+    assert scales["fc1"] == pytest.approx(lams["relu1"]) and scales["fc2"] == pytest.approx(lams["relu2"])
+    assert net.population("fc1").neuron.v_init == 0.5
+    assert run(net, ds.x("test")[:100], 16).accuracy(ds.y("test")[:100]) > 0.5

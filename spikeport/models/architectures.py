@@ -30,12 +30,17 @@ class ArchSpec:
     input_shape: tuple
     classes: int
     hidden: tuple = (256, 128)
+    activation: str = "relu"        # "relu", or "qcfs" (QCFS with ``qcfs_levels`` steps, trainable clip)
+    qcfs_levels: int = 8
 
     def __post_init__(self):
         self.input_shape = tuple(int(s) for s in self.input_shape)
         self.hidden = tuple(int(h) for h in self.hidden)
         if self.arch not in ARCHITECTURES:
             raise SpikeportError(f"unknown architecture {self.arch!r} (known: {', '.join(ARCHITECTURES)})")
+        if self.activation not in ("relu", "qcfs") or not 1 <= int(self.qcfs_levels) <= 256:
+            raise SpikeportError(f"architecture {self.arch!r}: unknown activation {self.activation!r} "
+                                 f"or bad qcfs_levels {self.qcfs_levels!r}")
         if self.classes < 2 or any(h < 1 for h in self.hidden) or not self.input_shape or min(self.input_shape) < 1:
             raise SpikeportError(f"architecture {self.arch!r}: bad sizes (input {self.input_shape}, "
                                  f"hidden {self.hidden}, classes {self.classes})")
@@ -49,7 +54,8 @@ class ArchSpec:
     def from_dict(cls, d: dict) -> "ArchSpec":
         try:
             return cls(arch=d["arch"], input_shape=tuple(d["input_shape"]), classes=int(d["classes"]),
-                       hidden=tuple(d.get("hidden", ())))
+                       hidden=tuple(d.get("hidden", ())), activation=d.get("activation", "relu"),
+                       qcfs_levels=int(d.get("qcfs_levels", 8)))
         except (KeyError, TypeError, ValueError) as exc:
             raise SpikeportError(f"bad architecture spec {d!r}: {exc}") from None
 
@@ -61,7 +67,19 @@ def _check_spatial(spec: ArchSpec, minimum: int) -> None:
 
 
 def build(spec: ArchSpec):
-    """The torch module of ``spec`` (an ``nn.Sequential`` with named layers)."""
+    """The torch module of ``spec`` (an ``nn.Sequential`` with named layers); with activation
+    "qcfs" every ReLU is a QCFS (spikeport.models.activations) of ``qcfs_levels`` steps."""
+    module = _build(spec)
+    if spec.activation == "qcfs":
+        from .activations import qcfs_class
+        qcfs = qcfs_class()
+        for name, child in list(module.named_children()):
+            if type(child).__name__ == "ReLU":
+                setattr(module, name, qcfs(levels=spec.qcfs_levels, lam=4.0))
+    return module
+
+
+def _build(spec: ArchSpec):
     from torch import nn
 
     if spec.arch == "lenet":

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import FileFormatError, SpikeportError
 from .architectures import ArchSpec, build
 
-METHODS = ("relu",)
+METHODS = ("relu", "qcfs")
 MODEL_FORMAT = "spikeport-model"
 MODEL_VERSION = 1
 DEFAULT_EPOCHS = {"digits": 60, "mnist-5k": 30, "mnist": 10, "fashion-mnist": 15}
@@ -50,7 +50,10 @@ def train(dataset, arch: str = "mlp", method: str = "relu", epochs: int | None =
     """Train ``arch`` with ``method`` on ``dataset`` (a :class:`spikeport.datasets.Dataset`).
 
     Adam with a cosine learning-rate decay, cross-entropy loss, deterministic for
-    a given seed on a given machine.
+    a given seed on a given machine. ``relu``: ReLU activations. ``qcfs``: every
+    ReLU is a QCFS activation (Bu et al. 2022; L = 8 steps, clip level lam
+    initialized to 4 and trained with the weights), whose SNN twin is an IF
+    neuron with threshold lam and v(0) = lam / 2 (convert with --v-init half).
     """
     import torch
     from torch import nn
@@ -61,6 +64,7 @@ def train(dataset, arch: str = "mlp", method: str = "relu", epochs: int | None =
     if epochs < 1:
         raise SpikeportError(f"--epochs must be at least 1, got {epochs}")
     spec = ArchSpec(arch=arch, input_shape=dataset.input_shape, classes=dataset.classes,
+                    activation="qcfs" if method == "qcfs" else "relu",
                     **({"hidden": tuple(hidden)} if hidden else {}))
     torch.manual_seed(seed)
     module = build(spec)
