@@ -70,8 +70,8 @@ def test_qcfs_training_round_trip_and_conversion_use_the_clip_levels(tmp_path):
     assert model.spec.activation == "qcfs"
     save_model(model, tmp_path / "q.pt")
     back = load_model(tmp_path / "q.pt")
-    lams = {name: float(m.lam) for name, m in back.module.named_children() if hasattr(m, "lam")}
-    assert set(lams) == {"relu1", "relu2"} and lams == {n: float(m.lam) for n, m in model.module.named_children()
+    lams = {name: m.lam.item() for name, m in back.module.named_children() if hasattr(m, "lam")}
+    assert set(lams) == {"relu1", "relu2"} and lams == {n: m.lam.item() for n, m in model.module.named_children()
                                                           if hasattr(m, "lam")}
     net = convert(back.module, ds.x("train"), v_init="half")
     scales = net.metadata["conversion"]["scales"]
