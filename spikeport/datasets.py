@@ -23,7 +23,6 @@ change between numpy versions: the same images are in the test split forever.
 """
 from __future__ import annotations
 
-import base64
 import gzip
 import hashlib
 import io

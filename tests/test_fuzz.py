@@ -4,7 +4,6 @@ import random
 import tracemalloc
 import zipfile
 
-import numpy as np
 import pytest
 
 from conftest import conv_network, small_network

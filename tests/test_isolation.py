@@ -4,7 +4,6 @@ import subprocess
 import sys
 import venv
 
-import pytest
 
 from conftest import ROOT
 

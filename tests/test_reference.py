@@ -62,7 +62,6 @@ def numpy_simulation(net, x, steps, seed=0):
                         refractory[pop.name][b, j] = nm.refractory_steps
                     v[pop.name][b, j] = vj
                     out[pop.name][t, b, j] = spike
-            s = out[pop.name][t]
     for name in out:
         if not net.population(name).is_input or net.population(name).encoding.kind != "analog":
             counts[name] = out[name].sum(axis=(0, 2))

@@ -1,5 +1,4 @@
 """PyTorch import: every supported construct maps exactly; unsupported ones are named."""
-import warnings
 
 import numpy as np
 import pytest

@@ -20,8 +20,6 @@ batch size, the chunking, the number of steps, or the device.
 """
 from __future__ import annotations
 
-import math
-import os
 import time
 
 import numpy as np

@@ -186,7 +186,6 @@ class _Importer:
         raise SpikeportError(f"{where} (node {node.name!r}): {what}")
 
     def _arg(self, a):
-        torch = self.torch
         if hasattr(a, "name") and hasattr(a, "op"):
             return self.values[a.name]
         if isinstance(a, (tuple, list)):
@@ -226,7 +225,7 @@ class _Importer:
         return x
 
     def _module(self, node, m):
-        torch, nn = self.torch, self.torch.nn
+        nn = self.torch.nn
         x = self._value(node, self._arg(node.args[0])) if node.args else None
         name = node.target
         if isinstance(m, qcfs_class()):
