@@ -97,12 +97,17 @@ def save_network(network: Network, path) -> Path:
 
 
 def _write_zip(f, text: str, arrays: dict) -> None:
+    def entry(name):  # a fixed date: the same network always gives the same bytes
+        info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+        info.compress_type, info.external_attr = zipfile.ZIP_STORED, 0o644 << 16
+        return info
+
     with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as z:
-        z.writestr(HEADER, text)
+        z.writestr(entry(HEADER), text)
         for key, a in arrays.items():
             buf = io.BytesIO()
             np.lib.format.write_array(buf, a, allow_pickle=False)
-            z.writestr(key, buf.getvalue())
+            z.writestr(entry(key), buf.getvalue())
 
 
 def atomic_write(path: Path, write) -> Path:
