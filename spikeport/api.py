@@ -94,3 +94,72 @@ def simulate(network: Network, data="digits", steps: int = 128, *, samples: int 
         kwargs["device"] = device
     activity = get_backend(backend).run(network, x, steps, **kwargs)
     return Simulation(network=network, activity=activity, labels=y, dataset=name)
+
+
+@dataclass
+class Validation:
+    """A backend's run beside the reference executor's on the same samples (``spikeport validate``)."""
+
+    simulation: Simulation
+    reference: Activity | None          # None when the backend is the reference itself
+    diagnosis: dict | None = None
+
+    def agreement(self) -> float:
+        """Fraction of samples whose predicted class equals the reference executor's."""
+        if self.reference is None:
+            return 1.0
+        return float((self.simulation.activity.predictions[:, -1] == self.reference.predictions[:, -1]).mean())
+
+    def rate_correlation(self) -> dict:
+        """Per spiking population: Pearson correlation of per-neuron spike counts with the reference's."""
+        from .models.diagnose import _agreement
+
+        act, ref = self.simulation.activity, self.reference
+        out = {}
+        for name, counts in act.neuron_counts.items():
+            if ref is None:
+                out[name] = 1.0
+            elif name in ref.neuron_counts:
+                out[name] = _agreement(ref.neuron_counts[name].astype(np.float64).ravel(),
+                                       counts.astype(np.float64).ravel(), act.steps)
+        return out
+
+    def report(self) -> dict:
+        rep = self.simulation.report()
+        rep["agreement"] = self.agreement()
+        rep["rate_correlation"] = self.rate_correlation()
+        rep["reference_seconds"] = None if self.reference is None else round(self.reference.seconds, 4)
+        rep["notes"] = list(self.simulation.activity.notes)
+        if self.diagnosis is not None:
+            rep["diagnosis"] = {"first_bad": self.diagnosis["first_bad"], "steps": self.diagnosis["steps"],
+                                "compared_with": self.diagnosis.get("compared_with"),
+                                "layers": [vars(l) for l in self.diagnosis["layers"]]}
+        return rep
+
+
+def validate(network: Network, data="digits", steps: int = 100, *, samples: int | None = 100,
+             backend: str = "reference", seed: int = 0, diagnose: bool = False, module=None, data_dir=None,
+             progress=None, min_correlation: float = 0.9) -> Validation:
+    """Run ``network`` on ``backend`` and on the reference executor over the same test samples.
+
+    ``diagnose``: also compare every layer's rates with the ANN's activations, scaled
+    as converted, and name the first layer whose correlation falls below
+    ``min_correlation``. The ANN is ``module`` (the PyTorch module the network was
+    converted from) when given; otherwise the network's own rate model, which
+    finds what the spiking dynamics lose (too few steps, noise, saturation) but
+    not a wrong scale in the graph itself.
+    """
+    from .models.diagnose import diagnose as diagnose_layers
+
+    x, y, name = labelled_samples(data, samples, data_dir)
+    activity = get_backend(backend).run(network, x, steps, seed=seed, record_counts=True, progress=progress)
+    sim = Simulation(network=network, activity=activity, labels=y, dataset=name)
+    reference = None
+    if backend != "reference":
+        reference = get_backend("reference").run(network, x, steps, seed=seed, record_counts=True)
+    diagnosis = None
+    if diagnose:
+        diagnosis = diagnose_layers(network, module, x, steps, min_correlation=min_correlation, activity=activity)
+        diagnosis["compared_with"] = ("the network's rate model (its ANN, scaled as converted)" if module is None
+                                      else "the PyTorch model's activations, scaled as converted")
+    return Validation(simulation=sim, reference=reference, diagnosis=diagnosis)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -19,6 +20,18 @@ DATASET_NAMES = ("digits", "mnist", "mnist-5k", "fashion-mnist")
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2 (argparse would print the usage too)
         raise SpikeportError(f"{self.prog}: {message}")
+
+
+def _alpha(text: str):
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 or 'auto', got {text!r}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -77,7 +90,8 @@ def cmd_train(args) -> int:
 
     ds = load_dataset(args.dataset, args.data_dir)
     with _progress(args.epochs or 1, "train") as bar:
-        model = train(ds, arch=args.arch, method=args.method, epochs=args.epochs, seed=args.seed, progress=bar)
+        model = train(ds, arch=args.arch, method=args.method, epochs=args.epochs, seed=args.seed,
+                      qcfs_levels=args.qcfs_levels, progress=bar)
     save_model(model, args.out)
     m = model.meta
     print(f"trained {args.arch} ({args.method}) on {ds.name}: {m['epochs']} epochs, "
@@ -96,7 +110,9 @@ def cmd_convert(args) -> int:
                                                   ("--percentile", args.percentile, 99.9),
                                                   ("--encoding", args.encoding, "analog"),
                                                   ("--max-rate", args.max_rate, 1000.0),
-                                                  ("--v-init", args.v_init, "zero")) if value != default]
+                                                  ("--v-init", args.v_init, "zero"),
+                                                  ("--l4", args.l4, None),
+                                                  ("--calibrate", args.calibrate, None)) if value != default]
         if unused:
             raise SpikeportError(f"{args.model}: {', '.join(unused)} {'applies' if len(unused) == 1 else 'apply'} "
                                  f"to model files, not to a NIR file")
@@ -119,13 +135,44 @@ def cmd_convert(args) -> int:
     net = _noting_warnings(convert, model.module, ds.x("train"), norm=args.norm, percentile=args.percentile,
                            v_init=args.v_init, encoding=args.encoding, max_rate_hz=args.max_rate,
                            dt_s=args.dt or 1e-3, metadata=meta)
+    net, adjusted = _adjust(net, args, ds)
     out = args.out or Path(args.model).with_suffix(".spk")
     save_network(net, out)
     scales = ", ".join(f"{k} {v:.3g}" for k, v in net.metadata["conversion"]["scales"].items())
     p = net.metadata["conversion"]["percentile"]
     print(f"converted {args.model} -> {out} ({args.norm} normalization{'' if p is None else f', p = {p:g}'}, "
           f"v(0) = {args.v_init}; scales: {scales})")
+    for line in adjusted:
+        print(f"  {line}")
     return 0
+
+
+def _adjust(net, args, ds):
+    """The L4 adjustment and bias calibration asked for on the convert command line."""
+    from .models.calibrate import calibrate_bias, choose_l4_alpha, l4_adjust
+
+    if not (args.l4 or args.calibrate):
+        return net, []
+    if args.for_steps is None:
+        raise SpikeportError("--l4 and --calibrate are made for one number of steps: give --for-steps T")
+    n = min(args.calib_samples, len(ds.x("train")))
+    x, y = ds.x("train")[:n], ds.y("train")[:n]
+    lines = []
+    if args.l4:
+        alpha = args.l4_alpha
+        if alpha == "auto":
+            alpha, scores = choose_l4_alpha(net, x, y, args.for_steps, mode=args.l4, sigma=args.l4_sigma)
+            lines.append("L4 alpha chosen on the calibration samples: " +
+                         ", ".join(f"{a:g}: {s:.2%}" for a, s in scores.items()) + f" -> {alpha:g}")
+        net, rep = l4_adjust(net, x, args.for_steps, alpha=float(alpha), mode=args.l4, sigma=args.l4_sigma)
+        key = "factor_mean" if args.l4 == "scale" else "shift_mean"
+        lines.append(f"L4 adjustment ({args.l4}, sigma {args.l4_sigma}, alpha {float(alpha):g}, T = {args.for_steps}, "
+                     f"{n} samples): " + ", ".join(f"{r['population']} {r[key]:.4g}" for r in rep))
+    if args.calibrate:
+        net, rep = calibrate_bias(net, x, args.for_steps)
+        lines.append(f"bias calibration (T = {args.for_steps}, {n} samples), mean |rate error| before: " +
+                     ", ".join(f"{r['population']} {r['rate_error_before']:.4f}" for r in rep))
+    return net, lines
 
 
 def _print_simulation(sim, stream=sys.stdout) -> None:
@@ -179,6 +226,40 @@ def cmd_simulate(args) -> int:
     _print_simulation(sim)
     if args.json:
         _write_json(args.json, sim.report())
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from .api import validate
+
+    net = _load_graph(args.net, args.dt)
+    dataset = args.dataset or net.metadata.get("dataset") or "digits"
+    module = None
+    if args.model is not None:
+        if not args.diagnose:
+            raise SpikeportError("--model is the ANN that --diagnose compares with: add --diagnose")
+        from .models import load_model
+        module = load_model(args.model).module
+    with _progress(args.samples, "validate") as bar:
+        val = validate(net, dataset, args.steps, samples=args.samples, backend=args.backend, seed=args.seed,
+                       diagnose=args.diagnose, module=module, data_dir=args.data_dir, progress=bar)
+    _print_simulation(val.simulation)
+    rep = val.report()
+    ref = "is the reference" if val.reference is None else f"reference run {rep['reference_seconds']:.2f} s"
+    print(f"  agreement with the reference executor: {rep['agreement']:.2%} of samples ({ref})")
+    for note in rep["notes"]:
+        print(f"  note: {note}")
+    if val.diagnosis is not None:
+        print(f"  diagnosis: each layer's rates against {rep['diagnosis']['compared_with']}")
+        print(f"  {'layer':<12}{'correlation':>12}{'mean |error|':>14}{'ANN rate':>10}{'SNN rate':>10}")
+        for layer in val.diagnosis["layers"]:
+            print(f"  {layer.name:<12}{layer.correlation:>12.4f}{layer.mean_abs_error:>14.4f}"
+                  f"{layer.ann_mean_rate:>10.4f}{layer.snn_mean_rate:>10.4f}")
+        bad = val.diagnosis["first_bad"]
+        print("  every layer follows the ANN" if bad is None else
+              f"  first layer where agreement drops: {bad} (the layers before it follow the ANN)")
+    if args.json:
+        _write_json(args.json, rep)
     return 0
 
 
@@ -257,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--method", choices=METHODS, default="relu")
     t.add_argument("--epochs", type=_positive, default=None)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--qcfs-levels", type=_positive, default=8, metavar="L",
+                   help="quantization steps of the QCFS activation (--method qcfs; about the T you will run)")
     t.add_argument("--out", required=True, metavar="MODEL")
     t.add_argument("--data-dir", **data_dir)
     t.set_defaults(func=cmd_train)
@@ -270,6 +353,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="initial membrane: 0, or half the threshold (threshold shift)")
     c.add_argument("--encoding", choices=ENCODINGS, default="analog")
     c.add_argument("--max-rate", type=float, default=1000.0, metavar="HZ", help="rate of a pixel of 1 (spiking encodings)")
+    c.add_argument("--for-steps", type=_positive, default=None, metavar="T",
+                   help="the number of steps --l4 and --calibrate adjust the network for")
+    c.add_argument("--l4", choices=("scale", "shift"), default=None,
+                   help="L4-norm adjustment against rate-coding noise (ours: docs/conversion.md)")
+    c.add_argument("--l4-sigma", choices=("l4", "exact"), default="l4",
+                   help="the noise estimate: the L4-norm bound or the exact per-neuron value")
+    c.add_argument("--l4-alpha", type=_alpha, default=1.0, metavar="A|auto",
+                   help="strength (1 = theory; auto: the best of a grid on the calibration samples)")
+    c.add_argument("--calibrate", choices=("bias",), default=None,
+                   help="bias calibration (Li et al. 2021) for --for-steps")
+    c.add_argument("--calib-samples", type=_positive, default=512, metavar="N",
+                   help="training samples the adjustments use")
     c.add_argument("--out", default=None, metavar="NET")
     c.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
     c.add_argument("--data-dir", **data_dir)
@@ -292,6 +387,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
     s.add_argument("--data-dir", **data_dir)
     s.set_defaults(func=cmd_simulate)
+
+    v = sub.add_parser("validate", help="run a graph file on a backend beside the reference executor")
+    v.add_argument("net", metavar="NET")
+    v.add_argument("--backend", default="reference", metavar="B", help="reference (issue 10 adds the simulators)")
+    v.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="default: the network's")
+    v.add_argument("--steps", type=_positive, default=100)
+    v.add_argument("--samples", type=_positive, default=100)
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--diagnose", action="store_true",
+                   help="compare every layer with the ANN it approximates and name the first that drops")
+    v.add_argument("--model", default=None, metavar="MODEL",
+                   help="with --diagnose: the trained model the network was converted from (default: the "
+                        "network's rate model, which cannot see a wrong scale in the graph itself)")
+    v.add_argument("--json", default=None, metavar="FILE")
+    v.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
+    v.add_argument("--data-dir", **data_dir)
+    v.set_defaults(func=cmd_validate)
 
     e = sub.add_parser("export", help="write a graph file in another format (NIR)")
     e.add_argument("net", metavar="NET")

@@ -64,3 +64,21 @@ def conv_network(seed=0, encoding="regular", delay=0):
              Projection("input->out", "input", "out",
                         [SumPool2d(2), Flatten(), Dense(rng.normal(0, 0.1, (5, 32)).astype(np.float32))])]
     return Network(pops, projs, input="input", output="out").validate()
+
+
+@pytest.fixture(scope="session")
+def digits_model_file(tmp_path_factory):
+    """The demo's model: mlp 256-128 trained with relu on digits (seed 0), saved as `spikeport train` saves it."""
+    import spikeport
+    from spikeport.models import save_model, train
+
+    path = tmp_path_factory.mktemp("digits") / "model.pt"
+    save_model(train(spikeport.load_dataset("digits"), arch="mlp", method="relu", seed=0), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def digits_model(digits_model_file):
+    from spikeport.models import load_model
+
+    return load_model(digits_model_file)

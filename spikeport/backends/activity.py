@@ -10,7 +10,10 @@ import numpy as np
 class Activity:
     """Per-sample readout and activity of one run of ``steps`` steps over ``samples`` samples.
 
-    predictions[s, k]: the predicted class of sample s after ``checkpoints[k]`` steps
+    predictions[s, k]: the predicted class of sample s after ``checkpoints[k]`` steps: most
+        output spikes; ties go to the higher membrane potential, then the lower index
+    predictions_index[s, k]: the same with ties going to the lower index (the plain argmax
+        of spike counts other converters use), when the backend records it
     output_counts[s, c]: spikes of output neuron c over all steps
     population_spikes[name][s]: spikes of the population over all steps
     synops[name][s]: synaptic operations (one spike delivered over one existing
@@ -36,15 +39,26 @@ class Activity:
     first_spike_step: np.ndarray | None = None
     neuron_counts: dict = field(default_factory=dict)
     spike_trains: dict = field(default_factory=dict)
+    predictions_index: np.ndarray | None = None
 
     @property
     def samples(self) -> int:
         return int(self.predictions.shape[0])
 
-    def accuracy(self, labels: np.ndarray, steps: int | None = None) -> float:
-        """Fraction of samples classified correctly after ``steps`` steps (default: all)."""
+    def accuracy(self, labels: np.ndarray, steps: int | None = None, ties: str = "membrane") -> float:
+        """Fraction of samples classified correctly after ``steps`` steps (default: all).
+
+        ties: "membrane" (the executor's readout) or "index" (plain argmax of spike counts)."""
         k = len(self.checkpoints) - 1 if steps is None else self.checkpoints.index(steps)
-        return float((self.predictions[:, k] == np.asarray(labels)).mean())
+        if ties == "index":
+            if self.predictions_index is None:
+                raise ValueError(f"the {self.backend} backend does not record index tie-breaking")
+            preds = self.predictions_index
+        elif ties == "membrane":
+            preds = self.predictions
+        else:
+            raise ValueError(f"ties must be 'membrane' or 'index', got {ties!r}")
+        return float((preds[:, k] == np.asarray(labels)).mean())
 
     def layers(self) -> list:
         """Per population, per inference (mean over samples): spikes, rate, synaptic ops, neuron updates."""

@@ -207,7 +207,7 @@ class _Neurons:
         if readout:
             self.counts = torch.zeros((batch, pop.size), dtype=dt, device=dev)
             self.first = torch.full((batch,), -1, dtype=torch.int64, device=dev)
-            self.preds = []
+            self.preds, self.preds_index = [], []
         self.spikes = torch.zeros(batch, dtype=torch.float64, device=dev)
         self.buffer = None  # spikes of the current chunk, reused from chunk to chunk
         self.fixed = plan.network.fixed_point
@@ -327,6 +327,7 @@ class _Neurons:
             self.first.masked_fill_((self.first < 0) & (s.amax(dim=1) > 0), t)
             if t + 1 in checkpoints:
                 self.preds.append(_predict(self.counts, self.v))
+                self.preds_index.append(self.counts.argmax(dim=1))
 
     def _finish(self, out):
         torch = _torch()
@@ -429,7 +430,8 @@ def _run_batch(plan, x, sample0, seed, chunk):
                 "trains": {name: torch.cat(n.trains, dim=1) for name, n in neurons.items() if n.trains is not None}}
     if net.population(net.input).encoding.kind != "analog":
         spikes[net.input] = input_spikes
-    return torch.stack(out.preds, dim=1), out.counts, out.first, spikes, synops, recorded
+    preds = (torch.stack(out.preds, dim=1), torch.stack(out.preds_index, dim=1))
+    return preds, out.counts, out.first, spikes, synops, recorded
 
 
 # ---------------------------------------------------------------------------- the entry point
@@ -496,7 +498,7 @@ def run(network: Network, x, steps: int, *, checkpoints=None, device=None, batch
     bs, chunk = plan.batch_and_chunk(samples, batch_size)
     if chunk_steps is not None:
         chunk = max(1, min(steps, int(chunk_steps)))
-    parts = {"preds": [], "counts": [], "first": []}
+    parts = {"preds": [], "preds_index": [], "counts": [], "first": []}
     neuron_counts = {p.name: [] for p in network.populations}
     trains = {name: [] for name in record_trains}
     pop_spikes = {p.name: [] for p in network.populations}
@@ -510,7 +512,8 @@ def run(network: Network, x, steps: int, *, checkpoints=None, device=None, batch
                 neuron_counts[k].append(np.rint(v.cpu().numpy()).astype(np.int32).reshape((len(xb),) + network.population(k).shape))
             for k, v in recorded["trains"].items():
                 trains[k].append(v.numpy().reshape((len(xb), steps) + network.population(k).shape))
-            parts["preds"].append(preds.cpu().numpy())
+            parts["preds"].append(preds[0].cpu().numpy())
+            parts["preds_index"].append(preds[1].cpu().numpy())
             parts["counts"].append(counts.cpu().numpy().astype(np.int64))
             parts["first"].append(first.cpu().numpy())
             for k, v in spikes.items():
@@ -528,5 +531,6 @@ def run(network: Network, x, steps: int, *, checkpoints=None, device=None, batch
                     synops={k: np.concatenate(v) for k, v in syn.items()},
                     neurons={p.name: p.size for p in network.populations}, seconds=seconds, device=device,
                     first_spike_step=np.concatenate(parts["first"]),
+                    predictions_index=np.concatenate(parts["preds_index"]),
                     neuron_counts={k: np.concatenate(v) for k, v in neuron_counts.items() if v},
                     spike_trains={k: np.concatenate(v) for k, v in trains.items()})

@@ -27,41 +27,75 @@ class LayerAgreement:
     snn_mean_rate: float
 
 
-def diagnose(network, module, x, steps: int = 128, min_correlation: float = 0.9, **run_options) -> dict:
-    """Compare ``network`` (converted from ``module``) with the ANN on samples ``x``.
+def _agreement(expected, measured, steps):
+    if expected.std() == 0 or measured.std() == 0:
+        return 1.0 if np.allclose(expected, measured, atol=1.0 / steps) else 0.0
+    return float(np.corrcoef(expected, measured)[0, 1])
 
-    Returns {"layers": [LayerAgreement...], "first_bad": name or None, "steps": steps}.
-    """
-    from ..backends.reference import run
 
+def compare_layers(network, expected: dict, counts: dict, samples: int, steps: int,
+                   min_correlation: float = 0.9) -> dict:
+    """Per spiking population: expected rates (samples, size) against measured spike counts over ``steps``."""
+    layers, first_bad = [], None
+    for pop in network.order():
+        if pop.is_input or pop.name not in expected or pop.name not in counts:
+            continue
+        exp = np.asarray(expected[pop.name], dtype=np.float64).reshape(samples, -1).ravel()
+        measured = (np.asarray(counts[pop.name]).reshape(samples, -1) / steps).ravel()
+        corr = _agreement(exp, measured, steps)
+        layers.append(LayerAgreement(pop.name, corr, float(np.abs(exp - measured).mean()),
+                                     float(exp.mean()), float(measured.mean())))
+        if first_bad is None and corr < min_correlation:
+            first_bad = pop.name
+    return {"layers": layers, "first_bad": first_bad, "steps": steps}
+
+
+def ann_rates(network, module, x) -> dict:
+    """The ANN's activations at the nodes ``network`` was converted from, scaled as converted, clipped to [0, 1]."""
     conv = network.metadata.get("conversion", {})
     nodes, scales = conv.get("activation_nodes"), conv.get("scales")
     if not nodes or not scales:
         raise SpikeportError("the network has no conversion record (activation nodes and scales): "
-                             "diagnosis needs a network converted by this spikeport")
+                             "diagnosis against a module needs a network converted by this spikeport")
     import torch
 
-    x = np.asarray(x, dtype=np.float32)
     imp = _Importer(module.eval(), x.shape[1:])
-    wanted = {node if node != "output" else "output" for node in nodes.values()}
+    missing = sorted(set(nodes.values()) - {n.name for n in imp.gm.graph.nodes} - {"output"})
+    if missing:
+        raise SpikeportError(f"the model is not the one the network was converted from: it has no node {missing[0]!r}")
     ann = {name: [] for name in nodes}
     batches = (torch.as_tensor(x[i:i + 500]) for i in range(0, len(x), 500))
-    for seen in _record(imp.gm, wanted, batches):
-        for name, node in nodes.items():
-            ann[name].append(seen[node].reshape(seen[node].shape[0], -1).numpy())
-    act = run(network, x, steps, record_counts=True, **run_options)
-    layers, first_bad = [], None
-    for pop in network.order():
-        if pop.is_input or pop.name not in nodes:
-            continue
-        expected = np.clip(np.concatenate(ann[pop.name]) / scales[pop.name], 0.0, 1.0).ravel()
-        measured = (act.neuron_counts[pop.name].reshape(len(x), -1) / steps).ravel()
-        if expected.std() == 0 or measured.std() == 0:
-            corr = 1.0 if np.allclose(expected, measured, atol=1.0 / steps) else 0.0
-        else:
-            corr = float(np.corrcoef(expected, measured)[0, 1])
-        layers.append(LayerAgreement(pop.name, corr, float(np.abs(expected - measured).mean()),
-                                     float(expected.mean()), float(measured.mean())))
-        if first_bad is None and corr < min_correlation:
-            first_bad = pop.name
-    return {"layers": layers, "first_bad": first_bad, "steps": steps}
+    try:
+        for seen in _record(imp.gm, set(nodes.values()), batches):
+            for name, node in nodes.items():
+                ann[name].append(seen[node].reshape(seen[node].shape[0], -1).numpy())
+    except RuntimeError as exc:
+        raise SpikeportError(f"the model does not run on the network's samples: {str(exc).splitlines()[0]}") from None
+    out = {name: np.clip(np.concatenate(v) / scales[name], 0.0, 1.0) for name, v in ann.items()}
+    for pop in network.populations:
+        if pop.name in out and out[pop.name].shape[1] != pop.size:
+            raise SpikeportError(f"the model is not the one the network was converted from: its activation for "
+                                 f"{pop.name!r} has {out[pop.name].shape[1]} values, the population {pop.size} neurons")
+    return out
+
+
+def diagnose(network, module, x, steps: int = 128, min_correlation: float = 0.9, activity=None,
+             **run_options) -> dict:
+    """Compare ``network`` with the ANN it approximates on samples ``x``.
+
+    ``module``: the PyTorch module it was converted from (its activations, scaled
+    as converted), or None for the network's own rate model
+    (:func:`spikeport.models.calibrate.rate_model`: works for any graph file).
+    ``activity``: a run with ``record_counts`` to use (default: a reference run).
+    Returns {"layers": [LayerAgreement...], "first_bad": name or None, "steps": steps}.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if module is None:
+        from .calibrate import rate_model
+        expected = rate_model(network, x)
+    else:
+        expected = ann_rates(network, module, x)
+    if activity is None:
+        from ..backends.reference import run
+        activity = run(network, x, steps, record_counts=True, **run_options)
+    return compare_layers(network, expected, activity.neuron_counts, len(x), activity.steps, min_correlation)

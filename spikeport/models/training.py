@@ -46,12 +46,12 @@ def evaluate(module, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> fl
 
 
 def train(dataset, arch: str = "mlp", method: str = "relu", epochs: int | None = None, seed: int = 0,
-          batch_size: int = 64, lr: float = 1e-3, hidden=None, progress=None) -> TrainedModel:
+          batch_size: int = 64, lr: float = 1e-3, hidden=None, qcfs_levels: int = 8, progress=None) -> TrainedModel:
     """Train ``arch`` with ``method`` on ``dataset`` (a :class:`spikeport.datasets.Dataset`).
 
     Adam with a cosine learning-rate decay, cross-entropy loss, deterministic for
     a given seed on a given machine. ``relu``: ReLU activations. ``qcfs``: every
-    ReLU is a QCFS activation (Bu et al. 2022; L = 8 steps, clip level lam
+    ReLU is a QCFS activation (Bu et al. 2022; L = ``qcfs_levels`` steps, clip level lam
     initialized to 4 and trained with the weights), whose SNN twin is an IF
     neuron with threshold lam and v(0) = lam / 2 (convert with --v-init half).
     """
@@ -64,7 +64,7 @@ def train(dataset, arch: str = "mlp", method: str = "relu", epochs: int | None =
     if epochs < 1:
         raise SpikeportError(f"--epochs must be at least 1, got {epochs}")
     spec = ArchSpec(arch=arch, input_shape=dataset.input_shape, classes=dataset.classes,
-                    activation="qcfs" if method == "qcfs" else "relu",
+                    activation="qcfs" if method == "qcfs" else "relu", qcfs_levels=qcfs_levels,
                     **({"hidden": tuple(hidden)} if hidden else {}))
     torch.manual_seed(seed)
     module = build(spec)
@@ -88,6 +88,7 @@ def train(dataset, arch: str = "mlp", method: str = "relu", epochs: int | None =
         if progress is not None:
             progress.update(1)
     meta = {"dataset": dataset.name, "method": method, "epochs": epochs, "seed": seed,
+            **({"qcfs_levels": int(qcfs_levels)} if method == "qcfs" else {}),
             "train_seconds": round(time.perf_counter() - start, 3),
             "train_accuracy": evaluate(module, dataset.x("train"), dataset.y("train")),
             "test_accuracy": evaluate(module, dataset.x("test"), dataset.y("test"))}
