@@ -11,7 +11,6 @@ executor's throughput at batch 100, T = 100 (image-steps per second).
 import argparse
 import time
 
-import numpy as np
 
 import spikeport
 from spikeport.backends.reference import run

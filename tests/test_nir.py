@@ -333,6 +333,7 @@ def test_foreign_conv_scale_pool_graph(tmp_path):
     ops = {p.name: p.ops for p in net.projections}
     assert set(ops) == {"in->c", "c->o", "in->o"}
     (conv,), (fl, dense), (pool, fl2, aff) = ops["in->c"], ops["c->o"], ops["in->o"]
+    assert isinstance(fl2, Flatten)
     assert conv.padding == (1, 1) and np.array_equal(conv.weight, kernel * ch_scale.reshape(4, 1, 1, 1))
     assert isinstance(fl, Flatten) and np.array_equal(dense.weight, w1 * out_scale.reshape(5, 1))
     assert isinstance(pool, SumPool2d) and pool.kernel_size == (2, 2) and np.array_equal(aff.weight, w2)

@@ -160,7 +160,6 @@ SINABS_CHUNK = 64  # time steps per forward call (the IAF state carries across c
 
 
 def sinabs_configs(ann, xc, x, y):
-    import sinabs
     from sinabs.from_torch import from_model
     from sinabs.utils import normalize_weights
 
