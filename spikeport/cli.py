@@ -124,6 +124,8 @@ def cmd_convert(args) -> int:
         print(f"imported NIR file {args.model} -> {out} ({len(net.populations)} populations, "
               f"{len(net.projections)} projections, dt {net.dt_s * 1e3:g} ms)")
         return 0
+    if args.norm == "l4":  # the design's NORM list: percentile normalization with the L4 adjustment
+        args.norm, args.l4 = "percentile", args.l4 or "scale"
     model = load_model(args.model)
     dataset = args.dataset or model.meta.get("dataset", "digits")
     ds = load_dataset(dataset, args.data_dir)
@@ -347,7 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("convert", help="convert a trained model, or import a NIR file, into a spiking graph file")
     c.add_argument("model", metavar="MODEL", help="a model file, or a NIR file (.nir / HDF5; needs --dt)")
     c.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="calibration data (default: the model's)")
-    c.add_argument("--norm", choices=NORMS, default="percentile")
+    c.add_argument("--norm", choices=NORMS + ("l4",), default="percentile",
+                   help="l4: percentile, then --l4 scale (needs --for-steps)")
     c.add_argument("--percentile", type=float, default=99.9)
     c.add_argument("--v-init", choices=("zero", "half"), default="zero",
                    help="initial membrane: 0, or half the threshold (threshold shift)")

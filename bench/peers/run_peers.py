@@ -244,6 +244,8 @@ def main():
     ap.add_argument("--steps", default=",".join(map(str, STEPS)))
     ap.add_argument("--samples", type=int, default=None, help="first N test images (default: all 10,000)")
     ap.add_argument("--peers", default="spikingjelly,sinabs")
+    ap.add_argument("--throughput-only", action="store_true",
+                    help="convert and measure throughput only; print {peer: {config: image-steps/s}} as JSON")
     args = ap.parse_args()
     steps = tuple(int(s) for s in args.steps.split(","))
 
@@ -276,6 +278,9 @@ def main():
                 snn, convert_s, scales = convert(config) if peer == "spikingjelly" else convert()
                 run_batch, run_steps = make_runner(snn)
                 ips, times = throughput(run_steps, x[:BATCH])
+                if args.throughput_only:
+                    results[peer][config] = {"image_steps_per_s": ips, "run_seconds": times}
+                    continue
                 log(f"{peer} {config}: {ips:,.0f} image-steps/s; sweeping {len(x)} images to T={max(steps)}")
                 acc, tied, sweep_s = sweep(run_batch, x, y, steps)
             except Exception as exc:  # a peer that cannot do a configuration is reported, not hidden
@@ -290,6 +295,9 @@ def main():
             log(f"{peer} {config}: " + ", ".join(f"T={t} {acc[str(t)]:.4f}" for t in steps)
                 + f" ({sweep_s:.0f} s)")
     results["meta"]["total_seconds"] = time.perf_counter() - started
+    if args.throughput_only:
+        print(json.dumps({peer: results[peer] for peer in args.peers.split(",")}))
+        return
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
