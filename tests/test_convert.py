@@ -45,6 +45,24 @@ def test_weights_and_biases_scaled_by_the_chained_rule():
     assert net.population("fc2").neuron.threshold == 1.0 and net.population("fc2").neuron.reset == "subtract"
 
 
+def test_model_max_by_hand():
+    # fc1: the largest input with every input pixel at 1: neuron 0: 1, neuron 1: 2 -> lambda 2
+    # fc2, sources at lambda_fc1 = 2: neuron 0: 1*2 + 1*2 + 0.5 = 4.5, neuron 1: 1*2 + 0 + 0 = 2 -> 4.5
+    net = convert(hand_model(), CALIB, norm="model-max")
+    assert net.metadata["conversion"]["scales"] == pytest.approx({"input": 1.0, "fc1": 2.0, "fc2": 4.5})
+    np.testing.assert_allclose(net.projections[1].ops[-1].weight, np.array([[1, 1], [1, -1]]) * 2 / 4.5, rtol=1e-6)
+    np.testing.assert_allclose(net.population("fc2").bias, [0.5 / 4.5, 0], rtol=1e-6)
+
+
+def test_threshold_shift_starts_membranes_at_half():
+    net = convert(hand_model(), CALIB, norm="max", v_init="half")
+    assert all(p.neuron.v_init == 0.5 for p in net.populations if not p.is_input)
+    # fc1 neuron 0 on sample [1, 0]: drive 1/6 per step; from 1/2 the first spike comes at step 3, not 6
+    act = run(net, CALIB[:1], 3, record_counts=True)
+    assert act.neuron_counts["fc1"][0, 0] == 1
+    assert run(convert(hand_model(), CALIB, norm="max"), CALIB[:1], 5, record_counts=True).neuron_counts["fc1"][0, 0] == 0
+
+
 def test_converted_rates_follow_the_normalized_activations():
     net = convert(hand_model(), CALIB, norm="max")
     steps = 650
