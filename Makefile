@@ -60,6 +60,8 @@ bench-peers: install
 	  $(VENV)/bin/spikeport train --dataset mnist --arch lenet --method relu --seed 0 --out out/bench/lenet-mnist.pt
 	$(PY) bench/peers/export_inputs.py --model out/bench/lenet-mnist.pt --out-dir out/bench
 	.venv-peers/bin/python bench/peers/run_peers.py --data-dir out/bench --out out/bench/peers.json
+	$(PY) bench/spikeport_lenet.py --model out/bench/lenet-mnist.pt
+	$(PY) bench/throughput_vs_peers.py --model out/bench/lenet-mnist.pt
 
 clean-venv:
 	rm -rf $(VENV)
