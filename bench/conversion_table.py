@@ -6,7 +6,9 @@
 
 A config is NORM:V_INIT[:ADJUST], NORM one of percentile, max, model-max; V_INIT zero
 or half; ADJUST (made for one T, so simulated once per T) one of
-  calib            bias calibration (Li et al. 2021) on --calib-samples training images
+  calib            bias calibration (Li et al. 2021) on --calib-samples training images,
+                   towards the graph's rate model
+  calibann         the same towards the PyTorch model's activations (scaled as converted)
   l4scale, l4shift the L4-norm adjustment (ours) with the L4 bound of sigma, alpha 1
   l4scale-exact, l4shift-exact   the same with the exact per-neuron sigma
   l4scale+calib    the L4 adjustment, then bias calibration
@@ -26,11 +28,14 @@ import spikeport
 from spikeport.backends.reference import run
 from spikeport.models import convert, load_model
 from spikeport.models.calibrate import calibrate_bias, l4_adjust
+from spikeport.models.diagnose import ann_rates
 
 
-def adjusted(net, adjust, calib, steps):
+def adjusted(net, adjust, calib, steps, module):
     if adjust == "calib":
         return calibrate_bias(net, calib, steps)[0]
+    if adjust == "calibann":
+        return calibrate_bias(net, calib, steps, target=ann_rates(net, module, calib))[0]
     if adjust.startswith("l4"):
         name, _, then = adjust.partition("+")
         mode, _, sigma = name[2:].partition("-")
@@ -75,7 +80,7 @@ def main():
             else:
                 acc, acc_index = {}, {}
                 for t in steps:
-                    act = run(adjusted(net, adjust, calib, t), x, t)
+                    act = run(adjusted(net, adjust, calib, t, model.module), x, t)
                     acc[t], acc_index[t] = act.accuracy(y), act.accuracy(y, ties="index")
             seconds = time.perf_counter() - t0
             rows.append({"encoding": enc, "norm": norm, "v_init": v_init, "adjust": adjust, "accuracy": acc,

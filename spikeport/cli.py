@@ -137,7 +137,7 @@ def cmd_convert(args) -> int:
     net = _noting_warnings(convert, model.module, ds.x("train"), norm=args.norm, percentile=args.percentile,
                            v_init=args.v_init, encoding=args.encoding, max_rate_hz=args.max_rate,
                            dt_s=args.dt or 1e-3, metadata=meta)
-    net, adjusted = _adjust(net, args, ds)
+    net, adjusted = _adjust(net, args, ds, model.module)
     out = args.out or Path(args.model).with_suffix(".spk")
     save_network(net, out)
     scales = ", ".join(f"{k} {v:.3g}" for k, v in net.metadata["conversion"]["scales"].items())
@@ -149,9 +149,10 @@ def cmd_convert(args) -> int:
     return 0
 
 
-def _adjust(net, args, ds):
+def _adjust(net, args, ds, module):
     """The L4 adjustment and bias calibration asked for on the convert command line."""
     from .models.calibrate import calibrate_bias, choose_l4_alpha, l4_adjust
+    from .models.diagnose import ann_rates
 
     if not (args.l4 or args.calibrate):
         return net, []
@@ -171,8 +172,10 @@ def _adjust(net, args, ds):
         lines.append(f"L4 adjustment ({args.l4}, sigma {args.l4_sigma}, alpha {float(alpha):g}, T = {args.for_steps}, "
                      f"{n} samples): " + ", ".join(f"{r['population']} {r[key]:.4g}" for r in rep))
     if args.calibrate:
-        net, rep = calibrate_bias(net, x, args.for_steps)
-        lines.append(f"bias calibration (T = {args.for_steps}, {n} samples), mean |rate error| before: " +
+        # towards the ANN's own activations (Li et al.): right also where the ANN is not the
+        # graph's rate model (QCFS quantizes)
+        net, rep = calibrate_bias(net, x, args.for_steps, target=ann_rates(net, module, x))
+        lines.append(f"bias calibration towards the ANN (T = {args.for_steps}, {n} samples), mean |rate error| before: " +
                      ", ".join(f"{r['population']} {r['rate_error_before']:.4f}" for r in rep))
     return net, lines
 

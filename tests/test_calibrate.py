@@ -127,7 +127,8 @@ def test_bias_calibration_by_hand():
     assert cal.population("out").bias == pytest.approx([0.05], abs=1e-7)
     assert rep[0]["rate_error_before"] == pytest.approx(0.05)
     assert cal.metadata["conversion"]["adjustments"][-1] == {"method": "bias-calibration", "steps": 4,
-                                                            "calibration_samples": 1, "seed": 1}
+                                                            "calibration_samples": 1, "seed": 1,
+                                                            "target": "rate model"}
 
 
 def test_bias_calibration_per_channel_on_convolutions():
@@ -158,7 +159,7 @@ def test_cli_convert_adjusts_and_validate_diagnoses(tmp_path, digits_model_file)
     r = run_cli("convert", digits_model_file, "--for-steps", "4", "--calibrate", "bias", "--l4", "shift",
                 "--calib-samples", "200", "--out", net)
     assert r.returncode == 0, r.stderr
-    assert "bias calibration (T = 4, 200 samples)" in r.stdout and "L4 adjustment (shift" in r.stdout
+    assert "bias calibration towards the ANN (T = 4, 200 samples)" in r.stdout and "L4 adjustment (shift" in r.stdout
     r = run_cli("convert", digits_model_file, "--l4", "scale")
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--for-steps" in r.stderr
     out = tmp_path / "v.json"

@@ -283,12 +283,19 @@ def choose_l4_alpha(net, x, y, steps: int, *, alphas=(0.0, 0.25, 0.5, 1.0, 2.0, 
 
 # ----------------------------------------------------------------------------- bias calibration
 
-def calibrate_bias(net, x, steps: int, *, seed: int = 1):
-    """Bias calibration for T = ``steps`` (module docstring), layer by layer. Returns (network, report)."""
+def calibrate_bias(net, x, steps: int, *, seed: int = 1, target: dict | None = None):
+    """Bias calibration for T = ``steps`` (module docstring), layer by layer. Returns (network, report).
+
+    ``target``: per population, the rates to calibrate towards, (samples, size) for the
+    samples ``x``; default the network's rate model. Pass the ANN's own activations
+    (:func:`spikeport.models.diagnose.ann_rates`) where the ANN is not the rate model
+    of its graph, e.g. a QCFS network, whose quantization the rate model does not have.
+    """
     from ..backends.reference import run
 
     steps = _check_steps(steps)
-    target = rate_model(net, x)
+    target_is_model = target is None
+    target = rate_model(net, x) if target is None else target
     report = []
     for pop in net.order(all_projections=False):
         if pop.is_input:
@@ -307,5 +314,6 @@ def calibrate_bias(net, x, steps: int, *, seed: int = 1):
         net = _replace(net, [new if p.name == pop.name else p for p in net.populations])
         report.append({"population": pop.name, "rate_error_before": float(np.abs(per_channel).mean()),
                        "mean_shift": float(per_channel.mean())})
-    note = {"method": "bias-calibration", "steps": steps, "calibration_samples": int(len(x)), "seed": seed}
+    note = {"method": "bias-calibration", "steps": steps, "calibration_samples": int(len(x)), "seed": seed,
+            "target": "rate model" if target_is_model else "given"}
     return _replace(net, note=note), report
