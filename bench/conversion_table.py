@@ -27,11 +27,11 @@ from pathlib import Path
 import spikeport
 from spikeport.backends.reference import run
 from spikeport.models import convert, load_model
-from spikeport.models.calibrate import calibrate_bias, l4_adjust
+from spikeport.models.calibrate import calibrate_bias, l4_adjust, l4_statistics
 from spikeport.models.diagnose import ann_rates
 
 
-def adjusted(net, adjust, calib, steps, module):
+def adjusted(net, adjust, calib, steps, module, stats):
     if adjust == "calib":
         return calibrate_bias(net, calib, steps)[0]
     if adjust == "calibann":
@@ -39,7 +39,9 @@ def adjusted(net, adjust, calib, steps, module):
     if adjust.startswith("l4"):
         name, _, then = adjust.partition("+")
         mode, _, sigma = name[2:].partition("-")
-        net = l4_adjust(net, calib, steps, mode=mode, sigma=sigma or "l4")[0]
+        if "l4" not in stats:  # sigma and the mean rates do not depend on T: once per network
+            stats["l4"] = l4_statistics(net, calib, sigma or "l4")
+        net = l4_adjust(net, calib, steps, mode=mode, stats=stats["l4"])[0]
         return calibrate_bias(net, calib, steps)[0] if then == "calib" else net
     raise SystemExit(f"unknown adjustment {adjust!r}")
 
@@ -78,9 +80,9 @@ def main():
                 acc = {t: act.accuracy(y, t) for t in steps}
                 acc_index = {t: act.accuracy(y, t, ties="index") for t in steps}
             else:
-                acc, acc_index = {}, {}
+                acc, acc_index, stats = {}, {}, {}
                 for t in steps:
-                    act = run(adjusted(net, adjust, calib, t, model.module), x, t)
+                    act = run(adjusted(net, adjust, calib, t, model.module, stats), x, t)
                     acc[t], acc_index[t] = act.accuracy(y), act.accuracy(y, ties="index")
             seconds = time.perf_counter() - t0
             rows.append({"encoding": enc, "norm": norm, "v_init": v_init, "adjust": adjust, "accuracy": acc,

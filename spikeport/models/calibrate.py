@@ -226,25 +226,40 @@ def _sigma(net, pop, rates, sigma):
     return np.sqrt(total)
 
 
-def l4_adjust(net, x, steps: int, *, alpha: float = 1.0, mode: str = "scale", sigma: str = "l4"):
-    """The L4-norm adjustment for T = ``steps`` (module docstring). Returns (network, report)."""
+def l4_statistics(net, x, sigma: str = "l4") -> dict:
+    """What the L4 adjustment needs and does not depend on T: per spiking population,
+    sigma_j (per neuron) and a (its mean positive rate), from calibration samples ``x``."""
+    if sigma not in SIGMAS:
+        raise SpikeportError(f"unknown sigma {sigma!r} (known: {', '.join(SIGMAS)})")
+    rates = rate_model(net, x)
+    stats = {"sigma": sigma, "samples": int(len(x)), "populations": {}}
+    for pop in net.order(all_projections=True):
+        if pop.is_input:
+            continue
+        r = rates[pop.name]
+        positive = r[r > 0]
+        stats["populations"][pop.name] = (_sigma(net, pop, rates, sigma), float(positive.mean()) if positive.size else 1.0)
+    return stats
+
+
+def l4_adjust(net, x, steps: int, *, alpha: float = 1.0, mode: str = "scale", sigma: str = "l4", stats=None):
+    """The L4-norm adjustment for T = ``steps`` (module docstring). Returns (network, report).
+
+    ``stats``: :func:`l4_statistics` of ``net`` (to adjust one network for several T
+    without recomputing them); ``x`` is then not used.
+    """
     steps = _check_steps(steps)
     if mode not in L4_MODES:
         raise SpikeportError(f"unknown L4 adjustment mode {mode!r} (known: {', '.join(L4_MODES)})")
-    if sigma not in SIGMAS:
-        raise SpikeportError(f"unknown sigma {sigma!r} (known: {', '.join(SIGMAS)})")
     if not (math.isfinite(alpha) and alpha >= 0):
         raise SpikeportError(f"alpha must be a finite number >= 0, got {alpha}")
-    rates = rate_model(net, x)
+    stats = l4_statistics(net, x, sigma) if stats is None else stats
     pops, projs = {p.name: p for p in net.populations}, list(net.projections)
     report = []
     for pop in net.order(all_projections=True):
         if pop.is_input:
             continue
-        sig = _sigma(net, pop, rates, sigma)
-        r = rates[pop.name]
-        positive = r[r > 0]
-        a = float(positive.mean()) if positive.size else 1.0
+        sig, a = stats["populations"][pop.name]
         bias = np.zeros(pop.shape) if pop.bias is None else pop.bias.astype(np.float64)
         if mode == "scale":
             factor = 1.0 + alpha * math.sqrt(2 / math.pi) * _per_channel(pop, sig) / (a * math.sqrt(steps))
@@ -258,8 +273,8 @@ def l4_adjust(net, x, steps: int, *, alpha: float = 1.0, mode: str = "scale", si
             change = {"shift_mean": float(shift.mean()), "shift_max": float(shift.max())}
         pops[pop.name] = dataclasses.replace(pop, bias=new_bias.astype(np.float32) if np.any(new_bias) else None)
         report.append({"population": pop.name, "sigma_mean": float(sig.mean()), "mean_positive_rate": a, **change})
-    note = {"method": "l4", "mode": mode, "sigma": sigma, "alpha": float(alpha), "steps": steps,
-            "calibration_samples": int(len(x))}
+    note = {"method": "l4", "mode": mode, "sigma": stats["sigma"], "alpha": float(alpha), "steps": steps,
+            "calibration_samples": stats["samples"]}
     out = _replace(net, [pops[p.name] for p in net.populations], projs, note)
     return out, report
 
@@ -274,8 +289,9 @@ def choose_l4_alpha(net, x, y, steps: int, *, alphas=(0.0, 0.25, 0.5, 1.0, 2.0, 
     from ..backends.reference import run
 
     scores = {}
+    stats = l4_statistics(net, x, sigma)
     for a in alphas:
-        adjusted = l4_adjust(net, x, steps, alpha=a, mode=mode, sigma=sigma)[0] if a else net
+        adjusted = l4_adjust(net, x, steps, alpha=a, mode=mode, stats=stats)[0] if a else net
         scores[float(a)] = run(adjusted, x, steps, seed=seed).accuracy(y)
     best = max(scores.values())
     return min(a for a, s in scores.items() if s == best), scores
