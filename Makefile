@@ -60,7 +60,8 @@ bench-peers: install
 	  $(VENV)/bin/spikeport train --dataset mnist --arch lenet --method relu --seed 0 --out out/bench/lenet-mnist.pt
 	$(PY) bench/peers/export_inputs.py --model out/bench/lenet-mnist.pt --out-dir out/bench
 	.venv-peers/bin/python bench/peers/run_peers.py --data-dir out/bench --out out/bench/peers.json
-	$(PY) bench/spikeport_lenet.py --model out/bench/lenet-mnist.pt
+	$(PY) bench/conversion_table.py --model out/bench/lenet-mnist.pt --encodings analog \
+	  --configs percentile:zero,percentile:half,max:zero,max:half,model-max:half,percentile:half:calibann
 	$(PY) bench/throughput_vs_peers.py --model out/bench/lenet-mnist.pt
 
 clean-venv:

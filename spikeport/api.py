@@ -112,7 +112,7 @@ class Validation:
 
     def rate_correlation(self) -> dict:
         """Per spiking population: Pearson correlation of per-neuron spike counts with the reference's."""
-        from .models.diagnose import _agreement
+        from .models.diagnose import rate_agreement
 
         act, ref = self.simulation.activity, self.reference
         out = {}
@@ -120,7 +120,7 @@ class Validation:
             if ref is None:
                 out[name] = 1.0
             elif name in ref.neuron_counts:
-                out[name] = _agreement(ref.neuron_counts[name].astype(np.float64).ravel(),
+                out[name] = rate_agreement(ref.neuron_counts[name].astype(np.float64).ravel(),
                                        counts.astype(np.float64).ravel(), act.steps)
         return out
 

@@ -112,7 +112,8 @@ def cmd_convert(args) -> int:
                                                   ("--max-rate", args.max_rate, 1000.0),
                                                   ("--v-init", args.v_init, "zero"),
                                                   ("--l4", args.l4, None),
-                                                  ("--calibrate", args.calibrate, None)) if value != default]
+                                                  ("--calibrate", args.calibrate, None),
+                                                  ("--for-steps", args.for_steps, None)) if value != default]
         if unused:
             raise SpikeportError(f"{args.model}: {', '.join(unused)} {'applies' if len(unused) == 1 else 'apply'} "
                                  f"to model files, not to a NIR file")
@@ -124,8 +125,7 @@ def cmd_convert(args) -> int:
         print(f"imported NIR file {args.model} -> {out} ({len(net.populations)} populations, "
               f"{len(net.projections)} projections, dt {net.dt_s * 1e3:g} ms)")
         return 0
-    if args.norm == "l4":  # the design's NORM list: percentile normalization with the L4 adjustment
-        args.norm, args.l4 = "percentile", args.l4 or "scale"
+    _check_adjust_options(args)
     model = load_model(args.model)
     dataset = args.dataset or model.meta.get("dataset", "digits")
     ds = load_dataset(dataset, args.data_dir)
@@ -149,6 +149,23 @@ def cmd_convert(args) -> int:
     return 0
 
 
+def _check_adjust_options(args) -> None:
+    """Before any work: the adjustment options make sense together."""
+    if args.norm == "l4":  # the design's NORM list: percentile normalization with the L4 adjustment
+        args.norm, args.l4 = "percentile", args.l4 or "scale"
+    if args.l4 or args.calibrate:
+        if args.for_steps is None:
+            raise SpikeportError("--l4 and --calibrate are made for one number of steps: give --for-steps T")
+        return
+    stray = [opt for opt, value, default in (("--for-steps", args.for_steps, None),
+                                             ("--l4-sigma", args.l4_sigma, "l4"),
+                                             ("--l4-alpha", args.l4_alpha, 1.0),
+                                             ("--calib-samples", args.calib_samples, 512)) if value != default]
+    if stray:
+        raise SpikeportError(f"{', '.join(stray)} {'applies' if len(stray) == 1 else 'apply'} to --l4 and "
+                             f"--calibrate, and neither is given")
+
+
 def _adjust(net, args, ds, module):
     """The L4 adjustment and bias calibration asked for on the convert command line."""
     from .models.calibrate import calibrate_bias, choose_l4_alpha, l4_adjust
@@ -156,8 +173,6 @@ def _adjust(net, args, ds, module):
 
     if not (args.l4 or args.calibrate):
         return net, []
-    if args.for_steps is None:
-        raise SpikeportError("--l4 and --calibrate are made for one number of steps: give --for-steps T")
     n = min(args.calib_samples, len(ds.x("train")))
     x, y = ds.x("train")[:n], ds.y("train")[:n]
     lines = []

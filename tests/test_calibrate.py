@@ -160,8 +160,12 @@ def test_cli_convert_adjusts_and_validate_diagnoses(tmp_path, digits_model_file)
                 "--calib-samples", "200", "--out", net)
     assert r.returncode == 0, r.stderr
     assert "bias calibration towards the ANN (T = 4, 200 samples)" in r.stdout and "L4 adjustment (shift" in r.stdout
-    r = run_cli("convert", digits_model_file, "--l4", "scale")
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--for-steps" in r.stderr
+    for args, message in ((("--l4", "scale"), "give --for-steps T"),
+                          (("--norm", "l4"), "give --for-steps T"),
+                          (("--for-steps", "8", "--l4-alpha", "2"), "--for-steps, --l4-alpha apply to --l4 and")):
+        r = run_cli("convert", digits_model_file, *args, "--out", tmp_path / "never.spk")
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
+    assert not (tmp_path / "never.spk").exists()
     out = tmp_path / "v.json"
     r = run_cli("validate", net, "--diagnose", "--steps", "16", "--samples", "40", "--json", out,
                 "--model", digits_model_file)

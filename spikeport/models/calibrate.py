@@ -52,6 +52,7 @@ import math
 import numpy as np
 
 from ..errors import SpikeportError
+from .torch_import import scale_chain_channels
 
 L4_MODES = ("scale", "shift")
 SIGMAS = ("l4", "exact")
@@ -162,21 +163,15 @@ def _per_channel(pop, values):
     return values.reshape(c, -1).mean(axis=1)
 
 
-def _scale_projection(proj, post_shape, scale):
-    """``proj`` with its output multiplied per output channel by ``scale`` (a vector over channels)."""
-    from ..ir import AvgPool2d, Conv2d, Dense, SumPool2d
+def _to_population(pop, per_channel):
+    """A per-channel vector broadcast to the population's shape."""
+    if len(pop.shape) == 3:
+        return np.broadcast_to(per_channel.reshape(-1, 1, 1), pop.shape)
+    return per_channel.reshape(pop.shape)
 
-    ops = list(proj.ops)
-    idx = next((i for i in range(len(ops) - 1, -1, -1) if isinstance(ops[i], (Dense, Conv2d))), None)
-    if idx is not None and all(isinstance(op, (AvgPool2d, SumPool2d)) for op in ops[idx + 1:]):
-        w = ops[idx].weight.astype(np.float64)
-        ops[idx] = dataclasses.replace(ops[idx], weight=(w * scale.reshape((-1,) + (1,) * (w.ndim - 1)))
-                                       .astype(np.float32))
-    elif len(post_shape) == 1:
-        ops.append(Dense(np.diag(scale).astype(np.float32)))
-    else:
-        ops.append(Conv2d(scale.astype(np.float32).reshape(-1, 1, 1, 1), groups=post_shape[0]))
-    return dataclasses.replace(proj, ops=ops)
+
+def _bias(pop):
+    return np.zeros(pop.shape) if pop.bias is None else pop.bias.astype(np.float64)
 
 
 def _replace(net, populations=None, projections=None, note=None):
@@ -260,12 +255,12 @@ def l4_adjust(net, x, steps: int, *, alpha: float = 1.0, mode: str = "scale", si
         if pop.is_input:
             continue
         sig, a = stats["populations"][pop.name]
-        bias = np.zeros(pop.shape) if pop.bias is None else pop.bias.astype(np.float64)
+        bias = _bias(pop)
         if mode == "scale":
             factor = 1.0 + alpha * math.sqrt(2 / math.pi) * _per_channel(pop, sig) / (a * math.sqrt(steps))
-            per = factor.reshape((-1,) + (1,) * (len(pop.shape) - 1)) if len(pop.shape) == 3 else factor.reshape(pop.shape)
-            new_bias = bias / per
-            projs = [_scale_projection(pr, pop.shape, 1.0 / factor) if pr.post == pop.name else pr for pr in projs]
+            new_bias = bias / _to_population(pop, factor)
+            projs = [dataclasses.replace(pr, ops=scale_chain_channels(pr.ops, 1.0 / factor, pop.shape))
+                     if pr.post == pop.name else pr for pr in projs]
             change = {"factor_mean": float(factor.mean()), "factor_max": float(factor.max())}
         else:
             shift = alpha * math.sqrt(2 / math.pi) * sig / math.sqrt(steps)
@@ -320,12 +315,7 @@ def calibrate_bias(net, x, steps: int, *, seed: int = 1, target: dict | None = N
         measured = act.neuron_counts[pop.name].reshape(len(x), -1) / steps
         err = (target[pop.name] - measured).mean(axis=0)           # per neuron, over samples
         per_channel = _per_channel(pop, err)
-        if len(pop.shape) == 3:
-            delta = np.broadcast_to(per_channel.reshape(-1, 1, 1), pop.shape)
-        else:
-            delta = per_channel.reshape(pop.shape)
-        bias = (np.zeros(pop.shape) if pop.bias is None else pop.bias.astype(np.float64)) \
-            + delta * float(pop.neuron.threshold)
+        bias = _bias(pop) + _to_population(pop, per_channel) * float(pop.neuron.threshold)
         new = dataclasses.replace(pop, bias=bias.astype(np.float32))
         net = _replace(net, [new if p.name == pop.name else p for p in net.populations])
         report.append({"population": pop.name, "rate_error_before": float(np.abs(per_channel).mean()),

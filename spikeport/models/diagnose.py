@@ -27,7 +27,8 @@ class LayerAgreement:
     snn_mean_rate: float
 
 
-def _agreement(expected, measured, steps):
+def rate_agreement(expected, measured, steps):
+    """Pearson correlation of two rate vectors; where one is constant, 1 if they agree within one spike in T."""
     if expected.std() == 0 or measured.std() == 0:
         return 1.0 if np.allclose(expected, measured, atol=1.0 / steps) else 0.0
     return float(np.corrcoef(expected, measured)[0, 1])
@@ -42,7 +43,7 @@ def compare_layers(network, expected: dict, counts: dict, samples: int, steps: i
             continue
         exp = np.asarray(expected[pop.name], dtype=np.float64).reshape(samples, -1).ravel()
         measured = (np.asarray(counts[pop.name]).reshape(samples, -1) / steps).ravel()
-        corr = _agreement(exp, measured, steps)
+        corr = rate_agreement(exp, measured, steps)
         layers.append(LayerAgreement(pop.name, corr, float(np.abs(exp - measured).mean()),
                                      float(exp.mean()), float(measured.mean())))
         if first_bad is None and corr < min_correlation:

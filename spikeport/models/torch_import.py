@@ -123,21 +123,28 @@ def _channel_op(scale, shape):
     return Conv2d(np.asarray(scale, dtype=np.float32).reshape(-1, 1, 1, 1), groups=shape[0])
 
 
+def scale_chain_channels(ops, scale, shape):
+    """A chain of graph ops whose output (of ``shape``) is multiplied per channel by ``scale``.
+
+    Folded into the output channels of the last weighted op when only per-channel
+    pooling follows it (per-channel scaling commutes with it); otherwise a
+    per-channel scaling op is appended. Returns a new list; ``ops`` is not changed.
+    """
+    ops = list(ops)
+    i = _weighted_index(ops)
+    if i is not None and all(isinstance(op, (AvgPool2d, SumPool2d)) for op in ops[i + 1:]):
+        w = ops[i].weight.astype(np.float64)
+        ops[i] = dataclasses.replace(ops[i], weight=(w * scale.reshape((-1,) + (1,) * (w.ndim - 1))).astype(np.float32))
+    else:
+        ops.append(_channel_op(scale, shape))
+    return ops
+
+
 def _scale_channels(value, scale, shift, owner):
     """A per-channel affine map (eval BatchNorm) folded into every chain of ``value``."""
     shape = value.shape
     per = (-1,) + (1,) * (len(shape) - 1)
-    terms = []
-    for t in value.terms:
-        ops = list(t.ops)
-        i = _weighted_index(ops)
-        # per-channel scaling commutes with the per-channel pooling after the weighted op
-        if i is not None and all(isinstance(op, (AvgPool2d, SumPool2d)) for op in ops[i + 1:]):
-            w = ops[i].weight.astype(np.float64)
-            ops[i] = dataclasses.replace(ops[i], weight=(w * scale.reshape((-1,) + (1,) * (w.ndim - 1))).astype(np.float32))
-        else:
-            ops.append(_channel_op(scale, shape))
-        terms.append(dataclasses.replace(t, ops=ops))
+    terms = [dataclasses.replace(t, ops=scale_chain_channels(t.ops, scale, shape)) for t in value.terms]
     return _Value(terms, value.bias * scale.reshape(per) + shift.reshape(per))
 
 
