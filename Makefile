@@ -63,6 +63,12 @@ bench-peers: install
 	$(PY) bench/conversion_table.py --model out/bench/lenet-mnist.pt --encodings analog \
 	  --configs percentile:zero,percentile:half,max:zero,max:half,model-max:half,percentile:half:calibann
 	$(PY) bench/throughput_vs_peers.py --model out/bench/lenet-mnist.pt
+	@test -f out/bench/lenet-fashion-mnist.pt || \
+	  $(VENV)/bin/spikeport train --dataset fashion-mnist --arch lenet --method relu --seed 0 --out out/bench/lenet-fashion-mnist.pt
+	$(PY) bench/peers/export_inputs.py --model out/bench/lenet-fashion-mnist.pt --out-dir out/bench
+	.venv-peers/bin/python bench/peers/run_peers.py --dataset fashion-mnist --data-dir out/bench --out out/bench/peers-fashion-mnist.json
+	$(PY) bench/conversion_table.py --model out/bench/lenet-fashion-mnist.pt --encodings analog \
+	  --configs percentile:zero,percentile:half,max:zero,max:half,model-max:half,percentile:half:calibann
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,14 +1,16 @@
 """Write the inputs of the peer benchmark (runs in spikeport's MAIN venv).
 
     .venv/bin/python bench/peers/export_inputs.py [--model out/bench/lenet-mnist.pt] [--out-dir out/bench]
+        [--dataset mnist|fashion-mnist]
 
-From the trained spikeport model file and spikeport's MNIST loader it writes:
+From the trained spikeport model file and spikeport's loader of DATASET (default: the
+data set the model was trained on) it writes:
 
-- ``mnist-test.npz``: x float32 (10000, 1, 28, 28) in [0, 1], y int64 (the official test set);
-- ``mnist-train-calib.npz``: the first 5,000 training images and labels (calibration data
+- ``DATASET-test.npz``: x float32 (10000, 1, 28, 28) in [0, 1], y int64 (the official test set);
+- ``DATASET-train-calib.npz``: the first 5,000 training images and labels (calibration data
   for the peers' data-based normalization);
-- ``lenet-mnist-state.pt``: the plain state dict of the LeNet ``nn.Sequential``
-  (``load_model(path).module.state_dict()``), plus ``lenet-mnist-spec.json``, its ArchSpec.
+- ``lenet-DATASET-state.pt``: the plain state dict of the LeNet ``nn.Sequential``
+  (``load_model(path).module.state_dict()``), plus ``lenet-DATASET-spec.json``, its ArchSpec.
 
 The peers' venv reads only these files; it never imports spikeport's training or data code.
 """
@@ -29,23 +31,25 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="out/bench/lenet-mnist.pt")
     ap.add_argument("--out-dir", default="out/bench")
+    ap.add_argument("--dataset", default=None, help="default: the data set the model was trained on")
     args = ap.parse_args()
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    ds = spikeport.load_dataset("mnist")
+    model = load_model(args.model)
+    name = args.dataset or model.meta["dataset"]
+    ds = spikeport.load_dataset(name)
     x_test, y_test = ds.x("test"), ds.y("test")
     x_train, y_train = ds.x("train")[:CALIB_IMAGES], ds.y("train")[:CALIB_IMAGES]
     assert x_test.shape == (10000, 1, 28, 28) and x_test.dtype == np.float32, x_test.shape
     assert 0.0 <= float(x_test.min()) and float(x_test.max()) <= 1.0
-    np.savez(out / "mnist-test.npz", x=x_test, y=y_test.astype(np.int64))
-    np.savez(out / "mnist-train-calib.npz", x=x_train, y=y_train.astype(np.int64))
+    np.savez(out / f"{name}-test.npz", x=x_test, y=y_test.astype(np.int64))
+    np.savez(out / f"{name}-train-calib.npz", x=x_train, y=y_train.astype(np.int64))
 
-    model = load_model(args.model)
-    torch.save(model.module.state_dict(), out / "lenet-mnist-state.pt")
-    (out / "lenet-mnist-spec.json").write_text(json.dumps(model.spec.to_dict()) + "\n")
-    print(f"wrote {out}/mnist-test.npz ({len(y_test)} images, source {ds.source}), "
-          f"{out}/mnist-train-calib.npz ({len(y_train)}), {out}/lenet-mnist-state.pt "
+    torch.save(model.module.state_dict(), out / f"lenet-{name}-state.pt")
+    (out / f"lenet-{name}-spec.json").write_text(json.dumps(model.spec.to_dict()) + "\n")
+    print(f"wrote {out}/{name}-test.npz ({len(y_test)} images, source {ds.source}), "
+          f"{out}/{name}-train-calib.npz ({len(y_train)}), {out}/lenet-{name}-state.pt "
           f"(spikeport's recorded test accuracy {model.meta.get('test_accuracy')})")
 
 

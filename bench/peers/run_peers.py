@@ -3,11 +3,12 @@
 Runs inside the peers' own venv (.venv-peers), never in spikeport's:
 
     .venv-peers/bin/python bench/peers/run_peers.py [--data-dir out/bench] [--out out/bench/peers.json]
+        [--dataset mnist|fashion-mnist]
 
 Inputs (written by bench/peers/export_inputs.py in spikeport's main venv):
-``lenet-mnist-state.pt`` (plain state dict), ``mnist-test.npz`` (the official 10,000 test
-images, float32 in [0, 1]) and ``mnist-train-calib.npz`` (the first 5,000 training images,
-the calibration data of the peers' data-based normalization).
+``lenet-DATASET-state.pt`` (plain state dict), ``DATASET-test.npz`` (the official 10,000 test
+images, float32 in [0, 1]) and ``DATASET-train-calib.npz`` (the first 5,000 training images,
+the calibration data of the peers' data-based normalization); DATASET is mnist by default.
 
 For every peer configuration: convert, then simulate the test set with analog input (the
 same image is the input current at every step) for one run of max(T) steps per batch of
@@ -52,10 +53,10 @@ def log(msg):
 # ----------------------------------------------------------------------------------------------
 # data and the ANN
 
-def load_inputs(data_dir: Path):
-    test = np.load(data_dir / "mnist-test.npz")
-    calib = np.load(data_dir / "mnist-train-calib.npz")
-    state = torch.load(data_dir / "lenet-mnist-state.pt", map_location="cpu", weights_only=True)
+def load_inputs(data_dir: Path, dataset: str = "mnist"):
+    test = np.load(data_dir / f"{dataset}-test.npz")
+    calib = np.load(data_dir / f"{dataset}-train-calib.npz")
+    state = torch.load(data_dir / f"lenet-{dataset}-state.pt", map_location="cpu", weights_only=True)
     ann = build(ArchSpec("lenet", (1, 28, 28), 10))
     ann.load_state_dict(state, strict=True)
     ann.eval()
@@ -240,6 +241,8 @@ def markdown(results, steps):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default="out/bench")
+    ap.add_argument("--dataset", default="mnist", help="which exported inputs: DATASET-test.npz, "
+                    "DATASET-train-calib.npz, lenet-DATASET-state.pt (mnist or fashion-mnist)")
     ap.add_argument("--out", default="out/bench/peers.json")
     ap.add_argument("--steps", default=",".join(map(str, STEPS)))
     ap.add_argument("--samples", type=int, default=None, help="first N test images (default: all 10,000)")
@@ -250,13 +253,13 @@ def main():
     steps = tuple(int(s) for s in args.steps.split(","))
 
     started = time.perf_counter()
-    ann, x, y, xc = load_inputs(Path(args.data_dir))
+    ann, x, y, xc = load_inputs(Path(args.data_dir), args.dataset)
     if args.samples:
         x, y = x[:args.samples], y[:args.samples]
     results = {
         "ann_accuracy": ann_accuracy(ann, x, y),
         "meta": {
-            "test_images": len(x), "calibration_images": len(xc), "batch": BATCH, "steps": list(steps),
+            "dataset": args.dataset, "test_images": len(x), "calibration_images": len(xc), "batch": BATCH, "steps": list(steps),
             "input": "analog: the image (float32 in [0, 1]) is the input of the first layer at every step",
             "readout": TIE_RULE,
             "throughput": f"image-steps/s of the simulation only (reset + {THROUGHPUT_T} steps) at batch {BATCH}, "

@@ -36,7 +36,7 @@ def qcfs_class():
                 return lam * torch.clamp(floored / levels, 0.0, 1.0)
 
             def extra_repr(self):
-                return f"levels={self.levels}, lam={float(self.lam):.4g}"
+                return f"levels={self.levels}, lam={float(self.lam.detach()):.4g}"
 
         _QCFS = QCFS
     return _QCFS
