@@ -45,7 +45,9 @@ bench: install data
 
 # Peer benchmark (issue 9): SpikingJelly and sinabs in their own venv (.venv-peers),
 # never dependencies of spikeport. See bench/peers/README.md.
-bench-peers: install
+PEER_DATASETS = mnist fashion-mnist
+
+bench-peers: install $(PEER_DATASETS:%=out/bench/lenet-%.pt)
 	@test -x .venv-peers/bin/python || $(PYTHON) -m venv .venv-peers
 	@want=$$( (cat bench/peers/constraints.txt; echo spikingjelly==2.0.0 sinabs==3.1.3) | sha256sum | cut -c1-16); \
 	if [ "$$(cat .venv-peers/.peers-env 2>/dev/null)" = "$$want" ]; then \
@@ -55,20 +57,19 @@ bench-peers: install
 	  .venv-peers/bin/python -m pip install -q -c bench/peers/constraints.txt spikingjelly==2.0.0 sinabs==3.1.3 && \
 	  echo "$$want" > .venv-peers/.peers-env; \
 	fi
-	@mkdir -p out/bench
-	@test -f out/bench/lenet-mnist.pt || \
-	  $(VENV)/bin/spikeport train --dataset mnist --arch lenet --method relu --seed 0 --out out/bench/lenet-mnist.pt
-	$(PY) bench/peers/export_inputs.py --model out/bench/lenet-mnist.pt --out-dir out/bench
-	.venv-peers/bin/python bench/peers/run_peers.py --data-dir out/bench --out out/bench/peers.json
-	$(PY) bench/conversion_table.py --model out/bench/lenet-mnist.pt --encodings analog \
-	  --configs percentile:zero,percentile:half,max:zero,max:half,model-max:half,percentile:half:calibann
+	@for d in $(PEER_DATASETS); do \
+	  $(PY) bench/peers/export_inputs.py --model out/bench/lenet-$$d.pt --out-dir out/bench && \
+	  .venv-peers/bin/python bench/peers/run_peers.py --dataset $$d --data-dir out/bench && \
+	  $(PY) bench/conversion_table.py --model out/bench/lenet-$$d.pt --encodings analog \
+	    --configs percentile:zero,percentile:half,max:zero,max:half,model-max:half,percentile:half:calibann \
+	    --json out/bench/table-lenet-$$d.json || exit 1; \
+	done
 	$(PY) bench/throughput_vs_peers.py --model out/bench/lenet-mnist.pt
-	@test -f out/bench/lenet-fashion-mnist.pt || \
-	  $(VENV)/bin/spikeport train --dataset fashion-mnist --arch lenet --method relu --seed 0 --out out/bench/lenet-fashion-mnist.pt
-	$(PY) bench/peers/export_inputs.py --model out/bench/lenet-fashion-mnist.pt --out-dir out/bench
-	.venv-peers/bin/python bench/peers/run_peers.py --dataset fashion-mnist --data-dir out/bench --out out/bench/peers-fashion-mnist.json
-	$(PY) bench/conversion_table.py --model out/bench/lenet-fashion-mnist.pt --encodings analog \
-	  --configs percentile:zero,percentile:half,max:zero,max:half,model-max:half,percentile:half:calibann
+
+# The LeNet every converter gets, one per data set of the peer benchmark (kept once trained).
+out/bench/lenet-%.pt: | install
+	@mkdir -p out/bench
+	$(VENV)/bin/spikeport train --dataset $* --arch lenet --method relu --seed 0 --out $@
 
 clean-venv:
 	rm -rf $(VENV)

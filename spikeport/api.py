@@ -121,7 +121,7 @@ class Validation:
                 out[name] = 1.0
             elif name in ref.neuron_counts:
                 out[name] = rate_agreement(ref.neuron_counts[name].astype(np.float64).ravel(),
-                                       counts.astype(np.float64).ravel(), act.steps)
+                                           counts.astype(np.float64).ravel(), act.steps)
         return out
 
     def report(self) -> dict:

@@ -1,10 +1,9 @@
 """Write the inputs of the peer benchmark (runs in spikeport's MAIN venv).
 
     .venv/bin/python bench/peers/export_inputs.py [--model out/bench/lenet-mnist.pt] [--out-dir out/bench]
-        [--dataset mnist|fashion-mnist]
 
-From the trained spikeport model file and spikeport's loader of DATASET (default: the
-data set the model was trained on) it writes:
+From the trained spikeport model file and spikeport's loader of DATASET, the data set the
+model was trained on (mnist or fashion-mnist), it writes:
 
 - ``DATASET-test.npz``: x float32 (10000, 1, 28, 28) in [0, 1], y int64 (the official test set);
 - ``DATASET-train-calib.npz``: the first 5,000 training images and labels (calibration data
@@ -31,13 +30,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="out/bench/lenet-mnist.pt")
     ap.add_argument("--out-dir", default="out/bench")
-    ap.add_argument("--dataset", default=None, help="default: the data set the model was trained on")
     args = ap.parse_args()
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
     model = load_model(args.model)
-    name = args.dataset or model.meta["dataset"]
+    name = model.meta["dataset"]
     ds = spikeport.load_dataset(name)
     x_test, y_test = ds.x("test"), ds.y("test")
     x_train, y_train = ds.x("train")[:CALIB_IMAGES], ds.y("train")[:CALIB_IMAGES]

@@ -2,8 +2,8 @@
 
 Runs inside the peers' own venv (.venv-peers), never in spikeport's:
 
-    .venv-peers/bin/python bench/peers/run_peers.py [--data-dir out/bench] [--out out/bench/peers.json]
-        [--dataset mnist|fashion-mnist]
+    .venv-peers/bin/python bench/peers/run_peers.py [--data-dir out/bench] [--dataset mnist|fashion-mnist]
+        [--out FILE (default DATA_DIR/peers.json for mnist, DATA_DIR/peers-DATASET.json otherwise)]
 
 Inputs (written by bench/peers/export_inputs.py in spikeport's main venv):
 ``lenet-DATASET-state.pt`` (plain state dict), ``DATASET-test.npz`` (the official 10,000 test
@@ -243,7 +243,8 @@ def main():
     ap.add_argument("--data-dir", default="out/bench")
     ap.add_argument("--dataset", default="mnist", help="which exported inputs: DATASET-test.npz, "
                     "DATASET-train-calib.npz, lenet-DATASET-state.pt (mnist or fashion-mnist)")
-    ap.add_argument("--out", default="out/bench/peers.json")
+    ap.add_argument("--out", default=None, help="default: DATA_DIR/peers.json for mnist, "
+                    "DATA_DIR/peers-DATASET.json otherwise")
     ap.add_argument("--steps", default=",".join(map(str, STEPS)))
     ap.add_argument("--samples", type=int, default=None, help="first N test images (default: all 10,000)")
     ap.add_argument("--peers", default="spikingjelly,sinabs")
@@ -251,6 +252,8 @@ def main():
                     help="convert and measure throughput only; print {peer: {config: image-steps/s}} as JSON")
     args = ap.parse_args()
     steps = tuple(int(s) for s in args.steps.split(","))
+    if args.out is None:
+        args.out = str(Path(args.data_dir) / ("peers.json" if args.dataset == "mnist" else f"peers-{args.dataset}.json"))
 
     started = time.perf_counter()
     ann, x, y, xc = load_inputs(Path(args.data_dir), args.dataset)
