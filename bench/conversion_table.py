@@ -9,6 +9,7 @@ or half; ADJUST (made for one T, so simulated once per T) one of
   calib            bias calibration (Li et al. 2021) on --calib-samples training images,
                    towards the graph's rate model
   calibann         the same towards the PyTorch model's activations (scaled as converted)
+  wcalibann        weight calibration, each layer then its bias, towards the same
   l4scale, l4shift the L4-norm adjustment (ours) with the L4 bound of sigma, alpha 1
   l4scale-exact, l4shift-exact   the same with the exact per-neuron sigma
   l4scale+calib    the L4 adjustment, then bias calibration
@@ -27,7 +28,7 @@ from pathlib import Path
 import spikeport
 from spikeport.backends.reference import run
 from spikeport.models import convert, load_model
-from spikeport.models.calibrate import calibrate_bias, l4_adjust, l4_statistics
+from spikeport.models.calibrate import calibrate_bias, calibrate_weights, l4_adjust, l4_statistics
 from spikeport.models.diagnose import ann_rates
 
 
@@ -36,6 +37,8 @@ def adjusted(net, adjust, calib, steps, module, stats):
         return calibrate_bias(net, calib, steps)[0]
     if adjust == "calibann":
         return calibrate_bias(net, calib, steps, target=ann_rates(net, module, calib))[0]
+    if adjust == "wcalibann":
+        return calibrate_weights(net, calib, steps, target=ann_rates(net, module, calib))[0]
     if adjust.startswith("l4"):
         name, _, then = adjust.partition("+")
         mode, _, sigma = name[2:].partition("-")

@@ -8,7 +8,7 @@ import pytest
 from conftest import conv_network, run_cli, small_network
 from spikeport.backends.reference import run
 from spikeport.ir import Dense, InputEncoding, Network, NeuronModel, Population, Projection
-from spikeport.models.calibrate import calibrate_bias, choose_l4_alpha, l4_adjust, rate_model
+from spikeport.models.calibrate import calibrate_bias, calibrate_weights, choose_l4_alpha, l4_adjust, rate_model
 
 
 def one_layer(w, bias=None, encoding="analog", neuron=None, max_rate=1000.0):
@@ -154,12 +154,53 @@ def test_bias_calibration_recovers_digits_at_four_steps(digits_model):
     assert calibrated >= 0.985 and calibrated > plain + 0.02, (plain, calibrated)
 
 
+def test_weight_calibration_by_hand():
+    # input -> h (weight 1) -> out (weight 1), IF, v(0) = 0, T = 4: h fires floor(4 x) times,
+    # rates r = 0.25 0.25 0.5 0.75 for x = 0.3 0.45 0.6 0.8. The drives of out, x (the rate model)
+    # against w' r (the SNN), all inside (0, theta): least squares, w' = sum x r / sum r^2 = 1.16
+    nm = NeuronModel("if", 1.0, "subtract")
+    pops = [Population("input", (1,), encoding=InputEncoding("analog", 1000.0)), Population("h", (1,), neuron=nm),
+            Population("out", (1,), neuron=nm)]
+    projs = [Projection("input->h", "input", "h", [Dense(np.ones((1, 1), np.float32))]),
+             Projection("h->out", "h", "out", [Dense(np.ones((1, 1), np.float32))])]
+    net = Network(pops, projs, dt_s=1e-3, output="out").validate()
+    x = np.array([[0.3], [0.45], [0.6], [0.8]])
+    cal, rep = calibrate_weights(net, x, 4, ridge=0.0, bias=False)
+    w_h, w_out = (float(p.ops[0].weight[0, 0]) for p in cal.projections)
+    assert w_h == 1.0                                   # its input is exact: nothing to fit
+    assert w_out == pytest.approx(1.0875 / 0.9375, abs=1e-5)
+    assert rep[1]["drive_error_after"] < rep[1]["drive_error_before"]
+    # a strong ridge keeps the weights where they were
+    stiff, _ = calibrate_weights(net, x, 4, ridge=1e6, bias=False)
+    assert stiff.projections[1].ops[0].weight[0, 0] == pytest.approx(1.0, abs=1e-4)
+    assert cal.metadata["conversion"]["adjustments"][-1]["method"] == "weight-calibration"
+
+
+def test_weight_calibration_fits_convolutions_and_keeps_accuracy(digits_model):
+    net = conv_network(encoding="analog")
+    x = np.random.default_rng(0).random((30, 2, 8, 8)).astype(np.float32)
+    cal, rep = calibrate_weights(net, x, 6)
+    fitted = [r for r in rep if r["fitted"] and r["drive_error_before"] > 0]
+    assert fitted and all(r["drive_error_after"] < r["drive_error_before"] for r in fitted), rep
+    for before, after in zip(net.projections, cal.projections):
+        assert [op.kind for op in before.ops] == [op.kind for op in after.ops]
+    import spikeport
+    from spikeport.models import convert
+
+    ds = spikeport.load_dataset("digits")
+    net = convert(digits_model.module, ds.x("train"))
+    cal, _ = calibrate_weights(net, ds.x("train")[:300], 4)
+    # measured 98.9 % at T = 4 (uncalibrated 95.5 %, bias calibration alone 99.2 %; ANN 99.4 %)
+    assert run(cal, ds.x("test"), 4).accuracy(ds.y("test")) >= 0.98
+
+
 def test_cli_convert_adjusts_and_validate_diagnoses(tmp_path, digits_model_file):
     net = tmp_path / "c.spk"
-    r = run_cli("convert", digits_model_file, "--for-steps", "4", "--calibrate", "bias", "--l4", "shift",
+    r = run_cli("convert", digits_model_file, "--for-steps", "4", "--calibrate", "weights", "--l4", "shift",
                 "--calib-samples", "200", "--out", net)
     assert r.returncode == 0, r.stderr
     assert "bias calibration towards the ANN (T = 4, 200 samples)" in r.stdout and "L4 adjustment (shift" in r.stdout
+    assert "weight calibration towards the ANN (T = 4, 200 samples)" in r.stdout
     for args, message in ((("--l4", "scale"), "give --for-steps T"),
                           (("--norm", "l4"), "give --for-steps T"),
                           (("--for-steps", "8", "--l4-alpha", "2"), "--for-steps, --l4-alpha apply to --l4 and")):

@@ -43,6 +43,10 @@ whether spikeport converted it from PyTorch or imported it from NIR):
   each channel matches the ANN's at that T. Their potential correction
   (a per-channel initial membrane) is not done: the graph's v(0) is one value per
   population; ``v_init="half"`` at conversion is the per-population version.
+- :func:`calibrate_weights`: their weight calibration, layer by layer, each layer's
+  weights fitted (a convex least-squares problem) so that the drive it gets from the
+  SNN's measured input rates matches the drive the ANN's activations give it, then
+  its bias calibrated as above.
 """
 from __future__ import annotations
 
@@ -52,7 +56,7 @@ import math
 import numpy as np
 
 from ..errors import SpikeportError
-from .torch_import import scale_chain_channels
+from .torch_import import _weighted_index, scale_chain_channels
 
 L4_MODES = ("scale", "shift")
 SIGMAS = ("l4", "exact")
@@ -302,8 +306,6 @@ def calibrate_bias(net, x, steps: int, *, seed: int = 1, target: dict | None = N
     (:func:`spikeport.models.diagnose.ann_rates`) where the ANN is not the rate model
     of its graph, e.g. a QCFS network, whose quantization the rate model does not have.
     """
-    from ..backends.reference import run
-
     steps = _check_steps(steps)
     target_is_model = target is None
     target = rate_model(net, x) if target is None else target
@@ -311,15 +313,155 @@ def calibrate_bias(net, x, steps: int, *, seed: int = 1, target: dict | None = N
     for pop in net.order(all_projections=False):
         if pop.is_input:
             continue
-        act = run(net, x, steps, seed=seed, record_counts=True)
-        measured = act.neuron_counts[pop.name].reshape(len(x), -1) / steps
-        err = (target[pop.name] - measured).mean(axis=0)           # per neuron, over samples
-        per_channel = _per_channel(pop, err)
-        bias = _bias(pop) + _to_population(pop, per_channel) * float(pop.neuron.threshold)
-        new = dataclasses.replace(pop, bias=bias.astype(np.float32))
-        net = _replace(net, [new if p.name == pop.name else p for p in net.populations])
-        report.append({"population": pop.name, "rate_error_before": float(np.abs(per_channel).mean()),
-                       "mean_shift": float(per_channel.mean())})
+        net, step = _bias_step(net, pop.name, _measured_rates(net, x, steps, seed), target)
+        report.append({"population": pop.name, **step})
     note = {"method": "bias-calibration", "steps": steps, "calibration_samples": int(len(x)), "seed": seed,
             "target": "rate model" if target_is_model else "given"}
     return _replace(net, note=note), report
+
+
+def _measured_rates(net, x, steps, seed):
+    """Per population, the SNN's spikes per step on samples ``x`` over ``steps`` steps (samples, size);
+    for analog input the input values themselves."""
+    from ..backends.reference import run
+
+    act = run(net, x, steps, seed=seed, record_counts=True)
+    out = {k: v.reshape(len(x), -1) / steps for k, v in act.neuron_counts.items()}
+    inp = net.population(net.input)
+    if inp.encoding.kind == "analog" or inp.name not in out:
+        out[inp.name] = _input_rate(inp, _torch().as_tensor(np.asarray(x, dtype=np.float64).reshape(len(x), -1)),
+                                    net.dt_s).numpy()
+    return out
+
+
+def _bias_step(net, name, measured, target):
+    """Population ``name``'s bias moved by the per-channel mean of target minus measured rate."""
+    pop = net.population(name)
+    err = (target[name] - measured[name]).mean(axis=0)           # per neuron, over samples
+    per_channel = _per_channel(pop, err)
+    bias = _bias(pop) + _to_population(pop, per_channel) * float(pop.neuron.threshold)
+    new = dataclasses.replace(pop, bias=bias.astype(np.float32))
+    net = _replace(net, [new if p.name == name else p for p in net.populations])
+    return net, {"rate_error_before": float(np.abs(per_channel).mean()), "mean_shift": float(per_channel.mean())}
+
+
+# ----------------------------------------------------------------------------- weight calibration
+
+def calibrate_weights(net, x, steps: int, *, seed: int = 1, target: dict | None = None, ridge: float = 1e-3,
+                      iterations: int = 50, bias: bool = True):
+    """Weight calibration for T = ``steps``, layer by layer, each layer followed by bias calibration.
+
+    Li et al. 2021's "advanced pipeline" calibrates each layer's weights so that the
+    SNN's layer output follows the ANN's. Ours, per population in topological order:
+    simulate the calibration samples with the layers before it already calibrated,
+    measure the rates r of the populations that project into it, and choose the
+    weights W' of the weighted op (dense or conv2d) of each projection into it to minimize
+
+        mean over samples and neurons of h(z'(W', r), z*)^2 / theta^2
+        + ridge * ||W' - W||^2 / ||W||^2
+
+    where z' = sum A_W'(r) + b is the drive the population gets from the SNN's
+    measured input and z* the drive the target rates (the ANN's activations, or the
+    rate model) give it through the original weights; h is the error that matters to
+    an IF neuron of threshold theta: none where both drives lie below 0 or both above
+    the saturating drive theta / (1 + refractory), else z' - z* (with the clipped side
+    measured to its edge). The objective is convex in W' (a sum of squared hinges of
+    linear maps); it is minimized with L-BFGS from W. Then (``bias``) the population's
+    bias is calibrated as in :func:`calibrate_bias`. Returns (network, report).
+    """
+    torch = _torch()
+    steps = _check_steps(steps)
+    if not (math.isfinite(ridge) and ridge >= 0):
+        raise SpikeportError(f"ridge must be a finite number >= 0, got {ridge}")
+    target_is_model = target is None
+    target = dict(rate_model(net, x) if target is None else target)
+    inp = net.population(net.input)
+    target.setdefault(inp.name, _input_rate(inp, torch.as_tensor(np.asarray(x, dtype=np.float64).reshape(len(x), -1)),
+                                            net.dt_s).numpy())
+    report = []
+    for pop in net.order(all_projections=False):
+        if pop.is_input:
+            continue
+        measured = _measured_rates(net, x, steps, seed)
+        net, fit = _fit_weights(net, pop.name, measured, target, ridge, iterations)
+        if bias:
+            net, step = _bias_step(net, pop.name, _measured_rates(net, x, steps, seed), target)
+            fit.update(step)
+        report.append({"population": pop.name, **fit})
+    note = {"method": "weight-calibration", "steps": steps, "calibration_samples": int(len(x)), "seed": seed,
+            "ridge": float(ridge), "bias": bool(bias), "target": "rate model" if target_is_model else "given"}
+    return _replace(net, note=note), report
+
+
+def _drive(net, pop, rates, weights, cache):
+    """The drive of ``pop`` from ``rates`` of its pre populations, with ``weights`` (per projection
+    name, the torch tensor of its weighted op) in place of the graph's."""
+    from ..backends.reference import TORCH_OPS
+
+    torch = _torch()
+    z = None
+    for proj in net.projections_into(pop.name):
+        h = torch.as_tensor(rates[proj.pre], dtype=torch.float64).reshape((-1,) + tuple(net.population(proj.pre).shape))
+        i = _weighted_index(proj.ops)
+        for j, op in enumerate(proj.ops):
+            if j == i and proj.name in weights:
+                w = weights[proj.name]
+                h = h.reshape(h.shape[0], -1) @ w.T if op.kind == "dense" else torch.nn.functional.conv2d(
+                    h, w, stride=op.stride, padding=op.padding, dilation=op.dilation, groups=op.groups)
+            else:
+                h = TORCH_OPS[op.kind](op, h, cache)
+        h = h.reshape(h.shape[0], -1)
+        z = h if z is None else z + h
+    if pop.neuron.syn_decay is not None:
+        z = z / (1.0 - pop.neuron.syn_decay)
+    if pop.bias is not None:
+        z = z + torch.as_tensor(pop.bias.reshape(1, -1), dtype=torch.float64)
+    return z
+
+
+def _fit_weights(net, name, measured, target, ridge, iterations):
+    """The weights of the projections into population ``name`` fitted as in :func:`calibrate_weights`."""
+    torch = _torch()
+    pop = net.population(name)
+    projs = [pr for pr in net.projections_into(name) if _weighted_index(pr.ops) is not None]
+    if not projs:
+        return net, {"fitted": False}
+    cache = _ops_cache(net)
+    theta = float(pop.neuron.threshold)
+    hi = theta / (1 + pop.neuron.refractory_steps)
+    original = {pr.name: torch.as_tensor(pr.ops[_weighted_index(pr.ops)].weight, dtype=torch.float64) for pr in projs}
+    norm = sum(float((w ** 2).sum()) for w in original.values()) or 1.0
+    with torch.no_grad():
+        z_star = _drive(net, pop, target, {}, cache)
+    params = {k: w.clone().requires_grad_(True) for k, w in original.items()}
+
+    def objective():
+        z = _drive(net, pop, measured, params, cache)
+        err = torch.where(z_star <= 0, torch.relu(z), torch.where(z_star >= hi, -torch.relu(hi - z), z - z_star))
+        fit = (err ** 2).mean() / theta ** 2
+        return fit, fit + ridge * sum(((params[k] - original[k]) ** 2).sum() for k in params) / norm
+
+    opt = torch.optim.LBFGS(list(params.values()), max_iter=iterations, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = objective()[1]
+        loss.backward()
+        return loss
+
+    with torch.no_grad():
+        before = float(objective()[0])
+    opt.step(closure)
+    with torch.no_grad():
+        after = float(objective()[0])
+    new_projs = []
+    for pr in net.projections:
+        if pr.name in params:
+            i = _weighted_index(pr.ops)
+            ops = list(pr.ops)
+            ops[i] = dataclasses.replace(ops[i], weight=params[pr.name].detach().numpy().astype(np.float32))
+            pr = dataclasses.replace(pr, ops=ops)
+        new_projs.append(pr)
+    change = math.sqrt(sum(float(((params[k].detach() - original[k]) ** 2).sum()) for k in params) / norm)
+    return _replace(net, projections=new_projs), {"fitted": True, "drive_error_before": math.sqrt(before),
+                                                  "drive_error_after": math.sqrt(after), "weight_change": change}
