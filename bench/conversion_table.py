@@ -10,6 +10,7 @@ or half; ADJUST (made for one T, so simulated once per T) one of
                    towards the graph's rate model
   calibann         the same towards the PyTorch model's activations (scaled as converted)
   wcalibann        weight calibration, each layer then its bias, towards the same
+  mcalibann        membrane calibration (potential correction) towards the same
   l4scale, l4shift the L4-norm adjustment (ours) with the L4 bound of sigma, alpha 1
   l4scale-exact, l4shift-exact   the same with the exact per-neuron sigma
   l4scale+calib    the L4 adjustment, then bias calibration
@@ -28,7 +29,7 @@ from pathlib import Path
 import spikeport
 from spikeport.backends.reference import run
 from spikeport.models import convert, load_model
-from spikeport.models.calibrate import calibrate_bias, calibrate_weights, l4_adjust, l4_statistics
+from spikeport.models.calibrate import calibrate_bias, calibrate_membrane, calibrate_weights, l4_adjust, l4_statistics
 from spikeport.models.diagnose import ann_rates
 
 
@@ -37,6 +38,8 @@ def adjusted(net, adjust, calib, steps, module, stats):
         return calibrate_bias(net, calib, steps)[0]
     if adjust == "calibann":
         return calibrate_bias(net, calib, steps, target=ann_rates(net, module, calib))[0]
+    if adjust == "mcalibann":
+        return calibrate_membrane(net, calib, steps, target=ann_rates(net, module, calib))[0]
     if adjust == "wcalibann":
         return calibrate_weights(net, calib, steps, target=ann_rates(net, module, calib))[0]
     if adjust.startswith("l4"):

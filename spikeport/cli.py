@@ -168,7 +168,7 @@ def _check_adjust_options(args) -> None:
 
 def _adjust(net, args, ds, module):
     """The L4 adjustment and bias calibration asked for on the convert command line."""
-    from .models.calibrate import calibrate_bias, calibrate_weights, choose_l4_alpha, l4_adjust
+    from .models.calibrate import calibrate_bias, calibrate_membrane, calibrate_weights, choose_l4_alpha, l4_adjust
     from .models.diagnose import ann_rates
 
     if not (args.l4 or args.calibrate):
@@ -196,9 +196,12 @@ def _adjust(net, args, ds, module):
                          "error before -> after: " + ", ".join(
                              f"{r['population']} {r['drive_error_before']:.4f} -> {r['drive_error_after']:.4f}"
                              for r in rep if r["fitted"]))
+        elif args.calibrate == "membrane":
+            net, rep = calibrate_membrane(net, x, args.for_steps, target=target)
         else:
             net, rep = calibrate_bias(net, x, args.for_steps, target=target)
-        lines.append(f"bias calibration towards the ANN (T = {args.for_steps}, {n} samples), mean |rate error| before: " +
+        what = "initial membrane" if args.calibrate == "membrane" else "bias"
+        lines.append(f"{what} calibration towards the ANN (T = {args.for_steps}, {n} samples), mean |rate error| before: " +
                      ", ".join(f"{r['population']} {r['rate_error_before']:.4f}" for r in rep))
     return net, lines
 
@@ -390,9 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the noise estimate: the L4-norm bound or the exact per-neuron value")
     c.add_argument("--l4-alpha", type=_alpha, default=1.0, metavar="A|auto",
                    help="strength (1 = theory; auto: the best of a grid on the calibration samples)")
-    c.add_argument("--calibrate", choices=("bias", "weights"), default=None,
-                   help="calibration towards the ANN for --for-steps (Li et al. 2021): bias, or each "
-                        "layer's weights then its bias")
+    c.add_argument("--calibrate", choices=("bias", "membrane", "weights"), default=None,
+                   help="calibration towards the ANN for --for-steps (Li et al. 2021): bias, initial "
+                        "membrane (potential correction), or each layer's weights then its bias")
     c.add_argument("--calib-samples", type=_positive, default=512, metavar="N",
                    help="training samples the adjustments use")
     c.add_argument("--out", default=None, metavar="NET")

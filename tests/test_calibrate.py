@@ -8,7 +8,8 @@ import pytest
 from conftest import conv_network, run_cli, small_network
 from spikeport.backends.reference import run
 from spikeport.ir import Dense, InputEncoding, Network, NeuronModel, Population, Projection
-from spikeport.models.calibrate import calibrate_bias, calibrate_weights, choose_l4_alpha, l4_adjust, rate_model
+from spikeport.models.calibrate import (calibrate_bias, calibrate_membrane, calibrate_weights, choose_l4_alpha, l4_adjust,
+                                        rate_model)
 
 
 def one_layer(w, bias=None, encoding="analog", neuron=None, max_rate=1000.0):
@@ -131,6 +132,20 @@ def test_bias_calibration_by_hand():
                                                             "target": "rate model"}
 
 
+def test_membrane_calibration_by_hand():
+    # the neuron of the bias test: 0.05 spikes per step missing over T = 4 steps -> v(0) raised by
+    # T * 0.05 = 0.2 (the bias untouched); over T = 8 (2 spikes of 2.4) by 0.4, and the charge
+    # 0.4 + 8 * 0.3 = 2.8 still gives 2 spikes: the calibration moves the mean, not the floor
+    net = one_layer([[1.0]])
+    cal, rep = calibrate_membrane(net, np.array([[0.3]]), 4)
+    assert cal.population("out").v_init == pytest.approx([0.2], abs=1e-6) and cal.population("out").bias is None
+    assert rep[0]["rate_error_before"] == pytest.approx(0.05)
+    assert cal.metadata["conversion"]["adjustments"][-1]["method"] == "membrane-calibration"
+    cal8, _ = calibrate_membrane(net, np.array([[0.3]]), 8)
+    assert cal8.population("out").v_init == pytest.approx([0.4], abs=1e-6)
+    assert run(cal8, np.array([[0.3]]), 8, record_counts=True).neuron_counts["out"][0, 0] == 2
+
+
 def test_bias_calibration_per_channel_on_convolutions():
     net = conv_network(encoding="analog")
     x = np.random.default_rng(0).random((30, 2, 8, 8)).astype(np.float32)
@@ -196,6 +211,9 @@ def test_weight_calibration_fits_convolutions_and_keeps_accuracy(digits_model):
 
 def test_cli_convert_adjusts_and_validate_diagnoses(tmp_path, digits_model_file):
     net = tmp_path / "c.spk"
+    r = run_cli("convert", digits_model_file, "--for-steps", "4", "--calibrate", "membrane", "--calib-samples", "100",
+                "--out", tmp_path / "m.spk")
+    assert r.returncode == 0 and "initial membrane calibration towards the ANN (T = 4, 100 samples)" in r.stdout
     r = run_cli("convert", digits_model_file, "--for-steps", "4", "--calibrate", "weights", "--l4", "shift",
                 "--calib-samples", "200", "--out", net)
     assert r.returncode == 0, r.stderr

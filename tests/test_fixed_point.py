@@ -29,6 +29,15 @@ def test_quantization_arithmetic_by_hand():
     assert rep["populations"][0]["threshold_int"] == 3 and q.population("out").neuron.threshold == 3.0
 
 
+def test_per_neuron_initial_membrane_is_quantized_like_the_threshold():
+    net = one_layer([[0.5, -0.25], [1.0, 0.1]])
+    net.population("out").v_init = np.array([0.5, -0.2], np.float32)
+    q, _ = quantize(net.validate(), FixedPoint(weight_bits=3, state_bits=8))
+    # LSB 1/3: 0.5 / LSB = 1.5 -> 2, -0.2 / LSB = -0.6 -> -1
+    np.testing.assert_array_equal(q.population("out").v_init, [2, -1])
+    q.validate()
+
+
 def test_threshold_beyond_state_bits_is_refused():
     net = one_layer([[0.001, 0.0]])
     with pytest.raises(SpikeportError, match="population 'out': threshold 1 is 127000 LSBs, which needs 18 state bits"):

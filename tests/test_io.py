@@ -17,9 +17,10 @@ def assert_same(a, b):
     assert a.dt_s == b.dt_s and a.input == b.input and a.output == b.output and a.metadata == b.metadata
     for p, q in zip(a.populations, b.populations, strict=True):
         assert (p.name, p.shape, p.neuron, p.encoding) == (q.name, q.shape, q.neuron, q.encoding)
-        assert (p.bias is None) == (q.bias is None)
-        if p.bias is not None:
-            assert p.bias.dtype == q.bias.dtype and p.bias.tobytes() == q.bias.tobytes()
+        for u, v in ((p.bias, q.bias), (p.v_init, q.v_init)):
+            assert (u is None) == (v is None)
+            if u is not None:
+                assert u.dtype == v.dtype and u.tobytes() == v.tobytes()
     for p, q in zip(a.projections, b.projections, strict=True):
         assert (p.name, p.pre, p.post, p.delay_steps) == (q.name, q.pre, q.post, q.delay_steps)
         for o, r in zip(p.ops, q.ops, strict=True):
@@ -28,9 +29,13 @@ def assert_same(a, b):
                 assert arr.dtype == r.arrays()[k].dtype and arr.tobytes() == r.arrays()[k].tobytes()
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(neuron="lif", reset="zero", encoding="poisson", delay=2, bias=False)])
+@pytest.mark.parametrize("kw", [dict(), dict(neuron="lif", reset="zero", encoding="poisson", delay=2, bias=False),
+                                dict(v_init=True)])
 def test_round_trip_is_bitwise_exact(tmp_path, kw):
+    per_neuron = kw.pop("v_init", False)
     net = small_network(**kw)
+    if per_neuron:  # an initial membrane per neuron (membrane calibration)
+        net.populations[2].v_init = np.array([0.5, -0.25, 1.5, 0.0], np.float32)
     net.populations[1].bias = None if net.populations[1].bias is None else net.populations[1].bias.astype(np.float64)
     save_network(net, tmp_path / "a.spk")
     back = load_network(tmp_path / "a.spk")

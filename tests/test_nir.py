@@ -42,6 +42,7 @@ def assert_same_network(a: Network, b: Network):
                 x, y = getattr(p.neuron, f.name), getattr(q.neuron, f.name)
                 assert type(x) is type(y) and (x == y or x is y), (p.name, f.name, x, y)
         same_array(p.bias, q.bias, f"bias of {p.name}")
+        same_array(p.v_init, q.v_init, f"v_init of {p.name}")
     assert [p.name for p in a.projections] == [p.name for p in b.projections]
     for p, q in zip(a.projections, b.projections):
         assert (p.pre, p.post, p.delay_steps) == (q.pre, q.post, q.delay_steps), p.name
@@ -84,6 +85,11 @@ def with_bias(net, pop, bias):
     return net.validate()
 
 
+def with_v_init(net, pop, v_init):
+    net.population(pop).v_init = v_init
+    return net.validate()
+
+
 ROUND_TRIP = {
     "if-subtract-bias": lambda: small_network(),
     "cubalif-refractory-regular": lambda: small_network(neuron="lif", syn=0.8, refractory=2, encoding="regular"),
@@ -93,6 +99,8 @@ ROUND_TRIP = {
     "conv-delay-spatial-bias": lambda: with_bias(conv_network(delay=1, encoding="analog"), "c",
                                                  np.random.default_rng(3).normal(0, 0.1, (4, 4, 4))),
     "odd": odd_network,
+    "per-neuron-v_init": lambda: with_v_init(conv_network(encoding="analog"), "c",
+                                             np.random.default_rng(4).normal(0.5, 0.2, (4, 4, 4)).astype(np.float32)),
 }
 
 

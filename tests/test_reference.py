@@ -228,3 +228,14 @@ print((after - before) // 1024, int(act.population_spikes["l0"].mean()))
     grown_mb, spikes = map(int, r.stdout.split())
     assert spikes > 1000  # the network is active
     assert grown_mb < 400, f"peak memory grew by {grown_mb} MB"
+
+
+def test_per_neuron_initial_membrane():
+    # drive 0.2 per step for 4 steps, v(0) = 0, 0.1125, ..., 0.9 per neuron (IF, reset by subtraction):
+    # v(0) + 0.8 reaches the threshold 1 from v(0) = 0.225 on: counts 0, 0, 1, ..., 1
+    net = small_network(bias=False)
+    h = net.population("h")
+    net.projections[0] = Projection("input->h", "input", "h", [Dense(np.full((9, 12), 0.2 / 12, np.float32))])
+    h.v_init = np.linspace(0.0, 0.9, 9).astype(np.float32)
+    act = run(net.validate(), np.ones((1, 12), np.float32), 4, record_counts=True)
+    np.testing.assert_array_equal(act.neuron_counts["h"][0], [0, 0, 1, 1, 1, 1, 1, 1, 1])

@@ -199,7 +199,10 @@ class _Neurons:
         nm = pop.neuron
         self.pop, self.nm = pop, nm
         dev, dt = plan.device, plan.dtype
-        self.v = torch.full((batch, pop.size), float(nm.v_init), dtype=dt, device=dev)
+        if pop.v_init is None:
+            self.v = torch.full((batch, pop.size), float(nm.v_init), dtype=dt, device=dev)
+        else:
+            self.v = _tensor(plan.cache, ("v_init", pop.name), lambda: pop.v_init.reshape(-1)).expand(batch, -1).clone()
         self.i_syn = torch.zeros_like(self.v) if nm.syn_decay is not None else None
         self.left = torch.zeros((batch, pop.size), dtype=torch.int32, device=dev) if nm.refractory_steps else None
         self.bias = None if pop.bias is None else _tensor(plan.cache, ("bias", pop.name), lambda: pop.bias.reshape(-1))

@@ -107,10 +107,16 @@ def quantize(network: Network, fmt: FixedPoint) -> tuple[Network, dict]:
             if np.abs(bias).max() > smax:
                 raise GraphError(f"population {pop.name!r}: bias needs more than {fmt.state_bits} state bits")
             bias = bias.astype(np.float32)
+        v_init = None
+        if pop.v_init is not None:
+            v_init = np.rint(pop.v_init.astype(np.float64) / q)
+            if np.abs(v_init).max() > smax:
+                raise GraphError(f"population {pop.name!r}: v_init needs more than {fmt.state_bits} state bits")
+            v_init = v_init.astype(np.float32)
         neuron = dataclasses.replace(nm, threshold=float(max(theta, 1)), v_init=float(round(nm.v_init / q)))
         report["populations"].append({"name": pop.name, "lsb": q, "threshold_int": int(neuron.threshold),
                                       "threshold_error": abs(neuron.threshold * q - nm.threshold)})
-        populations.append(dataclasses.replace(pop, neuron=neuron, bias=bias))
+        populations.append(dataclasses.replace(pop, neuron=neuron, bias=bias, v_init=v_init))
     meta = dict(network.metadata, quantization=report)
     out = Network(populations, projections, dt_s=network.dt_s, input=network.input, output=network.output,
                   readout=network.readout, metadata=meta, fixed_point=fmt)

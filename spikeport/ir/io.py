@@ -67,6 +67,7 @@ def _encode(network: Network) -> tuple[dict, dict]:
             "neuron": p.neuron.to_dict() if p.neuron else None,
             "encoding": p.encoding.to_dict() if p.encoding else None,
             "bias": ref(p.bias) if p.bias is not None else None,
+            **({"v_init": ref(p.v_init)} if p.v_init is not None else {}),
         })
     projs = []
     for proj in network.projections:
@@ -235,7 +236,7 @@ def _decode(body, r: _Reader) -> Network:
                               for k in ("weight_bits", "state_bits", "decay_bits", "saturate")})
     pops = []
     for i, pd in enumerate(_field(body, "populations", list, "network", r)):
-        name, owner = _named(pd, {"name", "shape", "neuron", "encoding", "bias"}, "population", i, r)
+        name, owner = _named(pd, {"name", "shape", "neuron", "encoding", "bias", "v_init"}, "population", i, r)
         shape = _field(pd, "shape", list, owner, r)
         if len(shape) > 8 or not all(isinstance(s, int) and not isinstance(s, bool) for s in shape):
             r.fail(f"{owner}: shape must be a list of at most 8 integers")
@@ -256,7 +257,10 @@ def _decode(body, r: _Reader) -> Network:
                                      max_rate_hz=_field(ed, "max_rate_hz", float, owner, r))
         bias = pd.get("bias")
         bias = r.array(bias, owner + " bias") if bias is not None else None
-        pops.append(Population(name=name, shape=tuple(shape), neuron=neuron, encoding=encoding, bias=bias))
+        v_init = pd.get("v_init")
+        v_init = r.array(v_init, owner + " v_init") if v_init is not None else None
+        pops.append(Population(name=name, shape=tuple(shape), neuron=neuron, encoding=encoding, bias=bias,
+                               v_init=v_init))
     projs = []
     for i, jd in enumerate(_field(body, "projections", list, "network", r)):
         name, owner = _named(jd, {"name", "pre", "post", "ops", "delay_steps"}, "projection", i, r)

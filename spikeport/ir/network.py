@@ -39,6 +39,8 @@ class Population:
     Exactly one of ``neuron`` (a spiking population) and ``encoding`` (an input
     population, which has no dynamics of its own) is set. ``bias`` is a constant
     input current per neuron, shaped like the population, or None for zero.
+    ``v_init`` is the initial membrane per neuron, shaped like the population (e.g.
+    set by membrane calibration), or None for the neuron model's one value.
     """
 
     name: str
@@ -46,6 +48,7 @@ class Population:
     neuron: NeuronModel | None = None
     encoding: InputEncoding | None = None
     bias: np.ndarray | None = None
+    v_init: np.ndarray | None = None
 
     def __post_init__(self):
         try:
@@ -54,6 +57,8 @@ class Population:
             raise GraphError(f"population {self.name!r}: shape must be a tuple of integers, got {self.shape!r}") from None
         if self.bias is not None:
             self.bias = np.asarray(self.bias)
+        if self.v_init is not None:
+            self.v_init = np.asarray(self.v_init)
 
     @property
     def size(self) -> int:
@@ -74,13 +79,21 @@ class Population:
             self.neuron.validate(owner)
         else:
             self.encoding.validate(owner)
-        if self.bias is not None:
+        for what, a in (("bias", self.bias), ("v_init", self.v_init)):
+            if a is None:
+                continue
             if self.is_input:
-                raise GraphError(f"{owner}: an input population takes no bias")
-            if self.bias.shape != self.shape:
-                raise GraphError(f"{owner}: bias shape {self.bias.shape} differs from the population shape {self.shape}")
-            if self.bias.dtype.kind != "f" or not np.isfinite(self.bias).all():
-                raise GraphError(f"{owner}: bias must be finite floating point values")
+                raise GraphError(f"{owner}: an input population takes no {what}")
+            if a.shape != self.shape:
+                raise GraphError(f"{owner}: {what} shape {a.shape} differs from the population shape {self.shape}")
+            if a.dtype.kind != "f" or not np.isfinite(a).all():
+                raise GraphError(f"{owner}: {what} must be finite floating point values")
+
+    def initial_membrane(self) -> np.ndarray:
+        """Every neuron's initial membrane v(0), float64 shaped like the population."""
+        if self.v_init is not None:
+            return self.v_init.astype(np.float64)
+        return np.full(self.shape, float(self.neuron.v_init))
 
 
 @dataclass(eq=False)
@@ -302,6 +315,8 @@ class Network:
             check_integers(np.array([nm.threshold, nm.v_init]), fp.state_max, owner, "threshold and v_init")
             if p.bias is not None:
                 check_integers(p.bias, fp.state_max, owner, "bias")
+            if p.v_init is not None:
+                check_integers(p.v_init, fp.state_max, owner, "v_init")
         for proj in self.projections:
             owner = f"projection {proj.name!r}"
             weighted = [op for op in proj.ops if "weight" in op.arrays()]

@@ -552,7 +552,7 @@ class _Importer:
         return {"decay": decay, "syn": syn, "gain": gain, "const": const, "theta_u": theta_u, "v_reset": v_reset}
 
     def neuron(self, name, shape, carriers):
-        """(NeuronModel, bias, per-neuron weight factor or None) for neuron node ``name``."""
+        """(NeuronModel, bias, per-neuron weight factor or None, per-neuron v_init or None) for neuron node ``name``."""
         node, owner = self.nodes[name], self.owner(name)
         md = _meta_in(node, owner)
         scheme = md.get("discretization", "forward-euler")
@@ -564,7 +564,8 @@ class _Importer:
             bias_aff = bias_aff + b.astype(np.float64)
         co = self.coefficients(name, shape, bias_aff, scheme)
         if "neuron" in md:
-            return self.from_metadata(name, md, co, shape) + (None,)
+            nm, bias, v_init = self.from_metadata(name, md, co, shape)
+            return nm, bias, None, v_init
         self.notes[scheme].append(name)
         theta_u, gain, v_reset, const = co["theta_u"], co["gain"], co["v_reset"], co["const"]
         theta, v_init = theta_u / gain, -v_reset / gain
@@ -583,7 +584,7 @@ class _Importer:
                          threshold=float(np.nextafter(theta.flat[0], np.inf)),  # v > thr  <=>  v >= next float
                          decay=co["decay"], syn_decay=co["syn"], v_init=float(v_init.flat[0]) + 0.0)
         nm.validate(owner)
-        return nm, (np.array(bias, dtype=np.float64) if np.any(bias) else None), factor
+        return nm, (np.array(bias, dtype=np.float64) if np.any(bias) else None), factor, None
 
     def from_metadata(self, name, md, co, shape):
         """A spikeport model stored by export_nir, checked against the node's NIR parameters."""
@@ -626,8 +627,13 @@ class _Importer:
             if not ok:
                 raise GraphError(f"{owner}: its {what} disagrees with its spikeport metadata (edited after "
                                  f"export?); remove metadata['spikeport'] to import it as plain NIR")
+        v_init = md.get("v_init")
+        if v_init is not None:
+            v_init = _array_from_json(v_init, owner + " v_init") if isinstance(v_init, dict) else None
+            if v_init is None or v_init.shape != tuple(shape):
+                raise GraphError(f"{owner}: metadata v_init must be an array of the population's shape {tuple(shape)}")
         self.notes["metadata"].append(name)
-        return nm, bias
+        return nm, bias, v_init
 
     # -- the network
     def network(self) -> Network:
@@ -683,8 +689,8 @@ class _Importer:
                 b = self.bias_into(p, shape) if self.kind[p] == "linear" else None
                 if b is not None:
                     carriers.append((p, b))
-            nm, bias, factor = self.neuron(q, shape, carriers)
-            pops[q] = Population(pop_name[q], shape, neuron=nm, bias=bias)
+            nm, bias, factor, v_init = self.neuron(q, shape, carriers)
+            pops[q] = Population(pop_name[q], shape, neuron=nm, bias=bias, v_init=v_init)
             for src, chain, ops in chains:
                 if factor is not None:
                     _append_scale(ops, factor, shape, owner, "the per-neuron threshold fold (v_threshold differs "
@@ -881,14 +887,18 @@ def _neuron_node(nir, pop, dt, carrier, stored):
             bias_md = dict(_array_to_json(pop.bias), nir=False)
             stored.setdefault("the bias (no Affine or per-channel Conv2d ends a projection into it)", []).append(
                 repr(pop.name))
+    extra = {}
+    if pop.v_init is not None:
+        extra["v_init"] = _array_to_json(pop.v_init)
+        stored.setdefault("v_init", []).append(f"{pop.name!r} (per neuron)")
     md = _meta_out({"population": pop.name, "discretization": "forward-euler", "neuron": _plain(nm.to_dict()),
-                    "bias": bias_md})
+                    "bias": bias_md, **extra})
     thr = full(np.nextafter(float(nm.threshold), -np.inf))
     if nm.reset == "subtract":
         stored.setdefault("reset by subtraction (NIR's node resets to v_reset = 0)", []).append(repr(pop.name))
     if nm.refractory_steps:
         stored.setdefault("refractory_steps", []).append(f"{pop.name!r} ({nm.refractory_steps})")
-    if nm.v_init != 0:
+    if nm.v_init != 0 and pop.v_init is None:
         stored.setdefault("v_init", []).append(f"{pop.name!r} ({nm.v_init:g})")
     if nm.model == "if":
         return nir.IF(r=full(1.0 / dt), v_threshold=thr, v_reset=zeros, metadata=md)

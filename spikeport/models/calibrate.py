@@ -41,8 +41,8 @@ whether spikeport converted it from PyTorch or imported it from NIR):
   (over samples, and over positions within a channel of a convolution) of
   rate-model rate minus measured SNN rate, so that the SNN's expected rate of
   each channel matches the ANN's at that T. Their potential correction
-  (a per-channel initial membrane) is not done: the graph's v(0) is one value per
-  population; ``v_init="half"`` at conversion is the per-population version.
+  is :func:`calibrate_membrane`: the same per-channel error, times T, added once to the
+  initial membrane (``Population.v_init``, per neuron) instead of to the bias.
 - :func:`calibrate_weights`: their weight calibration, layer by layer, each layer's
   weights fitted (a convex least-squares problem) so that the drive it gets from the
   SNN's measured input rates matches the drive the ANN's activations give it, then
@@ -306,6 +306,22 @@ def calibrate_bias(net, x, steps: int, *, seed: int = 1, target: dict | None = N
     (:func:`spikeport.models.diagnose.ann_rates`) where the ANN is not the rate model
     of its graph, e.g. a QCFS network, whose quantization the rate model does not have.
     """
+    return _calibrate_layers(net, x, steps, seed, target, "bias-calibration", _bias_step)
+
+
+def calibrate_membrane(net, x, steps: int, *, seed: int = 1, target: dict | None = None):
+    """Potential correction (Li et al. 2021) for T = ``steps``, layer by layer. Returns (network, report).
+
+    Each neuron's initial membrane moves by T * theta times its channel's mean (over
+    samples and positions) of target minus measured rate: the charge of the spikes the
+    channel misses over T steps, given once at the start, where bias calibration spreads
+    it over the steps. ``target`` as in :func:`calibrate_bias`.
+    """
+    return _calibrate_layers(net, x, steps, seed, target, "membrane-calibration", _membrane_step)
+
+
+def _calibrate_layers(net, x, steps, seed, target, method, step):
+    """Layer by layer in topological order: measure the SNN's rates, then ``step`` edits the population."""
     steps = _check_steps(steps)
     target_is_model = target is None
     target = rate_model(net, x) if target is None else target
@@ -313,11 +329,16 @@ def calibrate_bias(net, x, steps: int, *, seed: int = 1, target: dict | None = N
     for pop in net.order(all_projections=False):
         if pop.is_input:
             continue
-        net, step = _bias_step(net, pop.name, _measured_rates(net, x, steps, seed), target)
-        report.append({"population": pop.name, **step})
-    note = {"method": "bias-calibration", "steps": steps, "calibration_samples": int(len(x)), "seed": seed,
+        net, change = step(net, pop.name, _measured_rates(net, x, steps, seed), target, steps)
+        report.append({"population": pop.name, **change})
+    note = {"method": method, "steps": steps, "calibration_samples": int(len(x)), "seed": seed,
             "target": "rate model" if target_is_model else "given"}
     return _replace(net, note=note), report
+
+
+def _rate_error(pop, measured, target):
+    """Per channel, the mean over samples and positions of target minus measured rate."""
+    return _per_channel(pop, (target[pop.name] - measured[pop.name]).mean(axis=0))
 
 
 def _measured_rates(net, x, steps, seed):
@@ -334,15 +355,25 @@ def _measured_rates(net, x, steps, seed):
     return out
 
 
-def _bias_step(net, name, measured, target):
-    """Population ``name``'s bias moved by the per-channel mean of target minus measured rate."""
+def _bias_step(net, name, measured, target, steps=None):
+    """Population ``name``'s bias moved by theta times its per-channel rate error."""
     pop = net.population(name)
-    err = (target[name] - measured[name]).mean(axis=0)           # per neuron, over samples
-    per_channel = _per_channel(pop, err)
+    per_channel = _rate_error(pop, measured, target)
     bias = _bias(pop) + _to_population(pop, per_channel) * float(pop.neuron.threshold)
     new = dataclasses.replace(pop, bias=bias.astype(np.float32))
     net = _replace(net, [new if p.name == name else p for p in net.populations])
     return net, {"rate_error_before": float(np.abs(per_channel).mean()), "mean_shift": float(per_channel.mean())}
+
+
+def _membrane_step(net, name, measured, target, steps):
+    """Population ``name``'s initial membranes moved by T theta times its per-channel rate error."""
+    pop = net.population(name)
+    per_channel = _rate_error(pop, measured, target)
+    v_init = pop.initial_membrane() + _to_population(pop, per_channel) * float(pop.neuron.threshold) * steps
+    new = dataclasses.replace(pop, v_init=v_init.astype(np.float32))
+    net = _replace(net, [new if p.name == name else p for p in net.populations])
+    return net, {"rate_error_before": float(np.abs(per_channel).mean()),
+                 "mean_v_init_shift": float(per_channel.mean() * float(pop.neuron.threshold) * steps)}
 
 
 # ----------------------------------------------------------------------------- weight calibration
