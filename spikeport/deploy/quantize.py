@@ -57,6 +57,16 @@ def _effective_ops(proj, pre_shape):
     return ops, i
 
 
+def _state_integers(pop, what, values, q, smax, bits):
+    """A per-neuron state array (bias, v_init) in LSBs of ``q``, or None; refused beyond the state bits."""
+    if values is None:
+        return None
+    out = np.rint(values.astype(np.float64) / q)
+    if np.abs(out).max() > smax:
+        raise GraphError(f"population {pop.name!r}: {what} needs more than {bits} state bits")
+    return out.astype(np.float32)
+
+
 def quantize(network: Network, fmt: FixedPoint) -> tuple[Network, dict]:
     """Round ``network`` to the integer formats ``fmt``; return (fixed-point network, report)."""
     network.validate()
@@ -101,18 +111,8 @@ def quantize(network: Network, fmt: FixedPoint) -> tuple[Network, dict]:
         if theta > smax:
             raise GraphError(f"population {pop.name!r}: threshold {nm.threshold:g} is {theta} LSBs, which needs "
                              f"{need} state bits (the format has {fmt.state_bits})")
-        bias = None
-        if pop.bias is not None:
-            bias = np.rint(pop.bias.astype(np.float64) / q)
-            if np.abs(bias).max() > smax:
-                raise GraphError(f"population {pop.name!r}: bias needs more than {fmt.state_bits} state bits")
-            bias = bias.astype(np.float32)
-        v_init = None
-        if pop.v_init is not None:
-            v_init = np.rint(pop.v_init.astype(np.float64) / q)
-            if np.abs(v_init).max() > smax:
-                raise GraphError(f"population {pop.name!r}: v_init needs more than {fmt.state_bits} state bits")
-            v_init = v_init.astype(np.float32)
+        bias, v_init = (_state_integers(pop, what, getattr(pop, what), q, smax, fmt.state_bits)
+                        for what in ("bias", "v_init"))
         neuron = dataclasses.replace(nm, threshold=float(max(theta, 1)), v_init=float(round(nm.v_init / q)))
         report["populations"].append({"name": pop.name, "lsb": q, "threshold_int": int(neuron.threshold),
                                       "threshold_error": abs(neuron.threshold * q - nm.threshold)})
