@@ -119,8 +119,6 @@ def _simulated_rate(nm, z):
 
 def rate_model(net, x, batch_size: int = 256) -> dict:
     """Per population, the rate-model rates (spikes per step), float64 (samples, size); see the module."""
-    from ..backends.reference import _apply_ops
-
     torch = _torch()
     x = np.asarray(x, dtype=np.float64)
     inp = net.population(net.input)
@@ -138,17 +136,7 @@ def rate_model(net, x, batch_size: int = 256) -> dict:
                 if pop.is_input:
                     r = _input_rate(pop, torch.as_tensor(x[s0:s0 + batch_size]), net.dt_s)
                 else:
-                    z = None
-                    for proj in net.projections_into(pop.name):
-                        c = _apply_ops(proj, rates[proj.pre], cache)
-                        z = c if z is None else z + c
-                    if z is None:
-                        z = torch.zeros((len(x[s0:s0 + batch_size]), pop.size), dtype=torch.float64)
-                    if pop.neuron.syn_decay is not None:
-                        z = z / (1.0 - pop.neuron.syn_decay)
-                    if pop.bias is not None:
-                        z = z + torch.as_tensor(pop.bias.reshape(1, -1), dtype=torch.float64)
-                    r = neuron_rate(pop.neuron, z)
+                    r = neuron_rate(pop.neuron, _drive(net, pop, rates, len(x[s0:s0 + batch_size]), cache))
                 rates[pop.name] = r
                 out[pop.name].append(r.numpy())
     return {k: np.concatenate(v) for k, v in out.items()}
@@ -306,7 +294,7 @@ def calibrate_bias(net, x, steps: int, *, seed: int = 1, target: dict | None = N
     (:func:`spikeport.models.diagnose.ann_rates`) where the ANN is not the rate model
     of its graph, e.g. a QCFS network, whose quantization the rate model does not have.
     """
-    return _calibrate_layers(net, x, steps, seed, target, "bias-calibration", _bias_step)
+    return _calibrate_layers(net, x, steps, seed, target, {"method": "bias-calibration"}, _bias_step)
 
 
 def calibrate_membrane(net, x, steps: int, *, seed: int = 1, target: dict | None = None):
@@ -317,21 +305,27 @@ def calibrate_membrane(net, x, steps: int, *, seed: int = 1, target: dict | None
     channel misses over T steps, given once at the start, where bias calibration spreads
     it over the steps. ``target`` as in :func:`calibrate_bias`.
     """
-    return _calibrate_layers(net, x, steps, seed, target, "membrane-calibration", _membrane_step)
+    return _calibrate_layers(net, x, steps, seed, target, {"method": "membrane-calibration"}, _membrane_step)
 
 
-def _calibrate_layers(net, x, steps, seed, target, method, step):
-    """Layer by layer in topological order: measure the SNN's rates, then ``step`` edits the population."""
+def _calibrate_layers(net, x, steps, seed, target, note, step):
+    """Layer by layer in topological order, ``step(net, name, measure, target, steps)`` edits the
+    population, ``measure(net)`` giving the SNN's rates with the layers before already edited."""
     steps = _check_steps(steps)
     target_is_model = target is None
-    target = rate_model(net, x) if target is None else target
+    target = dict(rate_model(net, x) if target is None else target)
+    target.setdefault(net.input, _input_rates(net, x))
+
+    def measure(n):
+        return _measured_rates(n, x, steps, seed)
+
     report = []
     for pop in net.order(all_projections=False):
         if pop.is_input:
             continue
-        net, change = step(net, pop.name, _measured_rates(net, x, steps, seed), target, steps)
+        net, change = step(net, pop.name, measure, target, steps)
         report.append({"population": pop.name, **change})
-    note = {"method": method, "steps": steps, "calibration_samples": int(len(x)), "seed": seed,
+    note = {**note, "steps": steps, "calibration_samples": int(len(x)), "seed": seed,
             "target": "rate model" if target_is_model else "given"}
     return _replace(net, note=note), report
 
@@ -348,27 +342,31 @@ def _measured_rates(net, x, steps, seed):
 
     act = run(net, x, steps, seed=seed, record_counts=True)
     out = {k: v.reshape(len(x), -1) / steps for k, v in act.neuron_counts.items()}
-    inp = net.population(net.input)
-    if inp.encoding.kind == "analog" or inp.name not in out:
-        out[inp.name] = _input_rate(inp, _torch().as_tensor(np.asarray(x, dtype=np.float64).reshape(len(x), -1)),
-                                    net.dt_s).numpy()
+    if net.population(net.input).encoding.kind == "analog" or net.input not in out:
+        out[net.input] = _input_rates(net, x)
     return out
 
 
-def _bias_step(net, name, measured, target, steps=None):
+def _input_rates(net, x):
+    """The input population's rate-model rates on samples ``x`` (samples, size), float64."""
+    x = _torch().as_tensor(np.asarray(x, dtype=np.float64).reshape(len(x), -1))
+    return _input_rate(net.population(net.input), x, net.dt_s).numpy()
+
+
+def _bias_step(net, name, measure, target, steps):
     """Population ``name``'s bias moved by theta times its per-channel rate error."""
     pop = net.population(name)
-    per_channel = _rate_error(pop, measured, target)
+    per_channel = _rate_error(pop, measure(net), target)
     bias = _bias(pop) + _to_population(pop, per_channel) * float(pop.neuron.threshold)
     new = dataclasses.replace(pop, bias=bias.astype(np.float32))
     net = _replace(net, [new if p.name == name else p for p in net.populations])
     return net, {"rate_error_before": float(np.abs(per_channel).mean()), "mean_shift": float(per_channel.mean())}
 
 
-def _membrane_step(net, name, measured, target, steps):
+def _membrane_step(net, name, measure, target, steps):
     """Population ``name``'s initial membranes moved by T theta times its per-channel rate error."""
     pop = net.population(name)
-    per_channel = _rate_error(pop, measured, target)
+    per_channel = _rate_error(pop, measure(net), target)
     v_init = pop.initial_membrane() + _to_population(pop, per_channel) * float(pop.neuron.threshold) * steps
     new = dataclasses.replace(pop, v_init=v_init.astype(np.float32))
     net = _replace(net, [new if p.name == name else p for p in net.populations])
@@ -400,49 +398,41 @@ def calibrate_weights(net, x, steps: int, *, seed: int = 1, target: dict | None 
     linear maps); it is minimized with L-BFGS from W. Then (``bias``) the population's
     bias is calibrated as in :func:`calibrate_bias`. Returns (network, report).
     """
-    torch = _torch()
-    steps = _check_steps(steps)
     if not (math.isfinite(ridge) and ridge >= 0):
         raise SpikeportError(f"ridge must be a finite number >= 0, got {ridge}")
-    target_is_model = target is None
-    target = dict(rate_model(net, x) if target is None else target)
-    inp = net.population(net.input)
-    target.setdefault(inp.name, _input_rate(inp, torch.as_tensor(np.asarray(x, dtype=np.float64).reshape(len(x), -1)),
-                                            net.dt_s).numpy())
-    report = []
-    for pop in net.order(all_projections=False):
-        if pop.is_input:
-            continue
-        measured = _measured_rates(net, x, steps, seed)
-        net, fit = _fit_weights(net, pop.name, measured, target, ridge, iterations)
+
+    def step(net, name, measure, target, steps):
+        net, fit = _fit_weights(net, name, measure(net), target, ridge, iterations)
         if bias:
-            net, step = _bias_step(net, pop.name, _measured_rates(net, x, steps, seed), target)
-            fit.update(step)
-        report.append({"population": pop.name, **fit})
-    note = {"method": "weight-calibration", "steps": steps, "calibration_samples": int(len(x)), "seed": seed,
-            "ridge": float(ridge), "bias": bool(bias), "target": "rate model" if target_is_model else "given"}
-    return _replace(net, note=note), report
+            net, change = _bias_step(net, name, measure, target, steps)
+            fit.update(change)
+        return net, fit
+
+    return _calibrate_layers(net, x, steps, seed, target, {"method": "weight-calibration", "ridge": float(ridge),
+                                                            "bias": bool(bias)}, step)
 
 
-def _drive(net, pop, rates, weights, cache):
-    """The drive of ``pop`` from ``rates`` of its pre populations, with ``weights`` (per projection
-    name, the torch tensor of its weighted op) in place of the graph's."""
+def _drive(net, pop, rates, rows, cache, weights=None):
+    """The per-step drive of ``pop`` (rows, size), float64, from ``rates`` of its pre populations:
+    sum over projections of A(rate) (divided by 1 - alpha with a synaptic current) + bias.
+    ``weights``: per projection name, a torch tensor to use for its weighted op instead of the graph's."""
     from ..backends.reference import TORCH_OPS
 
     torch = _torch()
-    z = None
+    z = torch.zeros((rows, pop.size), dtype=torch.float64)
     for proj in net.projections_into(pop.name):
-        h = torch.as_tensor(rates[proj.pre], dtype=torch.float64).reshape((-1,) + tuple(net.population(proj.pre).shape))
-        i = _weighted_index(proj.ops)
+        h = torch.as_tensor(rates[proj.pre], dtype=torch.float64).reshape((rows,) + tuple(net.population(proj.pre).shape))
+        w = (weights or {}).get(proj.name)
+        i = _weighted_index(proj.ops) if w is not None else None
         for j, op in enumerate(proj.ops):
-            if j == i and proj.name in weights:
-                w = weights[proj.name]
-                h = h.reshape(h.shape[0], -1) @ w.T if op.kind == "dense" else torch.nn.functional.conv2d(
-                    h, w, stride=op.stride, padding=op.padding, dilation=op.dilation, groups=op.groups)
-            else:
+            if j != i:
                 h = TORCH_OPS[op.kind](op, h, cache)
-        h = h.reshape(h.shape[0], -1)
-        z = h if z is None else z + h
+            elif op.kind == "dense":
+                h = h.reshape(rows, -1) @ w.T
+            else:
+                h = torch.nn.functional.conv2d(h, w, stride=op.stride, padding=op.padding, dilation=op.dilation,
+                                               groups=op.groups)
+        z = z + h.reshape(rows, -1)
     if pop.neuron.syn_decay is not None:
         z = z / (1.0 - pop.neuron.syn_decay)
     if pop.bias is not None:
@@ -458,16 +448,17 @@ def _fit_weights(net, name, measured, target, ridge, iterations):
     if not projs:
         return net, {"fitted": False}
     cache = _ops_cache(net)
+    rows = len(measured[net.input])
     theta = float(pop.neuron.threshold)
     hi = theta / (1 + pop.neuron.refractory_steps)
     original = {pr.name: torch.as_tensor(pr.ops[_weighted_index(pr.ops)].weight, dtype=torch.float64) for pr in projs}
     norm = sum(float((w ** 2).sum()) for w in original.values()) or 1.0
     with torch.no_grad():
-        z_star = _drive(net, pop, target, {}, cache)
+        z_star = _drive(net, pop, target, rows, cache)
     params = {k: w.clone().requires_grad_(True) for k, w in original.items()}
 
     def objective():
-        z = _drive(net, pop, measured, params, cache)
+        z = _drive(net, pop, measured, rows, cache, params)
         err = torch.where(z_star <= 0, torch.relu(z), torch.where(z_star >= hi, -torch.relu(hi - z), z - z_star))
         fit = (err ** 2).mean() / theta ** 2
         return fit, fit + ridge * sum(((params[k] - original[k]) ** 2).sum() for k in params) / norm
