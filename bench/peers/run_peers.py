@@ -248,6 +248,9 @@ def main():
     ap.add_argument("--steps", default=",".join(map(str, STEPS)))
     ap.add_argument("--samples", type=int, default=None, help="first N test images (default: all 10,000)")
     ap.add_argument("--peers", default="spikingjelly,sinabs")
+    ap.add_argument("--configs", default=None,
+                    help="only these configurations, e.g. 'sinabs:p100,spikingjelly:max' (default: all); "
+                         "entries already in --out for other configurations are kept")
     ap.add_argument("--throughput-only", action="store_true",
                     help="convert and measure throughput only; print {peer: {config: image-steps/s}} as JSON")
     args = ap.parse_args()
@@ -274,10 +277,31 @@ def main():
     }
     log(f"ANN accuracy {results['ann_accuracy']:.4f} on {len(x)} test images; torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads")
+    out = Path(args.out)
+    wanted = set(args.configs.split(",")) if args.configs else None
+    if wanted and out.exists() and not args.throughput_only:
+        # a partial rerun adds to the earlier file, if that file measured the same thing
+        earlier = json.loads(out.read_text())
+        same = {k: earlier["meta"].get(k) == results["meta"][k] for k in ("dataset", "test_images", "steps")}
+        if not all(same.values()):
+            raise SystemExit(f"{out}: measured something else ({', '.join(k for k, v in same.items() if not v)} "
+                             "differ); pass another --out")
+        for peer in ("spikingjelly", "sinabs"):
+            if peer in earlier:
+                results[peer] = earlier[peer]
+
+    def save():  # after every configuration, atomically: a stopped run keeps what it measured
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(out.suffix + ".tmp")
+        tmp.write_text(json.dumps(results, indent=2) + "\n")
+        tmp.replace(out)
+
     makers = {"spikingjelly": spikingjelly_configs, "sinabs": sinabs_configs}
     for peer in args.peers.split(","):
-        results[peer] = {}
+        results.setdefault(peer, {})
         for config, convert, make_runner, notes in makers[peer](ann, xc, x, y):
+            if wanted is not None and f"{peer}:{config}" not in wanted:
+                continue
             log(f"{peer} {config}: converting")
             entry = {"version": version(peer), "notes": notes}
             try:
@@ -298,15 +322,15 @@ def main():
                           "throughput_run_seconds": times, "convert_seconds": convert_s,
                           "sweep_seconds": sweep_s, "calibration": scales})
             results[peer][config] = entry
+            if not args.throughput_only:
+                save()
             log(f"{peer} {config}: " + ", ".join(f"T={t} {acc[str(t)]:.4f}" for t in steps)
                 + f" ({sweep_s:.0f} s)")
     results["meta"]["total_seconds"] = time.perf_counter() - started
     if args.throughput_only:
         print(json.dumps({peer: results[peer] for peer in args.peers.split(",")}))
         return
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    save()
     print(markdown(results, steps))
     print(f"\n{len(x)} test images, analog input, batch {BATCH}; torch {torch.__version__} with "
           f"{torch.get_num_threads()} threads; total {results['meta']['total_seconds']:.0f} s; wrote {out}")
