@@ -12,7 +12,13 @@ from ..errors import SpikeportError
 from .activity import Activity
 
 # name -> (module, the extra that installs its simulator)
-BACKENDS = {"reference": ("spikeport.backends.reference", None)}
+BACKENDS = {
+    "reference": ("spikeport.backends.reference", None),
+    "brian2": ("spikeport.backends.brian", "brian2"),
+    "nengo-loihi": ("spikeport.backends.loihi", "loihi"),
+    "pynn-nest": ("spikeport.backends.pynn_nest", "pynn"),
+    "spinnaker": ("spikeport.backends.spinnaker", "spinnaker"),
+}
 
 
 def get_backend(name: str):

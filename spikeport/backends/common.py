@@ -1,0 +1,132 @@
+"""What every simulator backend shares: argument checks, the input the reference executor
+would send, the latency a simulator with a one-step minimum delay adds, and the
+:class:`Activity` built from what a simulator recorded.
+
+A backend lowers the graph to its simulator, runs it, and hands back per-neuron spike
+counts, the output population's spike trains and (for the readout's tie rule) its
+membrane potential at the checkpoints; :func:`activity` turns them into the same
+report the reference executor gives, with synaptic operations counted the same way
+(one event over one existing synapse; an analog value is an event while nonzero).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import SpikeportError
+from ..ir import Network
+from .activity import Activity
+
+
+def check_run(network: Network, x, steps: int, checkpoints=None):
+    """(x as float32 (samples, input size), steps, sorted checkpoints) or one clear error."""
+    network.validate()
+    steps = int(steps)
+    if steps < 1:
+        raise SpikeportError(f"steps must be at least 1, got {steps}")
+    checkpoints = (list(range(1, steps + 1)) if checkpoints == "all"
+                   else sorted({int(c) for c in (checkpoints or [])} | {steps}))
+    if checkpoints[0] < 1 or checkpoints[-1] > steps:
+        raise SpikeportError(f"checkpoints must lie in [1, {steps}], got {checkpoints}")
+    x = np.asarray(x, dtype=np.float32)
+    inp = network.population(network.input)
+    if x.ndim < 1 or (x.size and x[0].size != inp.size):
+        raise SpikeportError(f"input samples of shape {x.shape[1:]} do not fit input population "
+                             f"{inp.name!r} of shape {inp.shape}")
+    if len(x) == 0:
+        raise SpikeportError("no samples to simulate")
+    return x.reshape(len(x), inp.size), steps, checkpoints
+
+
+def input_trains(network: Network, x: np.ndarray, steps: int, seed: int = 0, sample0: int = 0):
+    """The input population's spikes, bool (samples, steps, n), exactly as the reference
+    executor generates them (Poisson from the same counter-based generator); None for
+    analog input, whose value is a current sent every step."""
+    from .reference import _encode, _torch
+
+    pop = network.population(network.input)
+    if pop.encoding.kind == "analog":
+        return None
+    torch = _torch()
+    kind, seq = _encode(pop, torch.as_tensor(np.asarray(x, np.float32).reshape(len(x), -1)), 0, steps,
+                        network.dt_s, sample0, seed, torch.float32)
+    return seq.numpy().transpose(1, 0, 2) > 0
+
+
+def added_latency(network: Network, min_delay: int = 1):
+    """Steps by which each population lags the graph when every projection is delivered
+    after max(delay_steps, min_delay) steps (a simulator whose minimum delay is one step).
+
+    Returns (lag: {population: steps}, uniform: bool). ``uniform`` is False when two paths
+    into one population lag by different amounts (e.g. a residual connection skipping a
+    layer): then no shift of the read-out window undoes the added delay, and the backend
+    must name the difference rather than hide it.
+    """
+    lag, uniform = {}, True
+    for pop in network.order(all_projections=True):  # feed-forward networks only, as the executor
+        ins = network.projections_into(pop.name)
+        if not ins:
+            lag[pop.name] = 0
+            continue
+        lags = {lag[p.pre] + max(p.delay_steps, min_delay) - p.delay_steps for p in ins}
+        uniform &= len(lags) == 1
+        lag[pop.name] = max(lags)
+    return lag, uniform
+
+
+def predictions(counts: np.ndarray, v: np.ndarray | None):
+    """Most spikes wins; ties go to the higher membrane potential (when recorded), then the
+    lower index. counts, v: (samples, classes). Returns (membrane-tie, index-tie) predictions."""
+    by_index = counts.argmax(axis=1)
+    if v is None:
+        return by_index, by_index
+    top = counts.max(axis=1, keepdims=True)
+    return np.where(counts == top, v, -np.inf).argmax(axis=1), by_index
+
+
+def activity(network: Network, backend: str, x: np.ndarray, steps: int, checkpoints: list, counts: dict,
+             output_trains: np.ndarray, seconds: float, *, output_v: np.ndarray | None = None,
+             inputs: np.ndarray | None = None, notes=(), device: str = "cpu") -> Activity:
+    """The :class:`Activity` of a simulator's run.
+
+    counts[name]: per-neuron spike counts (samples, *shape) of every spiking population
+    output_trains: the output population's spikes (samples, steps, classes)
+    output_v: its membrane potential after each checkpoint (samples, len(checkpoints), classes),
+        used to break ties as the reference executor does; without it ties go to the lower index
+    inputs: the input population's spikes (samples, steps, n) for spiking encodings
+    """
+    samples = len(x)
+    out = network.population(network.output)
+    trains = np.asarray(output_trains).reshape(samples, steps, out.size)
+    cum = trains.cumsum(axis=1)
+    preds, preds_index = [], []
+    for k, t in enumerate(checkpoints):
+        v = None if output_v is None else np.asarray(output_v)[:, k].reshape(samples, out.size)
+        pm, pi = predictions(cum[:, t - 1], v)
+        preds.append(pm)
+        preds_index.append(pi)
+    fired = trains.any(axis=2)
+    first = np.where(fired.any(axis=1), fired.argmax(axis=1), -1)
+    flat = {name: np.asarray(c).reshape(samples, -1).astype(np.int64) for name, c in counts.items()}
+    inp = network.population(network.input)
+    if inputs is not None:
+        flat[inp.name] = np.asarray(inputs).reshape(samples, steps, -1).sum(axis=1).astype(np.int64)
+    else:  # an analog value is one event per step over each of its synapses while nonzero
+        flat[inp.name] = (x.reshape(samples, -1) != 0).astype(np.int64) * steps
+    synops = {p.name: np.zeros(samples, np.int64) for p in network.populations if not p.is_input}
+    for proj in network.projections:
+        pre = network.population(proj.pre)
+        # a delayed projection delivers the pre spikes of the first steps - delay only; without
+        # the pre trains the spikes of the last delay steps are counted too (for spiking pre)
+        fan = proj.synapses_per_pre(pre.shape).astype(np.int64)
+        events = flat[proj.pre]
+        if proj.delay_steps and proj.pre == inp.name and inputs is None:
+            events = (x.reshape(samples, -1) != 0).astype(np.int64) * max(0, steps - proj.delay_steps)
+        synops[proj.post] += events @ fan
+    pop_spikes = {name: c.sum(axis=1) for name, c in flat.items() if name != inp.name or inputs is not None}
+    return Activity(backend=backend, steps=steps, dt_s=network.dt_s, checkpoints=list(checkpoints),
+                    predictions=np.stack(preds, axis=1), output_counts=cum[:, -1].astype(np.int64),
+                    population_spikes=pop_spikes, synops=synops,
+                    neurons={p.name: p.size for p in network.populations}, seconds=seconds, device=device,
+                    notes=list(notes), first_spike_step=first, predictions_index=np.stack(preds_index, axis=1),
+                    neuron_counts={name: np.asarray(c).astype(np.int32).reshape((samples,) + network.population(name).shape)
+                                   for name, c in counts.items()})
