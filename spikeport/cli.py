@@ -276,8 +276,15 @@ def cmd_validate(args) -> int:
                        diagnose=args.diagnose, module=module, data_dir=args.data_dir, progress=bar)
     _print_simulation(val.simulation)
     rep = val.report()
-    ref = "is the reference" if val.reference is None else f"reference run {rep['reference_seconds']:.2f} s"
+    if val.reference is None:
+        ref = "is the reference"
+    else:
+        ratio = rep["seconds"] / max(rep["reference_seconds"], 1e-9)
+        ref = f"reference run {rep['reference_seconds']:.2f} s, {ratio:,.0f}x faster"
     print(f"  agreement with the reference executor: {rep['agreement']:.2%} of samples ({ref})")
+    if val.reference is not None:
+        corr = ", ".join(f"{k} {v:.4f}" for k, v in rep["rate_correlation"].items())
+        print(f"  per-layer rate correlation with the reference: {corr}")
     for note in rep["notes"]:
         print(f"  note: {note}")
     if val.diagnosis is not None:
@@ -423,7 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="run a graph file on a backend beside the reference executor")
     v.add_argument("net", metavar="NET")
-    v.add_argument("--backend", default="reference", metavar="B", help="reference (issue 10 adds the simulators)")
+    v.add_argument("--backend", default="reference", metavar="B",
+                   help="reference, brian2, nengo-loihi, pynn-nest or spinnaker (the simulators come with the "
+                        "extras brian2, loihi, pynn, spinnaker)")
     v.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="default: the network's")
     v.add_argument("--steps", type=_positive, default=100)
     v.add_argument("--samples", type=_positive, default=100)
