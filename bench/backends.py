@@ -37,16 +37,18 @@ def main():
     ap.add_argument("--encoding", default="analog")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
+    dataset = args.dataset
     if args.net:
         net = spikeport.load_network(args.net)
         source = args.net
     else:
         model = load_model(args.model)
+        dataset = dataset or model.meta["dataset"]
         ds = spikeport.load_dataset(model.meta["dataset"])
         net = convert(model.module, ds.x("train"), norm="percentile", v_init="half",
                        encoding=args.encoding)
         source = f"{args.model} (percentile 99.9, v(0) 1/2, {args.encoding} input)"
-    dataset = args.dataset or net.metadata.get("dataset") or "digits"
+    dataset = dataset or net.metadata.get("dataset") or "digits"
     print(f"{source} on {dataset}: {args.samples} test samples, T = {args.steps}; {platform.node()}, "
           f"{time.strftime('%Y-%m-%d %H:%M')}", flush=True)
     print("| backend | accuracy | agreement | min layer rate corr. | wall (s) | reference (s) | reference speed-up |")
