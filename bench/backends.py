@@ -75,12 +75,12 @@ def main():
         corr = rep["rate_correlation"]
         row = {"backend": backend, "accuracy": rep["accuracy"], "agreement": rep["agreement"],
                "rate_correlation": corr, "seconds": rep["seconds"], "reference_seconds": rep["reference_seconds"],
-               "speedup": rep["seconds"] / rep["reference_seconds"], "notes": rep["notes"]}
+               "speedup": rep["seconds"] / rep["reference_seconds"] if rep["reference_seconds"] else 1.0, "notes": rep["notes"]}
         rows.append(row)
         save()
         print(f"| {backend} | {row['accuracy']:.2%} | {row['agreement']:.2%} | "
               f"{min(corr.values()) if corr else float('nan'):.4f} | {row['seconds']:.1f} | "
-              f"{row['reference_seconds']:.2f} | {row['speedup']:,.0f}x |", flush=True)
+              f"{row['reference_seconds'] or row['seconds']:.2f} | {row['speedup']:,.0f}x |", flush=True)
         for note in rep["notes"]:
             print(f"    note ({backend}): {note}", flush=True)
 
