@@ -1,0 +1,693 @@
+"""The nengo-loihi backend: the graph on Loihi's fixed-point emulator (``nengo_loihi.Simulator(target="sim")``).
+
+How the graph is lowered
+------------------------
+Every spiking population becomes a ``nengo.Ensemble`` of :class:`LoihiIF` neurons, a
+neuron type registered with nengo-loihi's builder that configures one Loihi compartment
+per neuron, exactly as the chip computes it (``nengo_loihi/emulator/interface.py``)::
+
+    u[t] = (1 - delta_u) u[t-1] + q[t]          q: weights of the spikes that arrived
+    v[t] = (1 - delta_v) v[t-1] + u[t] + bias
+    v[t] = clip(v[t], vmin, vmax); v[t] = 0 while refractory
+    spike when v[t] > vth (strictly); then v[t] = 0 and the refractory counter starts
+
+with ``delta_v = 1 - decay`` (0 for IF), ``delta_u = 1 - syn_decay`` (1: no filter) and a
+refractory delay of ``refractory_steps + 1`` (the counter is decremented in the step of
+the spike). Gains and biases follow nengo's convention for a threshold of 1/dt (as
+nengo-loihi's own rectified-linear neurons): gain = 1 / theta (divided by 1 - syn_decay
+where a synaptic filter normalizes its input), bias = b / (theta dt). Every projection is a
+neuron-to-neuron ``nengo.Connection`` whose ``nengo.transforms.Sparse`` transform is the
+projection's exact matrix (``Projection.materialize``); nengo-loihi multiplies it by
+1/dt and the post gain, so a spike moves the membrane by w / theta thresholds.
+
+Inputs: a spiking input (poisson, regular) is the reference executor's own spike trains
+(:func:`common.input_trains`), sent to the chip through a :class:`SpikeTrainInput`
+(nengo-loihi's on-chip ``SpikeInput``, the way its DVS input works): spike for spike the
+same input. An analog input x is a constant current W x per sample: it is realized
+exactly as a per-sample compartment bias (W x + b, written to the bias registers before
+each sample, in the chip's 13-bit mantissa / 3-bit exponent format, at the scale
+nengo-loihi chose for the largest such bias of the run). nengo-loihi's own path for a
+``nengo.Node`` driving neurons is an approximation that is not used here: the value is
+encoded on the host by a pair of on/off spiking neurons per dimension (rates 500 (1 +/- x)
+Hz at dt = 1 ms, ``OnOffDecodeNeurons``) and reaches the chip through a 5 ms lowpass filter
+(``Model.decode_tau``) that replaces the synaptic filter of the whole target block.
+
+Samples run one after another on one built simulator: before each sample the state is
+reset (voltages to v_init, currents, refractory counters and in-flight spikes to zero).
+
+What is exact, and what is not
+------------------------------
+Exact (nothing is lost in the lowering): the topology, the added latency, the initial
+membranes (up to their quantization), the refractory period (with reset to zero), the
+synaptic filter's form, spiking inputs spike for spike, analog inputs as constant currents.
+
+- Latency: Loihi delivers every connection one step after the spike. A population at
+  graph depth L therefore lags the graph by L steps (``common.added_latency``); the run
+  lasts steps + max lag and each population is read in its own window shifted by its
+  lag, with its bias switched on (and its v_init written) at its first step, so no
+  population integrates before its window. Paths of unequal lag into one population
+  (a residual skipping layers) and delays of 2 or more steps (nengo-loihi implements no
+  synaptic delays) are realized exactly by relay populations: one neuron per pre
+  neuron, firing exactly one step after it. Analog projections have no latency (a bias).
+
+Not exact (each is named in ``Activity.notes`` with its size on the network at hand):
+
+- Reset: Loihi resets to zero; reset by subtraction (the convention of converted
+  networks) is not expressible, so every spike drops the overshoot v - theta.
+- Precision: weights have 8 bits (mixed-sign synapses 7 bits plus sign) at a scale
+  set per block by its largest weight; thresholds 17 bits in steps of 64; biases 12 bits
+  plus sign with a 3-bit exponent; the membrane is an integer. The leak and the synaptic
+  decay are 12-bit factors, and each decay rounds toward zero.
+- Threshold: Loihi spikes when v > vth, the graph when v >= theta; the quantized
+  threshold is the nearest multiple of 64 units (``threshold="nearest"``, nengo-loihi's
+  rounding) or the largest multiple of 64 below theta (``threshold="floor"``: exact when
+  the membrane moves in whole weight steps).
+- Synaptic filter without syn_decay: nengo-loihi keeps delta_u at 4095/4096, so 1/4096 of
+  each step's input current leaks into the next step.
+- Membrane range: v is clipped to [-(2**23 - 1), 2**23 - 1] (the chip's 24-bit voltage);
+  the input per step to 21 bits and the current to 23 bits (an overflow is reported).
+"""
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections import OrderedDict
+
+import nengo
+import nengo_loihi
+import numpy as np
+from nengo.params import IntParam, NumberParam
+from nengo_loihi.builder import Builder as LoihiBuilder
+from nengo_loihi.builder.discretize import bias_to_manexp
+from nengo_loihi.inputs import ChipProcess, SpikeInput
+
+from ..errors import SpikeportError
+from ..ir import Network
+from . import common
+
+BACKEND = "nengo-loihi"
+V_LIMIT = 2**23 - 1      # Loihi's membrane is a 24-bit signed register
+TARGETS = ("sim", "simreal")
+CONV_MODES = ("sparse", "transform")
+
+
+# ---------------------------------------------------------------------------- nengo objects
+
+class LoihiIF(nengo.neurons.NeuronType):
+    """An integrate-and-fire neuron as one Loihi compartment (module docstring).
+
+    Nengo's conventions: input J in units where a constant J = 1/dt reaches the
+    threshold in one step (spikes are 1/dt high), threshold 1 on v = sum of J dt.
+    ``decay`` is the per-step membrane factor (1: IF), ``refractory_steps`` the steps a
+    neuron is held at 0 after a spike; ``v_min`` the lowest membrane (in thresholds,
+    -inf: the chip's limit). ``syn_decay`` is the compartment's current decay (None: no
+    filter); on Loihi it belongs to the compartment, so it is set here even for neurons
+    no connection reaches (connections into them must use the same ``nengo.Lowpass``).
+    """
+
+    state = {"voltage": nengo.dists.Choice([0.0]), "refractory": nengo.dists.Choice([0.0])}
+    spiking = True
+    negative = False
+
+    decay = NumberParam("decay", low=0, high=1)
+    syn_decay = NumberParam("syn_decay", low=0, high=1, high_open=True, optional=True)
+    refractory_steps = IntParam("refractory_steps", low=0)
+    v_min = NumberParam("v_min", high=0)
+
+    def __init__(self, decay=1.0, syn_decay=None, refractory_steps=0, v_min=-np.inf, initial_state=None):
+        super().__init__(initial_state)
+        self.decay = decay
+        self.syn_decay = syn_decay
+        self.refractory_steps = refractory_steps
+        self.v_min = v_min
+
+    def max_rates_intercepts(self, gain, bias):
+        # gain and bias are always given: nengo's rate search (which simulates a second
+        # of a step function) would only waste build time
+        nan = np.full_like(np.asarray(gain, dtype=float), np.nan)
+        return nan, nan.copy()
+
+    def step(self, dt, J, output, voltage, refractory):
+        """The compartment in floating point (nengo's reference simulator)."""
+        held = refractory > 0
+        voltage[:] = np.where(held, 0.0, np.maximum(self.decay * voltage + J * dt, self.v_min))
+        refractory[held] -= 1
+        spiked = voltage > 1.0
+        output[:] = spiked / dt
+        voltage[spiked] = 0.0
+        refractory[spiked] = self.refractory_steps
+
+
+@LoihiBuilder.register(LoihiIF)
+def _build_loihi_if(model, neuron_type, neurons, block):
+    comp = block.compartment
+    comp.configure_relu(vth=1.0 / model.dt, dt=model.dt)    # integrate, vth = 1/dt, reset to 0
+    # without this, a compartment that no connection reaches keeps nengo-loihi's default 5 ms filter
+    comp.configure_filter(_tau_syn(neuron_type.syn_decay, model.dt), dt=model.dt)
+    comp.decay_v[:] = 1.0 - neuron_type.decay
+    comp.scale_v = False                                     # the graph's v += i + b: no (1 - decay) input scale
+    comp.refract_delay[:] = neuron_type.refractory_steps + 1
+    comp.vmin = neuron_type.v_min / model.dt
+
+
+def _tau_syn(syn_decay, dt: float) -> float:
+    """The lowpass time constant whose per-step decay is syn_decay (0: no filter)."""
+    return 0.0 if syn_decay is None else (-dt / math.log(syn_decay) if syn_decay > 0 else 1e-9 * dt)
+
+
+def _synapse(syn_decay, dt: float):
+    return None if syn_decay is None else nengo.Lowpass(_tau_syn(syn_decay, dt))
+
+
+class SpikeTrainInput(ChipProcess):
+    """Spikes given step by step, injected on the chip (nengo-loihi's ``SpikeInput``).
+
+    ``input`` (the built ``SpikeInput``) is set by the builder; spikes added with
+    :meth:`queue` reach their targets like spikes of a chip population.
+    """
+
+    def __init__(self, size):
+        super().__init__(default_size_in=0, default_size_out=size)
+        self.input = None
+
+    def make_step(self, shape_in, shape_out, dt, rng, state):  # pragma: no cover - runs on the chip only
+        raise SpikeportError("SpikeTrainInput runs on the Loihi emulator only")
+
+
+@LoihiBuilder.register(SpikeTrainInput)
+def _build_spike_train_input(model, process, node=None):
+    spike_input = SpikeInput(process.default_size_out, label=getattr(node, "label", None))
+    model.add_input(spike_input)
+    process.input = spike_input
+    return spike_input
+
+
+# ---------------------------------------------------------------------------- the plan
+
+def _plan(network: Network, analog: bool):
+    """Chip-step lag of every population and relays per spiking projection.
+
+    A spiking projection is realized with delay 1 + relays; an analog one as a bias
+    switched on at the post population's step ``delay_steps``. Lags are the longest
+    realized path, so every path into a population is padded to the same lag.
+    """
+    lag = {}
+    for pop in network.order(all_projections=True):
+        spiking_in = [p for p in network.projections_into(pop.name) if not (analog and p.pre == network.input)]
+        lag[pop.name] = max((lag[p.pre] + max(p.delay_steps, 1) - p.delay_steps for p in spiking_in), default=0)
+    relays = {p.name: lag[p.post] - lag[p.pre] + p.delay_steps - 1 for p in network.projections
+              if not (analog and p.pre == network.input)}
+    return lag, relays
+
+
+def _check(network: Network, conv: str, target: str):
+    if getattr(network, "fixed_point", None) is not None:
+        raise SpikeportError("the nengo-loihi backend runs floating-point networks only; this one has fixed_point "
+                             "set (nengo-loihi applies Loihi's own quantization to the floating-point graph)")
+    network.validate()
+    if conv not in CONV_MODES:
+        raise SpikeportError(f"conv must be one of {', '.join(CONV_MODES)}, got {conv!r}")
+    if target not in TARGETS:
+        raise SpikeportError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
+    try:
+        network.order(all_projections=True)
+    except SpikeportError as exc:
+        raise SpikeportError(f"the nengo-loihi backend runs feed-forward networks only: {exc}") from None
+
+
+def _sparse(proj, pre_shape, n_pre, n_post, scale=1.0):
+    syn = proj.materialize(pre_shape)
+    return nengo.transforms.Sparse((n_post, n_pre), indices=np.stack([syn.post, syn.pre], axis=1),
+                                   init=syn.weight * scale)
+
+
+def _conv_transform(proj, pre_shape):
+    """A nengo.Convolution equal to a single Conv2d op, or None where nengo cannot express it."""
+    if len(proj.ops) != 1 or proj.ops[0].kind != "conv2d":
+        return None
+    op = proj.ops[0]
+    kh, kw = op.kernel_shape()
+    if op.groups != 1 or op.dilation != (1, 1):
+        return None
+    if op.padding == (0, 0):
+        padding = "valid"
+    elif op.stride == (1, 1) and kh % 2 and kw % 2 and op.padding == ((kh - 1) // 2, (kw - 1) // 2):
+        padding = "same"
+    else:
+        return None
+    kernel = np.transpose(op.weight.astype(np.float64), (2, 3, 1, 0))     # (kh, kw, C_in, C_out)
+    return nengo.Convolution(op.weight.shape[0], tuple(pre_shape), kernel_size=(kh, kw), strides=op.stride,
+                             padding=padding, channels_last=False, init=kernel)
+
+
+class _Lowered:
+    """The nengo network of a graph and what the run needs to drive and read it."""
+
+    def __init__(self, network: Network, bias: dict, conv: str, block_size):
+        self.network = network
+        dt = network.dt_s
+        inp = network.population(network.input)
+        self.analog = inp.encoding.kind == "analog"
+        self.lag, self.relays = _plan(network, self.analog)
+        self.ens, self.probes, self.relay_ens = OrderedDict(), {}, OrderedDict()
+        self.conv_used = []
+        self.net = nengo.Network(label="spikeport", seed=0)
+        nengo_loihi.add_params(self.net)
+        with self.net:
+            self.spike_source = None
+            if not self.analog:
+                self.process = SpikeTrainInput(inp.size)
+                self.spike_source = nengo.Node(self.process, label=inp.name)
+            for pop in network.populations:
+                if pop.is_input:
+                    continue
+                nm = pop.neuron
+                gain = 1.0 / nm.threshold / (1.0 - nm.syn_decay if nm.syn_decay is not None else 1.0)
+                ens = nengo.Ensemble(pop.size, 1, label=pop.name,
+                                     neuron_type=LoihiIF(nm.decay, nm.syn_decay, nm.refractory_steps),
+                                     gain=np.full(pop.size, gain), bias=bias[pop.name] / dt)
+                if block_size is not None and pop.size > block_size:
+                    self.net.config[ens].block_shape = nengo_loihi.BlockShape((block_size,), (pop.size,))
+                self.ens[pop.name] = ens
+                self.probes[pop.name] = nengo.Probe(ens.neurons, "output")
+            self.probes["voltage"] = nengo.Probe(self.ens[network.output].neurons, "voltage")
+            for proj in network.projections:
+                if self.analog and proj.pre == network.input:
+                    continue
+                self._connect(proj, conv)
+
+    def _source(self, name):
+        return self.spike_source if name == self.network.input else self.ens[name].neurons
+
+    def _relay(self, name: str, depth: int):
+        """The depth-th relay of population ``name``: fires exactly ``depth`` steps after it."""
+        key = (name, depth)
+        if key not in self.relay_ens:
+            n = self.network.population(name).size
+            prev = self._source(name) if depth == 1 else self._relay(name, depth - 1)
+            ens = nengo.Ensemble(n, 1, label=f"{name}~relay{depth}", neuron_type=LoihiIF(),
+                                 gain=np.ones(n), bias=np.zeros(n))
+            # weight 2 thresholds: one spike always crosses, the reset empties the neuron
+            nengo.Connection(prev, ens.neurons, transform=nengo.transforms.Sparse((n, n), indices=np.stack(
+                [np.arange(n), np.arange(n)], axis=1), init=np.full(n, 2.0)), synapse=None)
+            self.relay_ens[key] = ens
+        return self.relay_ens[key].neurons
+
+    def _connect(self, proj, conv: str):
+        net = self.network
+        pre, post = net.population(proj.pre), net.population(proj.post)
+        k = self.relays[proj.name]
+        source = self._source(proj.pre) if k == 0 else self._relay(proj.pre, k)
+        nm = post.neuron
+        synapse = _synapse(nm.syn_decay, net.dt_s)
+        # nengo-loihi's convolution takes neurons as pre, not a chip input process (an assert in its builder)
+        transform = _conv_transform(proj, pre.shape) if conv == "transform" and not pre.is_input else None
+        if transform is not None:
+            self.conv_used.append(proj.name)
+        else:
+            transform = _sparse(proj, pre.shape, pre.size, post.size)
+            if transform.init.size == 0:
+                return
+        nengo.Connection(source, self.ens[proj.post].neurons, transform=transform, synapse=synapse)
+
+
+# ---------------------------------------------------------------------------- the chip's registers
+
+class _Chip:
+    """The built emulator, seen through the registers a host writes between samples.
+
+    Per population: the global compartment index of every neuron and the integer
+    membrane units of one threshold (``units``: vth_float * v_scale of its block, before
+    vth's own rounding), from which biases and membranes convert exactly as
+    nengo-loihi's discretization converts them (``builder/discretize.py``).
+    """
+
+    def __init__(self, sim, lowered: _Lowered):
+        self.sim, self.lowered = sim, lowered
+        self.emu = sim.sims["emulator"]
+        comp = self.emu.compartment
+        slices = self.emu.block_info.slices
+        self.index, self.units, self.blocks = {}, {}, OrderedDict()
+        dt = lowered.network.dt_s
+        for name, ens in list(lowered.ens.items()) + [(f"{k[0]}~relay{k[1]}", e) for k, e in
+                                                        lowered.relay_ens.items()]:
+            index = np.empty(ens.n_neurons, dtype=np.int64)
+            units = np.empty(ens.n_neurons)
+            blocks = sim.model.objs[ens]["out"]
+            blocks = blocks if isinstance(blocks, list) else [blocks]
+            for block in blocks:
+                idx = np.asarray(sim.model.block_comp_map.get(block, np.arange(block.n_neurons)))
+                sl = slices[block]
+                index[idx] = np.arange(sl.start, sl.stop)
+                info = block.discretize_info           # None on "simreal": float units, threshold 1/dt
+                units[idx] = (1.0 if info is None else info["v_scale"]) / dt
+            self.index[name], self.units[name], self.blocks[name] = index, units, blocks
+        self.discrete = comp.voltage.dtype.kind == "i"
+        if self.discrete:
+            # the chip's full 24-bit range below zero (nengo-loihi rounds vmin to a power of two)
+            comp.vmin[:] = -V_LIMIT
+            comp.vmax[:] = np.minimum(comp.vmax, V_LIMIT)
+            for blocks in self.blocks.values():
+                for block in blocks:
+                    block.compartment.vmin = -V_LIMIT
+        self.vth = {name: comp.vth[index].astype(np.float64) for name, index in self.index.items()}
+
+    def bias_int(self, name: str, bias_thresholds: np.ndarray) -> np.ndarray:
+        """A bias in thresholds per step as the chip's register value (mantissa * 2**exponent)."""
+        if not self.discrete:
+            return bias_thresholds * self.units[name]
+        man, exp = bias_to_manexp(np.round(bias_thresholds * self.units[name]))
+        return man * 2**exp
+
+    def reset(self):
+        """Every compartment's state to zero and no bias: the state before a sample."""
+        comp = self.emu.compartment
+        comp.input[:] = 0
+        comp.current[:] = 0
+        comp.voltage[:] = 0
+        comp.spiked[:] = False
+        comp.ref_count[:] = 0
+        comp.bias[:] = 0
+
+    def write(self, name: str, bias=None, voltage=None, current=None):
+        """Write a population's bias and/or membrane, or add to its current (all in thresholds)."""
+        comp, index = self.emu.compartment, self.index[name]
+        if bias is not None:
+            comp.bias[index] = self.bias_int(name, bias)
+        if current is not None:
+            comp.current[index] += self._units(name, current)
+        if voltage is not None:
+            comp.voltage[index] = np.clip(self._units(name, voltage), -V_LIMIT, V_LIMIT)
+
+    def _units(self, name, thresholds):
+        value = thresholds * self.units[name]
+        return np.round(value).astype(np.int64) if self.discrete else value
+
+    def queue_input(self, trains: np.ndarray):
+        """Input spikes (steps, n): step s's spikes arrive as if sent at chip step s of this sample."""
+        spike_input, t0 = self.lowered.process.input, self.emu.t
+        for s in range(len(trains)):
+            idx = np.flatnonzero(trains[s])
+            if idx.size:
+                spike_input.add_spikes(t0 + s + 1, idx)
+
+
+# ---------------------------------------------------------------------------- building
+
+def _analog_currents(network: Network, x: np.ndarray) -> dict:
+    """Per analog projection: its current W x per sample (samples, post size), in the post's thresholds."""
+    out = {}
+    inp = network.population(network.input)
+    if inp.encoding.kind != "analog":
+        return out
+    for proj in network.projections:
+        if proj.pre == inp.name:
+            post = network.population(proj.post)
+            cur = proj.apply_numpy(x.reshape((len(x),) + inp.shape).astype(np.float64)).reshape(len(x), -1)
+            out[proj.name] = cur / post.neuron.threshold
+    return out
+
+
+def _bias_schedule(network: Network, currents: dict) -> dict:
+    """Per population, its bias changes: [(steps after its lag, bias level, current kick)].
+
+    The level (thresholds per step; (samples or 1, n)) is its own bias b / theta plus the
+    current of every analog projection that has started (after its ``delay_steps``). With a
+    synaptic filter alpha the graph filters an analog current J too (i[t] = alpha i[t-1] + J):
+    the bias then takes the filtered current's final value J / (1 - alpha) and the
+    compartment's current u, which decays by alpha, is kicked by -J / (1 - alpha), so that
+    u + bias = J (1 - alpha**(t+1)) / (1 - alpha), the graph's i[t], step for step.
+    """
+    out = {}
+    for pop in network.populations:
+        if pop.is_input:
+            continue
+        nm = pop.neuron
+        level = np.zeros((1, pop.size)) if pop.bias is None else pop.bias.reshape(1, -1) / nm.threshold
+        schedule = [(0, level, None)]
+        for proj in sorted(network.projections_into(pop.name), key=lambda p: p.delay_steps):
+            if proj.name not in currents:
+                continue
+            cur = currents[proj.name] / (1.0 if nm.syn_decay is None else 1.0 - nm.syn_decay)
+            kick = None if nm.syn_decay is None else -cur
+            d, level, prev_kick = schedule[-1]
+            level = level + cur
+            if proj.delay_steps == d:      # kicks are all None (no filter) or all arrays past the first
+                schedule[-1] = (d, level, kick if prev_kick is None else prev_kick + kick)
+            else:
+                schedule.append((proj.delay_steps, level, kick))
+        out[pop.name] = schedule
+    return out
+
+
+def _build_bias(schedule: dict) -> dict:
+    """The bias (thresholds per step) each ensemble is built with: per neuron the value of
+    largest magnitude its bias register holds during the run, so that nengo-loihi's
+    discretization picks a scale at which every sample's bias fits."""
+    out = {}
+    for name, changes in schedule.items():
+        levels = np.concatenate([level for _, level, _ in changes])
+        out[name] = levels[np.abs(levels).argmax(axis=0), np.arange(levels.shape[1])]
+    return out
+
+
+def _simulator(lowered: _Lowered, target: str = "sim"):
+    """nengo_loihi.Simulator on the emulator; nengo-loihi's build errors become one line."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            sim = nengo_loihi.Simulator(lowered.net, dt=lowered.network.dt_s, target=target, seed=0,
+                                        progress_bar=False)
+        except (nengo.exceptions.NengoException, AssertionError, ValueError) as exc:
+            msg = " ".join(str(exc).split()) or type(exc).__name__
+            raise SpikeportError(f"nengo-loihi cannot map this network: {msg}") from None
+    lost = sorted({str(w.message) for w in caught if "Lost" in str(w.message)})
+    return sim, lost
+
+
+def _mapping(chip: _Chip) -> dict:
+    """Blocks (one per core) and their use, per population (relays included), as nengo-loihi built them."""
+    pops = OrderedDict((name, _population_mapping(chip, name)) for name in chip.blocks)
+    cores = sum(m["cores"] for m in pops.values())
+    out = {"backend": BACKEND, "cores": cores, "blocks": cores, "populations": pops,
+           "lag_steps": {k: int(v) for k, v in chip.lowered.lag.items()},
+           "conv_transforms": list(chip.lowered.conv_used),
+           "utilization_summary": list(chip.sim.model.utilization_summary())}
+    if chip.lowered.spike_source is not None:
+        spike_input = chip.lowered.process.input
+        out["input"] = {"neurons": int(spike_input.n_neurons),
+                        "axons": int(sum(a.axon_slots() for a in spike_input.axons))}
+    return out
+
+
+def _population_mapping(chip: _Chip, name: str) -> dict:
+    blocks = []
+    for block in chip.blocks[name]:
+        util = block.utilization()
+        info = block.discretize_info or {}
+        blocks.append({"label": str(block.label),
+                       **{k.replace("-", "_"): {"used": int(v[0]), "max": int(v[1])} for k, v in util.items()},
+                       "weight_exp": int(info.get("w_exp", 0))})
+    return {"blocks": len(blocks), "cores": len(blocks), "per_block": blocks,
+            "vth_units": sorted({int(v) for v in chip.vth[name]})[:4],
+            "units_per_threshold": float(np.median(chip.units[name]))}
+
+
+def _events(schedule: dict, lowered: _Lowered, total: int) -> dict:
+    """{chip step: [(population, bias level, current kick, write v_init)]} within the run."""
+    events = {}
+    for name, changes in schedule.items():
+        for k, (d, level, kick) in enumerate(changes):
+            c = lowered.lag[name] + d
+            if c < total:
+                events.setdefault(c, []).append((name, level, kick, k == 0))
+    return events
+
+
+def run(network: Network, x, steps: int, *, checkpoints=None, seed: int = 0, record_counts: bool = False,
+        record_trains=(), progress=None, conv: str = "sparse", block_size: int | None = None, target: str = "sim"):
+    """Simulate ``network`` on Loihi's fixed-point emulator, one sample after another.
+
+    Parameters
+    ----------
+    x, steps, checkpoints, seed, record_trains, progress : as :func:`spikeport.backends.reference.run`
+    record_counts : accepted for the common contract; every neuron's count is always recorded
+    conv : "sparse" (every projection a sparse matrix) or "transform" (single-op Conv2d
+        projections between chip populations as nengo-loihi's shared-weight convolution,
+        where nengo can express them: no groups or dilation, padding "valid" or "same")
+    block_size : most compartments per block (core) for every population (default:
+        nengo-loihi's automatic splitting)
+    target : "sim" (the Loihi emulator, fixed point) or "simreal" (the same model in
+        floating point, without discretization: isolates the lowering from the chip's precision)
+
+    Returns the :class:`Activity`, with what the lowering changes in ``notes``.
+
+    Example
+    -------
+    >>> act = run(net, dataset.x("test")[:100], 32)             # doctest: +SKIP
+    >>> print("\n".join(act.notes))                              # doctest: +SKIP
+    """
+    start_time = time.perf_counter()
+    _check(network, conv, target)
+    x, steps, checkpoints = common.check_run(network, x, steps, checkpoints)
+    unknown = [n for n in record_trains if n not in {p.name for p in network.populations if not p.is_input}]
+    if unknown:
+        raise SpikeportError(f"record_trains: no spiking population named {unknown[0]!r}")
+    schedule = _bias_schedule(network, _analog_currents(network, x))
+    lowered = _Lowered(network, _build_bias(schedule), conv, block_size)
+    sim, lost_bits = _simulator(lowered, target)
+    build_s = time.perf_counter() - start_time
+    try:
+        chip = _Chip(sim, lowered)
+        trains = common.input_trains(network, x, steps, seed=seed)
+        run_start = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            counts, recorded, out_v = _present(chip, schedule, trains, len(x), steps, checkpoints,
+                                               set(record_trains) | {network.output}, progress)
+        overflow = sum("Overflow" in str(w.message) for w in caught)
+        run_s = time.perf_counter() - run_start
+        notes = _notes(network, lowered, chip, build_s, run_s, len(x), steps, lost_bits, overflow)
+        act = common.activity(network, BACKEND, x, steps, checkpoints, counts, recorded[network.output],
+                              time.perf_counter() - start_time, output_v=out_v, inputs=trains, notes=notes)
+    finally:
+        sim.close()
+    act.spike_trains = {name: recorded[name] for name in record_trains}
+    return act
+
+
+def _present(chip: _Chip, schedule: dict, trains, samples: int, steps: int, checkpoints: list, record: set,
+             progress):
+    """Run every sample from a reset state; read each population in its lag-shifted window.
+
+    Returns per-neuron counts {name: (samples, *shape)}, spike trains {name: (samples, steps,
+    *shape)} of the populations in ``record``, and the output membrane (in thresholds) after
+    each checkpoint (samples, checkpoints, n).
+    """
+    lowered, sim = chip.lowered, chip.sim
+    network = lowered.network
+    total = steps + max(lowered.lag.values())
+    events = _events(schedule, lowered, total)
+    cuts = sorted(set(events) | {0, total})
+    spiking = [p for p in network.populations if not p.is_input]
+    v_init = {p.name: p.initial_membrane().reshape(-1) / p.neuron.threshold for p in spiking}
+    counts = {p.name: np.zeros((samples,) + p.shape, np.int64) for p in spiking}
+    recorded = {p.name: np.zeros((samples, steps) + p.shape, bool) for p in spiking if p.name in record}
+    out = network.population(network.output)
+    out_v = np.zeros((samples, len(checkpoints), out.size))
+    for k in range(samples):
+        chip.reset()
+        if trains is not None:
+            chip.queue_input(trains[k])
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            for name, level, kick, first in events.get(a, []):
+                chip.write(name, bias=level[min(k, len(level) - 1)], voltage=v_init[name] if first else None,
+                           current=None if kick is None else kick[min(k, len(kick) - 1)])
+            sim.run_steps(b - a)
+        for p in spiking:
+            lag = lowered.lag[p.name]
+            s = (np.asarray(sim.data[lowered.probes[p.name]])[lag:lag + steps] > 0).reshape((steps,) + p.shape)
+            counts[p.name][k] = s.sum(axis=0)
+            if p.name in recorded:
+                recorded[p.name][k] = s
+        v = np.asarray(sim.data[lowered.probes["voltage"]], dtype=np.float64)
+        out_v[k] = v[[lowered.lag[out.name] + c - 1 for c in checkpoints]] / chip.units[out.name]
+        sim.clear_probes()
+        if progress is not None:
+            progress.update(1)
+    return counts, recorded, out_v
+
+
+def _effective_decay(decay: float, offset: int) -> float:
+    """The factor Loihi applies for a graph decay: (4096 - offset - round(...)) / 4096 (discretize.py)."""
+    delta = np.round((1.0 - decay) * 4095 - offset)
+    return float((4096 - offset - np.clip(delta, 0, 4095)) / 4096)
+
+
+def _precision_notes(network, lowered, chip, lost_bits) -> list:
+    """What the discretization changes, with its size on this network."""
+    th = []
+    for name in lowered.ens:
+        units = float(np.median(chip.units[name]))
+        vth = float(np.median(chip.vth[name]))
+        th.append(f"{name} {units:.0f} units, register {vth:.0f} ({100 * (vth + 1 - units) / units:+.2f}%)")
+    notes = ["threshold: Loihi spikes when v > vth (the graph: v >= theta), vth in steps of 64 units; "
+             "theta per population: " + "; ".join(th),
+             "precision: weights 7 bits plus sign at a scale set per block by its largest weight (nengo-loihi "
+             "scales that weight to 255, then rounds to even steps and clips at 254), biases 12 bits plus "
+             "sign with a 3-bit exponent, integer membranes; an analog input is a per-sample bias W x + b in "
+             "that format" + (f"; nengo-loihi warned: {'; '.join(lost_bits)}" if lost_bits else "")]
+    leaks = []
+    for p in network.populations:
+        if p.is_input:
+            continue
+        nm = p.neuron
+        if nm.decay != 1.0:
+            leaks.append(f"{p.name} leak {nm.decay:g} -> {_effective_decay(nm.decay, 0):.6g}")
+        if nm.syn_decay is not None:
+            leaks.append(f"{p.name} synaptic decay {nm.syn_decay:g} -> {_effective_decay(nm.syn_decay, 1):.6g}")
+    if leaks:
+        notes.append("decays are 12-bit factors, rounded toward zero every step: " + "; ".join(leaks))
+    if any(p.neuron.syn_decay is None for p in network.populations if not p.is_input):
+        notes.append("no synaptic filter: nengo-loihi keeps 1/4096 of each step's input current for the next "
+                     "step (and scales the weights by 4095/4096 to compensate)")
+    return notes
+
+
+def _notes(network, lowered, chip, build_s, run_s, samples, steps, lost_bits, overflow) -> list:
+    notes = []
+    total = steps + max(lowered.lag.values())
+    mp = _mapping(chip)
+    parts = []
+    for name, m in mp["populations"].items():
+        worst = {k: max(b[k]["used"] / b[k]["max"] for b in m["per_block"])
+                 for k in ("compartments", "in_axons", "out_axons", "synapses")}
+        parts.append(f"{name} {m['blocks']} block{'s' * (m['blocks'] > 1)} (max use: "
+                     + ", ".join(f"{100 * v:.0f}% {k.replace('_', '-')}" for k, v in worst.items()) + ")")
+    notes.append(f"nengo-loihi mapping: {mp['cores']} cores (one block per core): " + "; ".join(parts))
+    lag = {k: v for k, v in lowered.lag.items() if k != network.input}
+    notes.append(f"latency: Loihi delivers each connection one step later; populations lag by {lag} steps, "
+                 f"so {total} steps ran per sample and each population was read in its own shifted window "
+                 "(exact: nothing integrates before its window)")
+    n_relay = sum(e.n_neurons for e in lowered.relay_ens.values())
+    if n_relay:
+        notes.append(f"delays: {len(lowered.relay_ens)} relay populations ({n_relay} neurons, "
+                     f"{sum(len(chip.blocks[f'{k[0]}~relay{k[1]}']) for k in lowered.relay_ens)} cores) delay "
+                     "spikes exactly to equalize unequal paths and realize delays >= 2 (nengo-loihi has no "
+                     "synaptic delays)")
+    subtract = [p.name for p in network.populations if not p.is_input and p.neuron.reset == "subtract"]
+    if subtract:
+        notes.append("reset: Loihi resets the membrane to 0 after a spike; the graph's reset by subtraction "
+                     f"(populations {', '.join(subtract)}) is not expressible, so each spike drops its "
+                     "overshoot v - theta (fewer spikes for strongly driven neurons)")
+    if chip.discrete:
+        notes.extend(_precision_notes(network, lowered, chip, lost_bits))
+    else:
+        notes.append("target simreal: nengo-loihi's model in floating point, without the chip's discretization "
+                     "(not what Loihi computes: a check of the lowering alone)")
+    if overflow:
+        notes.append(f"overflow: the emulator reported {overflow} overflows of the 21-bit input or 23-bit current "
+                     "(inputs wrapped around as on the chip)")
+    notes.append(f"time: build {build_s:.2f} s, run {run_s:.2f} s for {samples} samples "
+                 f"({1e3 * run_s / samples:.0f} ms per sample of {total} steps)")
+    return notes
+
+
+def mapping(network: Network, *, conv: str = "sparse", block_size: int | None = None) -> dict:
+    """How nengo-loihi splits and places ``network``, without running it.
+
+    Returns ``{"cores", "blocks", "populations": {name: {"blocks", "cores", "per_block": [{"label",
+    "compartments", "in_axons", "out_axons", "synapses" (synapse memory bits): {"used", "max"},
+    "weight_exp"}, ...],
+    "vth_units", "units_per_threshold"}}, "lag_steps", "conv_transforms", "utilization_summary",
+    "input"}``: one block per core (nengo-loihi's allocators), relay populations named
+    ``<population>~relay<k>``. Biases are taken without input (they set no resources).
+    """
+    _check(network, conv, "sim")
+    lowered = _Lowered(network, _build_bias(_bias_schedule(network, {})), conv, block_size)
+    sim, _ = _simulator(lowered)
+    try:
+        return _mapping(_Chip(sim, lowered))
+    finally:
+        sim.close()

@@ -1,0 +1,231 @@
+"""The nengo-loihi backend against the reference executor.
+
+On nengo-loihi's floating-point model (target "simreal") the lowering must reproduce the
+graph spike for spike: that checks latency removal, relays, biases, inputs, v_init, leak,
+synaptic filter and refractory period. On the fixed-point emulator (target "sim") the
+differences left are Loihi's precision, and a converted digits network must still agree.
+"""
+import dataclasses
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+
+from conftest import conv_network, small_network
+from spikeport.backends import get_backend, reference
+from spikeport.errors import SpikeportError
+from spikeport.ir import (Conv2d, Dense, FixedPoint, Flatten, InputEncoding, Network, NeuronModel, Population,
+                          Projection)
+
+loihi = pytest.importorskip("spikeport.backends.loihi")
+
+
+def zero_reset(net):
+    for p in net.populations:
+        if not p.is_input:
+            p.neuron = dataclasses.replace(p.neuron, reset="zero")
+    return net.validate()
+
+
+def spiking(net):
+    return [p.name for p in net.populations if not p.is_input]
+
+
+def assert_same_spikes(act, ref, net):
+    for name in spiking(net):
+        np.testing.assert_array_equal(act.spike_trains[name], ref.spike_trains[name], err_msg=name)
+    np.testing.assert_array_equal(act.predictions, ref.predictions)
+    np.testing.assert_array_equal(act.first_spike_step, ref.first_spike_step)
+    if not any(proj.delay_steps for proj in net.projections):
+        # (common.activity counts the pre spikes of a delayed projection's last steps too)
+        for name in ref.synops:
+            np.testing.assert_array_equal(act.synops[name], ref.synops[name], err_msg=name)
+
+
+SMALL = [dict(encoding="analog"), dict(encoding="poisson"), dict(encoding="regular", neuron="lif"),
+         dict(encoding="analog", neuron="lif", syn=0.8), dict(encoding="regular", syn=0.7, refractory=2),
+         dict(encoding="analog", refractory=3, delay=2), dict(encoding="poisson", neuron="lif", delay=3)]
+
+
+@pytest.mark.parametrize("kw", SMALL, ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()))
+def test_lowering_is_the_graph_spike_for_spike_without_discretization(kw):
+    net = zero_reset(small_network(**kw))
+    x = np.random.default_rng(1).random((4, 12)).astype(np.float32)
+    names = spiking(net)
+    ref = reference.run(net, x, 30, checkpoints=[10, 20], seed=3, record_trains=names)
+    act = loihi.run(net, x, 30, checkpoints=[10, 20], seed=3, record_trains=names, target="simreal")
+    assert act.backend == "nengo-loihi" and act.checkpoints == [10, 20, 30]
+    assert ref.population_spikes["out"].sum() > 20
+    assert_same_spikes(act, ref, net)
+    assert any(n.startswith("target simreal") for n in act.notes)
+
+
+@pytest.mark.parametrize("encoding", ["regular", "analog"])
+def test_relays_equalize_a_residual_path(encoding):
+    # input -> out skips c: on spiking input the direct path is padded by a relay population
+    net = zero_reset(conv_network(encoding=encoding))
+    x = np.random.default_rng(2).random((3, 2, 8, 8)).astype(np.float32)
+    ref = reference.run(net, x, 30, record_trains=["c", "out"])
+    act = loihi.run(net, x, 30, record_trains=["c", "out"], target="simreal")
+    assert_same_spikes(act, ref, net)
+    relays = [n for n in act.notes if n.startswith("delays:")]
+    assert bool(relays) == (encoding == "regular")
+
+
+def test_initial_membrane_is_written_not_left_random():
+    net = zero_reset(small_network(encoding="regular"))
+    x = np.random.default_rng(4).random((3, 12)).astype(np.float32)
+    net.population("h").v_init = np.linspace(-0.5, 0.9, 9).astype(np.float32)
+    ref = reference.run(net, x, 20, record_trains=["h", "out"])
+    act = loihi.run(net, x, 20, record_trains=["h", "out"], target="simreal")
+    assert_same_spikes(act, ref, net)
+    # on the chip too: the per-neuron v_init changes first spikes as the graph says
+    fixed = loihi.run(net, x, 20, record_trains=["h"])
+    first_ref = ref.spike_trains["h"].argmax(axis=1)
+    assert (fixed.spike_trains["h"].argmax(axis=1) == first_ref).mean() >= 0.95
+
+
+@pytest.mark.parametrize("kw", [dict(encoding="analog"), dict(encoding="regular", neuron="lif", syn=0.8),
+                                dict(encoding="poisson", refractory=2)], ids=["analog", "lif-syn", "refractory"])
+def test_fixed_point_emulator_is_close_and_says_why(kw):
+    net = zero_reset(small_network(**kw))
+    x = np.random.default_rng(5).random((8, 12)).astype(np.float32)
+    ref = reference.run(net, x, 40, record_counts=True)
+    act = loihi.run(net, x, 40)
+    for name in spiking(net):
+        diff = np.abs(act.neuron_counts[name] - ref.neuron_counts[name]).sum()
+        assert diff <= 0.02 * ref.neuron_counts[name].sum() + 2, name
+    notes = " ".join(act.notes)
+    for what in ("nengo-loihi mapping:", "latency:", "threshold:", "precision:", "time: build"):
+        assert what in notes
+    assert "reset:" not in notes  # reset to zero is Loihi's own
+
+
+def test_subtractive_reset_is_named_and_changes_counts():
+    net = small_network(encoding="analog")            # reset by subtraction, strongly driven
+    x = np.random.default_rng(1).random((5, 12)).astype(np.float32)
+    ref = reference.run(net, x, 40, record_counts=True)
+    act = loihi.run(net, x, 40, target="simreal")
+    assert any(n.startswith("reset: Loihi resets the membrane to 0") for n in act.notes)
+    assert act.neuron_counts["h"].sum() < ref.neuron_counts["h"].sum()  # overshoots are lost
+    same = loihi.run(zero_reset(small_network(encoding="analog")), x, 40, target="simreal")
+    np.testing.assert_array_equal(same.neuron_counts["h"], act.neuron_counts["h"])
+
+
+def two_convs(encoding="regular"):
+    rng = np.random.default_rng(0)
+    nm = NeuronModel("if", threshold=1.0, reset="zero")
+    pops = [Population("input", (1, 8, 8), encoding=InputEncoding(encoding, 300.0)),
+            Population("a", (4, 8, 8), neuron=nm, bias=np.full((4, 8, 8), 0.01, np.float32)),
+            Population("b", (3, 6, 6), neuron=nm), Population("out", (5,), neuron=nm)]
+    projs = [Projection("in->a", "input", "a", [Conv2d(rng.normal(0, 0.5, (4, 1, 3, 3)).astype(np.float32), padding=1)]),
+             Projection("a->b", "a", "b", [Conv2d(rng.normal(0.05, 0.4, (3, 4, 3, 3)).astype(np.float32))]),
+             Projection("b->out", "b", "out", [Flatten(), Dense(rng.normal(0.05, 0.3, (5, 108)).astype(np.float32))])]
+    return Network(pops, projs, input="input", output="out").validate()
+
+
+def test_convolution_transform_equals_the_sparse_matrix_and_uses_less_memory():
+    net = two_convs()
+    x = np.random.default_rng(3).random((3, 1, 8, 8)).astype(np.float32)
+    sparse = loihi.run(net, x, 30)
+    shared = loihi.run(net, x, 30, conv="transform")
+    for name in spiking(net):
+        np.testing.assert_array_equal(shared.neuron_counts[name], sparse.neuron_counts[name], err_msg=name)
+    m_sparse, m_shared = loihi.mapping(net), loihi.mapping(net, conv="transform")
+    assert m_shared["conv_transforms"] == ["a->b"] and m_sparse["conv_transforms"] == []
+    used = lambda m: m["populations"]["b"]["per_block"][0]["synapses"]["used"]
+    assert used(m_shared) < used(m_sparse)
+
+
+def test_mapping_names_every_population_blocks_and_cores():
+    net = two_convs()
+    m = loihi.mapping(net, block_size=100)
+    assert list(m["populations"]) == ["a", "b", "out"]
+    a = m["populations"]["a"]
+    assert a["blocks"] == a["cores"] == 3 and [b["compartments"]["used"] for b in a["per_block"]] == [100, 100, 56]
+    assert m["populations"]["b"]["blocks"] == 2 and m["populations"]["out"]["blocks"] == 1
+    assert m["cores"] == 6 and len(m["utilization_summary"]) == 7  # a line per block and the average
+    assert m["lag_steps"] == {"input": 0, "a": 1, "b": 2, "out": 3}
+    assert m["input"]["neurons"] == 64
+    for block in a["per_block"]:
+        assert 0 < block["synapses"]["used"] <= block["synapses"]["max"]
+    x = np.random.default_rng(3).random((2, 1, 8, 8)).astype(np.float32)
+    act = loihi.run(net, x, 20, block_size=100)
+    note = next(n for n in act.notes if n.startswith("nengo-loihi mapping: 6 cores"))
+    assert "a 3 blocks" in note and "b 2 blocks" in note and "out 1 block" in note
+
+
+def test_user_errors_are_one_line():
+    net = small_network()
+    x = np.zeros((2, 12), np.float32)
+    fixed = dataclasses.replace(net, fixed_point=FixedPoint())
+    with pytest.raises(SpikeportError, match="floating-point networks only"):
+        loihi.run(fixed, x, 10)
+    rec = small_network(delay=1)
+    rec.projections.append(Projection("out->h", "out", "h", [Dense(np.ones((9, 4), np.float32))], delay_steps=1))
+    with pytest.raises(SpikeportError, match="feed-forward networks only"):
+        loihi.run(rec, x, 10)
+    with pytest.raises(SpikeportError, match="conv must be one of"):
+        loihi.run(net, x, 10, conv="dense")
+    with pytest.raises(SpikeportError, match="no spiking population named 'input'"):
+        loihi.run(net, x, 10, record_trains=["input"])
+    with pytest.raises(SpikeportError, match="do not fit input population"):
+        loihi.run(net, np.zeros((2, 5)), 10)
+    with pytest.raises(TypeError):
+        loihi.run(net, x, 10, device="cuda")
+    assert get_backend("nengo-loihi") is loihi
+
+
+# ---------------------------------------------------------------------------- a trained network
+
+@pytest.fixture(scope="module")
+def digits_snn():
+    """conv 8@3x3 - avgpool 2 - fc 64 - fc 10, trained with ReLU on digits for 12 epochs (~2 s), converted."""
+    import torch
+    from torch import nn
+
+    import spikeport
+    from spikeport.models import convert
+
+    ds = spikeport.load_dataset("digits")
+    torch.manual_seed(0)
+    model = nn.Sequential(OrderedDict(conv1=nn.Conv2d(1, 8, 3, padding=1), relu1=nn.ReLU(), pool1=nn.AvgPool2d(2),
+                                      flatten=nn.Flatten(), fc1=nn.Linear(8 * 4 * 4, 64), relu2=nn.ReLU(),
+                                      fc2=nn.Linear(64, 10)))
+    opt = torch.optim.Adam(model.parameters(), 3e-3)
+    x, y = torch.as_tensor(ds.x("train")), torch.as_tensor(ds.y("train"))
+    gen = torch.Generator().manual_seed(0)
+    with torch.random.fork_rng():
+        for _ in range(12):
+            order = torch.randperm(len(x), generator=gen)
+            for i in range(0, len(x), 64):
+                idx = order[i:i + 64]
+                opt.zero_grad()
+                nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+                opt.step()
+    return convert(model.eval(), ds.x("train")[:512]), ds
+
+
+def test_converted_digits_network_agrees_with_the_reference(digits_snn):
+    net, ds = digits_snn
+    assert [p.name for p in net.populations] == ["input", "conv1", "fc1", "fc2"]
+    x, y = ds.x("test")[:150], ds.y("test")[:150]
+    ref = reference.run(net, x, 32, checkpoints=[16])
+    act = loihi.run(net, x, 32, checkpoints=[16])
+    agreement = (act.predictions[:, -1] == ref.predictions[:, -1]).mean()
+    assert agreement >= 0.95, agreement
+    assert act.accuracy(y) >= ref.accuracy(y) - 0.03 and act.accuracy(y) >= 0.9
+    m = " ".join(act.notes)
+    assert "conv1 1 block" in m and "fc1 1 block" in m and "fc2 1 block" in m and "reset:" in m
+
+
+def test_converted_digits_network_with_poisson_input(digits_snn):
+    net, ds = digits_snn
+    net = dataclasses.replace(net, populations=[dataclasses.replace(p, encoding=InputEncoding("poisson", 1000.0))
+                                                if p.is_input else p for p in net.populations])
+    x = ds.x("test")[:60]
+    ref = reference.run(net.validate(), x, 32, seed=7)
+    act = loihi.run(net, x, 32, seed=7)
+    assert (act.predictions[:, -1] == ref.predictions[:, -1]).mean() >= 0.9
+    # the input spikes are the reference's, spike for spike
+    np.testing.assert_array_equal(act.population_spikes["input"], ref.population_spikes["input"])
