@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import conv_network, small_network
-from spikeport.backends import get_backend, reference
+from spikeport.backends import common, get_backend, reference
 from spikeport.errors import SpikeportError
 from spikeport.ir import (Conv2d, Dense, FixedPoint, Flatten, InputEncoding, Network, NeuronModel, Population,
                           Projection)
@@ -44,12 +44,17 @@ def assert_same_spikes(act, ref, net):
 
 SMALL = [dict(encoding="analog"), dict(encoding="poisson"), dict(encoding="regular", neuron="lif"),
          dict(encoding="analog", neuron="lif", syn=0.8), dict(encoding="regular", syn=0.7, refractory=2),
-         dict(encoding="analog", refractory=3, delay=2), dict(encoding="poisson", neuron="lif", delay=3)]
+         dict(encoding="analog", refractory=3, delay=2), dict(encoding="poisson", neuron="lif", delay=3),
+         dict(encoding="analog", syn=0.9, in_delay=2), dict(encoding="regular", in_delay=2, delay=1)]
 
 
 @pytest.mark.parametrize("kw", SMALL, ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()))
 def test_lowering_is_the_graph_spike_for_spike_without_discretization(kw):
-    net = zero_reset(small_network(**kw))
+    kw = dict(kw)
+    in_delay = kw.pop("in_delay", 0)
+    net = small_network(**kw)
+    net.projections[0].delay_steps = in_delay            # input -> h
+    net = zero_reset(net)
     x = np.random.default_rng(1).random((4, 12)).astype(np.float32)
     names = spiking(net)
     ref = reference.run(net, x, 30, checkpoints=[10, 20], seed=3, record_trains=names)
@@ -135,6 +140,15 @@ def test_convolution_transform_equals_the_sparse_matrix_and_uses_less_memory():
     assert m_shared["conv_transforms"] == ["a->b"] and m_sparse["conv_transforms"] == []
     used = lambda m: m["populations"]["b"]["per_block"][0]["synapses"]["used"]
     assert used(m_shared) < used(m_sparse)
+
+
+def test_split_populations_keep_their_neurons_in_order():
+    net = two_convs()
+    x = np.random.default_rng(6).random((2, 1, 8, 8)).astype(np.float32)
+    ref = reference.run(net, x, 25, record_trains=spiking(net))
+    act = loihi.run(net, x, 25, record_trains=spiking(net), block_size=48, target="simreal")
+    assert_same_spikes(act, ref, net)
+    assert common.added_latency(net)[0] == loihi.mapping(net)["lag_steps"]
 
 
 def test_mapping_names_every_population_blocks_and_cores():

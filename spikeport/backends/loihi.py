@@ -361,7 +361,9 @@ class _Chip:
         return man * 2**exp
 
     def reset(self):
-        """Every compartment's state to zero and no bias: the state before a sample."""
+        """Every compartment's state to zero, no bias, no spike in flight: the state before a sample."""
+        if self.lowered.spike_source is not None:
+            self.lowered.process.input.spikes.clear()     # the last steps' input would arrive after the run
         comp = self.emu.compartment
         comp.input[:] = 0
         comp.current[:] = 0
@@ -395,61 +397,63 @@ class _Chip:
 
 # ---------------------------------------------------------------------------- building
 
-def _analog_currents(network: Network, x: np.ndarray) -> dict:
-    """Per analog projection: its current W x per sample (samples, post size), in the post's thresholds."""
-    out = {}
-    inp = network.population(network.input)
-    if inp.encoding.kind != "analog":
-        return out
-    for proj in network.projections:
-        if proj.pre == inp.name:
-            post = network.population(proj.post)
-            cur = proj.apply_numpy(x.reshape((len(x),) + inp.shape).astype(np.float64)).reshape(len(x), -1)
-            out[proj.name] = cur / post.neuron.threshold
-    return out
+class _Biases:
+    """Every population's bias during a sample: its own b plus, for an analog input, W x.
 
-
-def _bias_schedule(network: Network, currents: dict) -> dict:
-    """Per population, its bias changes: [(steps after its lag, bias level, current kick)].
-
-    The level (thresholds per step; (samples or 1, n)) is its own bias b / theta plus the
-    current of every analog projection that has started (after its ``delay_steps``). With a
-    synaptic filter alpha the graph filters an analog current J too (i[t] = alpha i[t-1] + J):
-    the bias then takes the filtered current's final value J / (1 - alpha) and the
-    compartment's current u, which decays by alpha, is kicked by -J / (1 - alpha), so that
-    u + bias = J (1 - alpha**(t+1)) / (1 - alpha), the graph's i[t], step for step.
+    :meth:`changes` gives, per population, [(steps after its lag, level, kick)]: the level
+    (thresholds per step, (samples, n)) is b / theta plus the current of every analog
+    projection that has started (after its ``delay_steps``). With a synaptic filter alpha
+    the graph filters an analog current J too (i[t] = alpha i[t-1] + J): the bias then takes
+    the filtered current's final value J / (1 - alpha) and the compartment's current u,
+    which decays by alpha, is kicked by -J / (1 - alpha) (the kick), so that u + bias =
+    J (1 - alpha**(t+1)) / (1 - alpha): the graph's i[t], step for step.
     """
-    out = {}
-    for pop in network.populations:
-        if pop.is_input:
-            continue
-        nm = pop.neuron
-        level = np.zeros((1, pop.size)) if pop.bias is None else pop.bias.reshape(1, -1) / nm.threshold
-        schedule = [(0, level, None)]
-        for proj in sorted(network.projections_into(pop.name), key=lambda p: p.delay_steps):
-            if proj.name not in currents:
+
+    def __init__(self, network: Network, x: np.ndarray):
+        self.network, self.x = network, x
+        inp = network.population(network.input)
+        analog = inp.encoding.kind == "analog"
+        self.parts = {}
+        for pop in network.populations:
+            if pop.is_input:
                 continue
-            cur = currents[proj.name] / (1.0 if nm.syn_decay is None else 1.0 - nm.syn_decay)
-            kick = None if nm.syn_decay is None else -cur
-            d, level, prev_kick = schedule[-1]
-            level = level + cur
-            if proj.delay_steps == d:      # kicks are all None (no filter) or all arrays past the first
-                schedule[-1] = (d, level, kick if prev_kick is None else prev_kick + kick)
-            else:
-                schedule.append((proj.delay_steps, level, kick))
-        out[pop.name] = schedule
-    return out
+            projs = [p for p in network.projections_into(pop.name) if analog and p.pre == inp.name]
+            self.parts[pop.name] = sorted(projs, key=lambda p: p.delay_steps)
 
+    def changes(self, k0: int, k1: int) -> dict:
+        """{population: [(delay, level (k1 - k0, n), kick or None)]} for samples k0..k1-1."""
+        net, out = self.network, {}
+        inp = net.population(net.input)
+        xs = self.x[k0:k1].reshape((k1 - k0,) + inp.shape).astype(np.float64)
+        for name, projs in self.parts.items():
+            pop = net.population(name)
+            nm = pop.neuron
+            own = np.zeros(pop.size) if pop.bias is None else pop.bias.reshape(-1).astype(np.float64)
+            level = np.broadcast_to(own / nm.threshold, (k1 - k0, pop.size))
+            stages = [(0, level, None)]
+            for proj in projs:
+                cur = proj.apply_numpy(xs).reshape(k1 - k0, -1) / nm.threshold
+                if nm.syn_decay is not None:
+                    cur = cur / (1.0 - nm.syn_decay)
+                d, level, kick = stages[-1]
+                new_kick = None if nm.syn_decay is None else -cur
+                if proj.delay_steps == d:
+                    stages[-1] = (d, level + cur, new_kick if kick is None else kick + new_kick)
+                else:
+                    stages.append((proj.delay_steps, level + cur, new_kick))
+            out[name] = stages
+        return out
 
-def _build_bias(schedule: dict) -> dict:
-    """The bias (thresholds per step) each ensemble is built with: per neuron the value of
-    largest magnitude its bias register holds during the run, so that nengo-loihi's
-    discretization picks a scale at which every sample's bias fits."""
-    out = {}
-    for name, changes in schedule.items():
-        levels = np.concatenate([level for _, level, _ in changes])
-        out[name] = levels[np.abs(levels).argmax(axis=0), np.arange(levels.shape[1])]
-    return out
+    def build_bias(self, chunk: int = 256) -> dict:
+        """The bias (thresholds per step) each ensemble is built with: per neuron the value of
+        largest magnitude its bias register holds during the run, so that nengo-loihi's
+        discretization picks a scale at which every sample's bias fits."""
+        out = {}
+        for k0 in range(0, max(len(self.x), 1), chunk):
+            for name, stages in self.changes(k0, min(k0 + chunk, len(self.x))).items():
+                levels = np.concatenate([level for _, level, _ in stages] + ([out[name][None]] if name in out else []))
+                out[name] = levels[np.abs(levels).argmax(axis=0), np.arange(levels.shape[1])]
+        return out
 
 
 def _simulator(lowered: _Lowered, target: str = "sim"):
@@ -494,14 +498,14 @@ def _population_mapping(chip: _Chip, name: str) -> dict:
             "units_per_threshold": float(np.median(chip.units[name]))}
 
 
-def _events(schedule: dict, lowered: _Lowered, total: int) -> dict:
-    """{chip step: [(population, bias level, current kick, write v_init)]} within the run."""
+def _events(changes: dict, lowered: _Lowered, total: int) -> dict:
+    """{chip step: [(population, bias level, current kick, write v_init)]} within the run of one sample."""
     events = {}
-    for name, changes in schedule.items():
-        for k, (d, level, kick) in enumerate(changes):
+    for name, stages in changes.items():
+        for j, (d, level, kick) in enumerate(stages):
             c = lowered.lag[name] + d
             if c < total:
-                events.setdefault(c, []).append((name, level, kick, k == 0))
+                events.setdefault(c, []).append((name, level[0], None if kick is None else kick[0], j == 0))
     return events
 
 
@@ -534,8 +538,8 @@ def run(network: Network, x, steps: int, *, checkpoints=None, seed: int = 0, rec
     unknown = [n for n in record_trains if n not in {p.name for p in network.populations if not p.is_input}]
     if unknown:
         raise SpikeportError(f"record_trains: no spiking population named {unknown[0]!r}")
-    schedule = _bias_schedule(network, _analog_currents(network, x))
-    lowered = _Lowered(network, _build_bias(schedule), conv, block_size)
+    biases = _Biases(network, x)
+    lowered = _Lowered(network, biases.build_bias(), conv, block_size)
     sim, lost_bits = _simulator(lowered, target)
     build_s = time.perf_counter() - start_time
     try:
@@ -544,7 +548,7 @@ def run(network: Network, x, steps: int, *, checkpoints=None, seed: int = 0, rec
         run_start = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            counts, recorded, out_v = _present(chip, schedule, trains, len(x), steps, checkpoints,
+            counts, recorded, out_v = _present(chip, biases, trains, len(x), steps, checkpoints,
                                                set(record_trains) | {network.output}, progress)
         overflow = sum("Overflow" in str(w.message) for w in caught)
         run_s = time.perf_counter() - run_start
@@ -557,7 +561,7 @@ def run(network: Network, x, steps: int, *, checkpoints=None, seed: int = 0, rec
     return act
 
 
-def _present(chip: _Chip, schedule: dict, trains, samples: int, steps: int, checkpoints: list, record: set,
+def _present(chip: _Chip, biases: _Biases, trains, samples: int, steps: int, checkpoints: list, record: set,
              progress):
     """Run every sample from a reset state; read each population in its lag-shifted window.
 
@@ -568,8 +572,6 @@ def _present(chip: _Chip, schedule: dict, trains, samples: int, steps: int, chec
     lowered, sim = chip.lowered, chip.sim
     network = lowered.network
     total = steps + max(lowered.lag.values())
-    events = _events(schedule, lowered, total)
-    cuts = sorted(set(events) | {0, total})
     spiking = [p for p in network.populations if not p.is_input]
     v_init = {p.name: p.initial_membrane().reshape(-1) / p.neuron.threshold for p in spiking}
     counts = {p.name: np.zeros((samples,) + p.shape, np.int64) for p in spiking}
@@ -580,10 +582,11 @@ def _present(chip: _Chip, schedule: dict, trains, samples: int, steps: int, chec
         chip.reset()
         if trains is not None:
             chip.queue_input(trains[k])
+        events = _events(biases.changes(k, k + 1), lowered, total)
+        cuts = sorted(set(events) | {0, total})
         for a, b in zip(cuts[:-1], cuts[1:]):
             for name, level, kick, first in events.get(a, []):
-                chip.write(name, bias=level[min(k, len(level) - 1)], voltage=v_init[name] if first else None,
-                           current=None if kick is None else kick[min(k, len(kick) - 1)])
+                chip.write(name, bias=level, voltage=v_init[name] if first else None, current=kick)
             sim.run_steps(b - a)
         for p in spiking:
             lag = lowered.lag[p.name]
@@ -685,7 +688,8 @@ def mapping(network: Network, *, conv: str = "sparse", block_size: int | None = 
     ``<population>~relay<k>``. Biases are taken without input (they set no resources).
     """
     _check(network, conv, "sim")
-    lowered = _Lowered(network, _build_bias(_bias_schedule(network, {})), conv, block_size)
+    x = np.zeros((1, network.population(network.input).size), np.float32)
+    lowered = _Lowered(network, _Biases(network, x).build_bias(), conv, block_size)
     sim, _ = _simulator(lowered)
     try:
         return _mapping(_Chip(sim, lowered))
