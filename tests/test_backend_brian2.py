@@ -91,6 +91,22 @@ def test_per_neuron_v_init_and_batch_of_one():
     assert_same_spikes(net, x, 30, batch_size=1)
 
 
+def test_float64_arithmetic_where_the_float32_reference_rounds():
+    # the documented difference, pinned: a current of float32(0.04) = 0.0399999991 reaches theta = 1
+    # after 26 steps in float64 (the graph's real-valued map) but after 25 in the reference's float32
+    from spikeport.ir import Dense, InputEncoding, Network, NeuronModel, Population, Projection
+
+    net = Network([Population("input", (1,), encoding=InputEncoding("analog")),
+                   Population("out", (1,), neuron=NeuronModel("if"))],
+                  [Projection("p", "input", "out", [Dense(np.array([[0.04]], np.float32))])], output="out").validate()
+    x = np.ones((1, 1), np.float32)
+    act = brian.run(net, x, 60, codegen="numpy", record_trains=["out"])
+    ref = reference.run(net, x, 60, record_trains=["out"])
+    assert np.flatnonzero(act.spike_trains["out"][0, :, 0]).tolist() == [25, 50]
+    assert np.flatnonzero(ref.spike_trains["out"][0, :, 0]).tolist() == [24, 49]
+    assert any("float64" in note for note in act.notes)
+
+
 @pytest.fixture(scope="module")
 def digits_cnn():
     """The cnn architecture (4 conv with batch norm, 2 avgpool, 2 dense) trained one epoch on digits."""
