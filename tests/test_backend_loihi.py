@@ -169,6 +169,23 @@ def test_mapping_names_every_population_blocks_and_cores():
     assert "a 3 blocks" in note and "b 2 blocks" in note and "out 1 block" in note
 
 
+def test_when_nengo_loihi_split_fails_smaller_blocks_are_tried():
+    # a 1x1 convolution to 5 channels: each of a's 1024 neurons needs an axon into each of
+    # b's 5 blocks, 5120 > 4096 out-axons on a's core, which nengo-loihi's own split misses
+    nm = NeuronModel("if", threshold=1.0, reset="zero")
+    pops = [Population("input", (1, 32, 32), encoding=InputEncoding("regular", 200.0)),
+            Population("a", (1, 32, 32), neuron=nm), Population("b", (5, 32, 32), neuron=nm)]
+    projs = [Projection("in->a", "input", "a", [Conv2d(np.full((1, 1, 1, 1), 1.5, np.float32))]),
+             Projection("a->b", "a", "b", [Conv2d(np.linspace(0.3, 1.7, 5).reshape(5, 1, 1, 1).astype(np.float32))])]
+    net = Network(pops, projs, input="input", output="b").validate()
+    m = loihi.mapping(net)
+    assert "Output axons (5120) exceeded max (4096)" in m["split"] and "512 compartments" in m["split"]
+    assert m["populations"]["a"]["blocks"] == 2 and m["populations"]["b"]["blocks"] == 10
+    assert max(b["out_axons"]["used"] for b in m["populations"]["a"]["per_block"]) <= 4096
+    with pytest.raises(SpikeportError, match="nengo-loihi cannot map this network: .*Output axons"):
+        loihi.mapping(net, block_size=1024)
+
+
 def test_user_errors_are_one_line():
     net = small_network()
     x = np.zeros((2, 12), np.float32)

@@ -457,17 +457,39 @@ class _Biases:
 
 
 def _simulator(lowered: _Lowered, target: str = "sim"):
-    """nengo_loihi.Simulator on the emulator; nengo-loihi's build errors become one line."""
+    """nengo_loihi.Simulator on the emulator, and nengo-loihi's warnings about lost weight bits."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        try:
-            sim = nengo_loihi.Simulator(lowered.net, dt=lowered.network.dt_s, target=target, seed=0,
-                                        progress_bar=False)
-        except (nengo.exceptions.NengoException, AssertionError, ValueError) as exc:
-            msg = " ".join(str(exc).split()) or type(exc).__name__
-            raise SpikeportError(f"nengo-loihi cannot map this network: {msg}") from None
+        sim = nengo_loihi.Simulator(lowered.net, dt=lowered.network.dt_s, target=target, seed=0, progress_bar=False)
     lost = sorted({str(w.message) for w in caught if "Lost" in str(w.message)})
     return sim, lost
+
+
+def _build(network: Network, bias: dict, conv: str, block_size, target: str = "sim"):
+    """Lower and build; returns (lowered, simulator, {"lost_bits": [...], "split": note or None}).
+
+    Without ``block_size``, nengo-loihi splits large populations itself; where its split
+    exceeds a core's limit (it does not count the extra output axons a layer needs when
+    the next layer is split), blocks of 512, 256, ... compartments are tried in turn.
+    nengo-loihi's build errors become one line.
+    """
+    sizes = [block_size] if block_size is not None else [None] + [2**k for k in range(9, 3, -1)]
+    first = None
+    for size in sizes:
+        lowered = _Lowered(network, bias, conv, size)
+        try:
+            sim, lost = _simulator(lowered, target)
+        except (nengo.exceptions.NengoException, AssertionError, ValueError) as exc:
+            msg = " ".join(str(exc).split()) or type(exc).__name__
+            first = first or msg
+            if "exceeded max" in msg and size != sizes[-1]:
+                continue
+            raise SpikeportError(f"nengo-loihi cannot map this network: {msg}") from None
+        split = None
+        if size is not None and block_size is None:
+            split = f"blocks: nengo-loihi's own split failed ({first}); blocks of at most {size} compartments fit"
+        return lowered, sim, {"lost_bits": lost, "split": split}
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _mapping(chip: _Chip) -> dict:
@@ -539,8 +561,7 @@ def run(network: Network, x, steps: int, *, checkpoints=None, seed: int = 0, rec
     if unknown:
         raise SpikeportError(f"record_trains: no spiking population named {unknown[0]!r}")
     biases = _Biases(network, x)
-    lowered = _Lowered(network, biases.build_bias(), conv, block_size)
-    sim, lost_bits = _simulator(lowered, target)
+    lowered, sim, built = _build(network, biases.build_bias(), conv, block_size, target)
     build_s = time.perf_counter() - start_time
     try:
         chip = _Chip(sim, lowered)
@@ -552,7 +573,7 @@ def run(network: Network, x, steps: int, *, checkpoints=None, seed: int = 0, rec
                                                set(record_trains) | {network.output}, progress)
         overflow = sum("Overflow" in str(w.message) for w in caught)
         run_s = time.perf_counter() - run_start
-        notes = _notes(network, lowered, chip, build_s, run_s, len(x), steps, lost_bits, overflow)
+        notes = _notes(network, lowered, chip, build_s, run_s, len(x), steps, built, overflow)
         act = common.activity(network, BACKEND, x, steps, checkpoints, counts, recorded[network.output],
                               time.perf_counter() - start_time, output_v=out_v, inputs=trains, notes=notes)
     finally:
@@ -608,7 +629,7 @@ def _effective_decay(decay: float, offset: int) -> float:
     return float((4096 - offset - np.clip(delta, 0, 4095)) / 4096)
 
 
-def _precision_notes(network, lowered, chip, lost_bits) -> list:
+def _precision_notes(network, lowered, chip, lost_bits: list) -> list:
     """What the discretization changes, with its size on this network."""
     th = []
     for name in lowered.ens:
@@ -638,7 +659,7 @@ def _precision_notes(network, lowered, chip, lost_bits) -> list:
     return notes
 
 
-def _notes(network, lowered, chip, build_s, run_s, samples, steps, lost_bits, overflow) -> list:
+def _notes(network, lowered, chip, build_s, run_s, samples, steps, built: dict, overflow) -> list:
     notes = []
     total = steps + max(lowered.lag.values())
     mp = _mapping(chip)
@@ -649,6 +670,8 @@ def _notes(network, lowered, chip, build_s, run_s, samples, steps, lost_bits, ov
         parts.append(f"{name} {m['blocks']} block{'s' * (m['blocks'] > 1)} (max use: "
                      + ", ".join(f"{100 * v:.0f}% {k.replace('_', '-')}" for k, v in worst.items()) + ")")
     notes.append(f"nengo-loihi mapping: {mp['cores']} cores (one block per core): " + "; ".join(parts))
+    if built["split"]:
+        notes.append(built["split"])
     lag = {k: v for k, v in lowered.lag.items() if k != network.input}
     notes.append(f"latency: Loihi delivers each connection one step later; populations lag by {lag} steps, "
                  f"so {total} steps ran per sample and each population was read in its own shifted window "
@@ -665,7 +688,7 @@ def _notes(network, lowered, chip, build_s, run_s, samples, steps, lost_bits, ov
                      f"(populations {', '.join(subtract)}) is not expressible, so each spike drops its "
                      "overshoot v - theta (fewer spikes for strongly driven neurons)")
     if chip.discrete:
-        notes.extend(_precision_notes(network, lowered, chip, lost_bits))
+        notes.extend(_precision_notes(network, lowered, chip, built["lost_bits"]))
     else:
         notes.append("target simreal: nengo-loihi's model in floating point, without the chip's discretization "
                      "(not what Loihi computes: a check of the lowering alone)")
@@ -684,14 +707,14 @@ def mapping(network: Network, *, conv: str = "sparse", block_size: int | None = 
     "compartments", "in_axons", "out_axons", "synapses" (synapse memory bits): {"used", "max"},
     "weight_exp"}, ...],
     "vth_units", "units_per_threshold"}}, "lag_steps", "conv_transforms", "utilization_summary",
-    "input"}``: one block per core (nengo-loihi's allocators), relay populations named
-    ``<population>~relay<k>``. Biases are taken without input (they set no resources).
+    "input", "split"}``: one block per core (nengo-loihi's allocators), relay populations named
+    ``<population>~relay<k>``; "split" says which block size was needed where nengo-loihi's
+    own split failed (None otherwise). Biases are taken without input (they set no resources).
     """
     _check(network, conv, "sim")
     x = np.zeros((1, network.population(network.input).size), np.float32)
-    lowered = _Lowered(network, _Biases(network, x).build_bias(), conv, block_size)
-    sim, _ = _simulator(lowered)
+    lowered, sim, built = _build(network, _Biases(network, x).build_bias(), conv, block_size)
     try:
-        return _mapping(_Chip(sim, lowered))
+        return {**_mapping(_Chip(sim, lowered)), "split": built["split"]}
     finally:
         sim.close()
