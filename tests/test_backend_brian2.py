@@ -84,6 +84,14 @@ def test_checkpoints_all_and_one_step():
     assert_same_spikes(net, x, 12, checkpoints="all")
 
 
+def test_several_brian2_runs(monkeypatch):
+    # a tiny recording budget: one Brian2 run per batch of 2, time going on from run to run
+    monkeypatch.setattr(brian, "RUN_BYTES", 1)
+    x = np.random.default_rng(11).random((5, 2, 8, 8)).astype(np.float32)
+    for encoding in ("poisson", "analog"):
+        assert_same_spikes(conv_network(encoding=encoding, delay=1), x, 20, seed=2, batch_size=2)
+
+
 def test_per_neuron_v_init_and_batch_of_one():
     net = small_network(syn=0.9)
     net.population("h").v_init = np.linspace(-0.5, 0.9, 9)
