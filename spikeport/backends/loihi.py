@@ -1,71 +1,85 @@
 """The nengo-loihi backend: the graph on Loihi's fixed-point emulator (``nengo_loihi.Simulator(target="sim")``).
 
-How the graph is lowered
-------------------------
-Every spiking population becomes a ``nengo.Ensemble`` of :class:`LoihiIF` neurons, a
-neuron type registered with nengo-loihi's builder that configures one Loihi compartment
-per neuron, exactly as the chip computes it (``nengo_loihi/emulator/interface.py``)::
+The lowering
+------------
+Every spiking population is a ``nengo.Ensemble`` of :class:`LoihiIF` neurons: a neuron
+type registered with nengo-loihi's builder that configures one Loihi compartment per
+neuron. The compartment computes (``nengo_loihi/emulator/interface.py``)::
 
     u[t] = (1 - delta_u) u[t-1] + q[t]          q: weights of the spikes that arrived
-    v[t] = (1 - delta_v) v[t-1] + u[t] + bias
-    v[t] = clip(v[t], vmin, vmax); v[t] = 0 while refractory
+    v[t] = (1 - delta_v) v[t-1] + u[t] + bias;  v clipped to [vmin, vmax]; 0 while refractory
     spike when v[t] > vth (strictly); then v[t] = 0 and the refractory counter starts
 
-with ``delta_v = 1 - decay`` (0 for IF), ``delta_u = 1 - syn_decay`` (1: no filter) and a
-refractory delay of ``refractory_steps + 1`` (the counter is decremented in the step of
-the spike). Gains and biases follow nengo's convention for a threshold of 1/dt (as
-nengo-loihi's own rectified-linear neurons): gain = 1 / theta (divided by 1 - syn_decay
-where a synaptic filter normalizes its input), bias = b / (theta dt). Every projection is a
-neuron-to-neuron ``nengo.Connection`` whose ``nengo.transforms.Sparse`` transform is the
-projection's exact matrix (``Projection.materialize``); nengo-loihi multiplies it by
-1/dt and the post gain, so a spike moves the membrane by w / theta thresholds.
+with delta_v = 1 - decay (0 for IF), delta_u = 1 - syn_decay (1: no filter), vmin at the
+24-bit register's limit (nengo-loihi's stock neurons clip at 0 and drop negative
+membranes) and a refractory delay of refractory_steps + 1 (the counter is decremented
+in the step of the spike). Gain and bias follow nengo's convention for a threshold of
+1/dt: gain = 1 / theta (over 1 - syn_decay, which nengo-loihi's filter normalization
+takes back), bias = b / (theta dt). Every projection is a neuron-to-neuron
+``nengo.Connection`` with the projection's exact matrix as a ``nengo.transforms.Sparse``
+(``conv="transform"``: a single-op Conv2d between chip populations as nengo-loihi's
+shared-weight ``nengo.Convolution``, spike for spike the same, less synapse memory).
 
-Inputs: a spiking input (poisson, regular) is the reference executor's own spike trains
-(:func:`common.input_trains`), sent to the chip through a :class:`SpikeTrainInput`
-(nengo-loihi's on-chip ``SpikeInput``, the way its DVS input works): spike for spike the
-same input. An analog input x is a constant current W x per sample: it is realized
-exactly as a per-sample compartment bias (W x + b, written to the bias registers before
-each sample, in the chip's 13-bit mantissa / 3-bit exponent format, at the scale
-nengo-loihi chose for the largest such bias of the run). nengo-loihi's own path for a
-``nengo.Node`` driving neurons is an approximation that is not used here: the value is
-encoded on the host by a pair of on/off spiking neurons per dimension (rates 500 (1 +/- x)
-Hz at dt = 1 ms, ``OnOffDecodeNeurons``) and reaches the chip through a 5 ms lowpass filter
-(``Model.decode_tau``) that replaces the synaptic filter of the whole target block.
+Inputs. A spiking input (poisson, regular) is the reference executor's own trains
+(:func:`common.input_trains`), put on the chip by :class:`SpikeTrainInput` (nengo-loihi's
+``SpikeInput``, as its DVS input): the same input, spike for spike. An analog input x is
+a constant current W x per sample: it is written, with the population's own bias, to the
+compartments' bias registers before each sample (12 bits plus sign and a 3-bit exponent,
+at the scale nengo-loihi chose for the largest such bias of the run); with a synaptic
+filter the current register is kicked by -W x / (1 - alpha) so that bias + u follows the
+graph's filtered current step for step. nengo-loihi's own path for a ``nengo.Node``
+driving neurons is not used: it encodes each value on the host with an on/off pair of
+spiking neurons (500 (1 +/- x) Hz at dt = 1 ms, ``OnOffDecodeNeurons``) and filters it on
+the chip with a 5 ms lowpass (``Model.decode_tau``) that becomes the filter of every
+input of the target block. Measured on the digits network below it miscounts 9.9 % of
+the first layer's spikes (the bias path: 0.007 %) and agrees with the reference on
+98.05 % of the test images (the bias path: 98.33 %), at 2.5x the run time.
 
-Samples run one after another on one built simulator: before each sample the state is
-reset (voltages to v_init, currents, refractory counters and in-flight spikes to zero).
+Samples run one after another on one built simulator (nengo-loihi cannot reset one):
+before each sample the state is reset (membranes, currents, refractory counters, spikes
+in flight) and each population's v_init is written to its membranes.
 
-What is exact, and what is not
-------------------------------
-Exact (nothing is lost in the lowering): the topology, the added latency, the initial
-membranes (up to their quantization), the refractory period (with reset to zero), the
-synaptic filter's form, spiking inputs spike for spike, analog inputs as constant currents.
+Exact: nothing is lost in the lowering
+--------------------------------------
+On ``target="simreal"`` (nengo-loihi's model in floating point) every population's
+spike trains equal the reference executor's, spike for spike, for IF and LIF neurons,
+synaptic filters, refractory periods, per-neuron v_init, delays, residual paths and all
+three encodings (tests/test_backend_loihi.py), when the graph resets to zero.
 
-- Latency: Loihi delivers every connection one step after the spike. A population at
-  graph depth L therefore lags the graph by L steps (``common.added_latency``); the run
-  lasts steps + max lag and each population is read in its own window shifted by its
-  lag, with its bias switched on (and its v_init written) at its first step, so no
-  population integrates before its window. Paths of unequal lag into one population
-  (a residual skipping layers) and delays of 2 or more steps (nengo-loihi implements no
-  synaptic delays) are realized exactly by relay populations: one neuron per pre
-  neuron, firing exactly one step after it. Analog projections have no latency (a bias).
+- Latency: Loihi delivers every connection one step after the spike, so a population at
+  depth L lags the graph by L steps (``common.added_latency``). The run lasts steps +
+  max lag; each population is read in its own window shifted by its lag, and its bias
+  and v_init are written at its first step, so nothing integrates before its window.
+- Unequal paths into a population (a residual skipping layers) and delays of 2 steps or
+  more (nengo-loihi implements no synaptic delays) are padded by relay populations: one
+  neuron per pre neuron, weight 2 thresholds, firing exactly one step after it.
+- Block splitting: where nengo-loihi's own split exceeds a core's limits (it does not
+  count the extra output axons a layer needs when the next layer is split), blocks of
+  512, 256, ... compartments are tried; which one fit is noted.
 
-Not exact (each is named in ``Activity.notes`` with its size on the network at hand):
+Not exact (named in ``Activity.notes`` with its size on the network at hand)
+-----------------------------------------------------------------------------
+- Reset: Loihi resets to zero; reset by subtraction is not expressible, so every spike
+  drops its overshoot v - theta.
+- Precision: weights 7 bits plus sign at a per-block scale (nengo-loihi maps the largest
+  weight to 255, then rounds to even steps and clips at 254: the largest weights lose
+  0.4 %); thresholds in steps of 64 units; biases 12 bits plus sign with a 3-bit
+  exponent; integer membranes; 12-bit leak and synaptic-decay factors that round toward
+  zero every step. Without a synaptic filter nengo-loihi keeps 1/4096 of each step's
+  input current for the next step.
+- Threshold: v > vth against the graph's v >= theta: one unit out of the 10**4 to 10**6
+  units of a threshold here, below the register's own rounding to 64 units.
+- Range: membranes within +-(2**23 - 1), the input per step 21 bits and the current 23
+  bits (an overflow wraps around, as on the chip, and is reported).
 
-- Reset: Loihi resets to zero; reset by subtraction (the convention of converted
-  networks) is not expressible, so every spike drops the overshoot v - theta.
-- Precision: weights have 8 bits (mixed-sign synapses 7 bits plus sign) at a scale
-  set per block by its largest weight; thresholds 17 bits in steps of 64; biases 12 bits
-  plus sign with a 3-bit exponent; the membrane is an integer. The leak and the synaptic
-  decay are 12-bit factors, and each decay rounds toward zero.
-- Threshold: Loihi spikes when v > vth, the graph when v >= theta; the quantized
-  threshold is the nearest multiple of 64 units (``threshold="nearest"``, nengo-loihi's
-  rounding) or the largest multiple of 64 below theta (``threshold="floor"``: exact when
-  the membrane moves in whole weight steps).
-- Synaptic filter without syn_decay: nengo-loihi keeps delta_u at 4095/4096, so 1/4096 of
-  each step's input current leaks into the next step.
-- Membrane range: v is clipped to [-(2**23 - 1), 2**23 - 1] (the chip's 24-bit voltage);
-  the input per step to 21 bits and the current to 23 bits (an overflow is reported).
+Measured (digits, conv 8@3x3 - pool - fc 64 - fc 10 converted with reset by subtraction,
+359 test images, T = 32, analog input): 98.33 % of predictions agree with the reference
+(T = 16: 98.33 %, T = 64: 99.16 %; Poisson input at 1 kHz: 98.89 %), accuracy 94.7 % against 95.5 %.
+The reference with reset to zero agrees with the reference on 98.33 % too, and with this
+backend on 99.44 %: the reset and the precision cost about the same. Reset to zero cuts the
+spikes by 14 % (conv1), 35 % (fc1) and 62 % (fc2). With nengo-loihi's stock vmin = 0 the
+agreement falls to 96.94 %. About 30 ms per image (34 steps; 58 ms with Poisson input) on one
+core; build 0.1 s.
 """
 from __future__ import annotations
 
@@ -79,7 +93,7 @@ import nengo_loihi
 import numpy as np
 from nengo.params import IntParam, NumberParam
 from nengo_loihi.builder import Builder as LoihiBuilder
-from nengo_loihi.builder.discretize import bias_to_manexp
+from nengo_loihi.builder.discretize import BIAS_MAX, bias_to_manexp
 from nengo_loihi.inputs import ChipProcess, SpikeInput
 
 from ..errors import SpikeportError
@@ -357,7 +371,8 @@ class _Chip:
         """A bias in thresholds per step as the chip's register value (mantissa * 2**exponent)."""
         if not self.discrete:
             return bias_thresholds * self.units[name]
-        man, exp = bias_to_manexp(np.round(bias_thresholds * self.units[name]))
+        value = np.clip(np.round(bias_thresholds * self.units[name]), -BIAS_MAX, BIAS_MAX)  # float32 build slack
+        man, exp = bias_to_manexp(value)
         return man * 2**exp
 
     def reset(self):
@@ -552,7 +567,7 @@ def run(network: Network, x, steps: int, *, checkpoints=None, seed: int = 0, rec
     Example
     -------
     >>> act = run(net, dataset.x("test")[:100], 32)             # doctest: +SKIP
-    >>> print("\n".join(act.notes))                              # doctest: +SKIP
+    >>> act.accuracy(dataset.y("test")[:100]), act.notes[0]      # doctest: +SKIP
     """
     start_time = time.perf_counter()
     _check(network, conv, target)
