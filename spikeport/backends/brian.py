@@ -395,29 +395,11 @@ def run(network, x, steps: int, *, checkpoints=None, seed: int = 0, record_count
              "lands within rounding of the threshold"]
     trains = {name: np.concatenate([p[2][name] for p in parts]) for name in parts[0][2]}
     act = common.activity(network, NAME, x, steps, checkpoints, counts, trains[network.output], t_end - t_start,
-                          output_v=np.concatenate([p[3] for p in parts]), inputs=inputs, notes=notes)
+                          output_v=np.concatenate([p[3] for p in parts]), inputs=inputs, notes=notes,
+                          delivered=early)
     act.spike_trains = {name: trains[name].reshape((samples, steps) + network.population(name).shape)
                         for name in record_trains}
-    _delivered_synops(network, act, steps, counts, early, inputs)
     if not record_counts:
         act.neuron_counts = {}
     return act
 
-
-def _delivered_synops(network, act, steps, counts, early, inputs):
-    """Count only the spikes a delayed projection delivered within the run (those of the first
-    steps - d steps), as the reference executor does; ``common.activity`` counts all pre spikes."""
-    for proj in network.projections:
-        d = proj.delay_steps
-        pre = network.population(proj.pre)
-        if not d or (pre.is_input and inputs is None):
-            continue  # common.activity counts a delayed analog input exactly
-        samples = len(act.predictions)
-        if pre.is_input:
-            full = inputs.sum(axis=1)
-            kept = inputs[:, :max(steps - d, 0)].sum(axis=1)
-        else:
-            full = counts[pre.name].reshape(samples, -1)
-            kept = early[pre.name, d] if d < steps else np.zeros_like(full)
-        fan = proj.synapses_per_pre(pre.shape).astype(np.int64)
-        act.synops[proj.post] = act.synops[proj.post] - (full - kept).astype(np.int64) @ fan

@@ -85,7 +85,8 @@ def predictions(counts: np.ndarray, v: np.ndarray | None):
 
 def activity(network: Network, backend: str, x: np.ndarray, steps: int, checkpoints: list, counts: dict,
              output_trains: np.ndarray, seconds: float, *, output_v: np.ndarray | None = None,
-             inputs: np.ndarray | None = None, notes=(), device: str = "cpu") -> Activity:
+             inputs: np.ndarray | None = None, delivered: dict | None = None, notes=(),
+             device: str = "cpu") -> Activity:
     """The :class:`Activity` of a simulator's run.
 
     counts[name]: per-neuron spike counts (samples, *shape) of every spiking population
@@ -93,6 +94,9 @@ def activity(network: Network, backend: str, x: np.ndarray, steps: int, checkpoi
     output_v: its membrane potential after each checkpoint (samples, len(checkpoints), classes),
         used to break ties as the reference executor does; without it ties go to the lower index
     inputs: the input population's spikes (samples, steps, n) for spiking encodings
+    delivered[(pre, d)]: spikes of spiking population ``pre`` in the first steps - d steps
+        (samples, n), for every projection with delay 1 <= d < steps out of it: what the projection
+        delivered within the run. Without it those projections count all pre spikes.
     """
     samples = len(x)
     out = network.population(network.output)
@@ -115,13 +119,16 @@ def activity(network: Network, backend: str, x: np.ndarray, steps: int, checkpoi
     synops = {p.name: np.zeros(samples, np.int64) for p in network.populations if not p.is_input}
     for proj in network.projections:
         pre = network.population(proj.pre)
-        # a delayed projection delivers the pre spikes of the first steps - delay only; without
-        # the pre trains the spikes of the last delay steps are counted too (for spiking pre)
+        # a delayed projection delivers the pre output of the first steps - d steps only
         fan = proj.synapses_per_pre(pre.shape).astype(np.int64)
-        events = flat[proj.pre]
-        if proj.delay_steps and proj.pre == inp.name and inputs is None:
-            events = (x.reshape(samples, -1) != 0).astype(np.int64) * max(0, steps - proj.delay_steps)
-        synops[proj.post] += events @ fan
+        d, events = proj.delay_steps, flat[proj.pre]
+        if d and proj.pre == inp.name:
+            events = ((x.reshape(samples, -1) != 0).astype(np.int64) * max(0, steps - d) if inputs is None
+                      else np.asarray(inputs).reshape(samples, steps, -1)[:, :max(0, steps - d)].sum(axis=1))
+        elif d and delivered is not None:
+            events = (np.zeros_like(events) if d >= steps
+                      else np.asarray(delivered[proj.pre, d]).reshape(samples, -1))
+        synops[proj.post] += events.astype(np.int64) @ fan
     pop_spikes = {name: c.sum(axis=1) for name, c in flat.items() if name != inp.name or inputs is not None}
     return Activity(backend=backend, steps=steps, dt_s=network.dt_s, checkpoints=list(checkpoints),
                     predictions=np.stack(preds, axis=1), output_counts=cum[:, -1].astype(np.int64),
