@@ -82,3 +82,34 @@ def digits_model(digits_model_file):
     from spikeport.models import load_model
 
     return load_model(digits_model_file)
+
+
+@pytest.fixture(scope="session")
+def digits_conv_snn():
+    """conv 8@3x3 - avgpool 2 - fc 64 - fc 10, trained with ReLU on digits for 12 epochs (~2 s), converted
+    (percentile 99.9, analog input): the small conv + dense network every backend runs."""
+    from collections import OrderedDict
+
+    import torch
+    from torch import nn
+
+    import spikeport
+    from spikeport.models import convert
+
+    ds = spikeport.load_dataset("digits")
+    torch.manual_seed(0)
+    model = nn.Sequential(OrderedDict(conv1=nn.Conv2d(1, 8, 3, padding=1), relu1=nn.ReLU(), pool1=nn.AvgPool2d(2),
+                                      flatten=nn.Flatten(), fc1=nn.Linear(8 * 4 * 4, 64), relu2=nn.ReLU(),
+                                      fc2=nn.Linear(64, 10)))
+    opt = torch.optim.Adam(model.parameters(), 3e-3)
+    x, y = torch.as_tensor(ds.x("train")), torch.as_tensor(ds.y("train"))
+    gen = torch.Generator().manual_seed(0)
+    with torch.random.fork_rng():
+        for _ in range(12):
+            order = torch.randperm(len(x), generator=gen)
+            for i in range(0, len(x), 64):
+                idx = order[i:i + 64]
+                opt.zero_grad()
+                nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+                opt.step()
+    return convert(model.eval(), ds.x("train")[:512]), ds

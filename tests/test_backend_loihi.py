@@ -6,7 +6,6 @@ synaptic filter and refractory period. On the fixed-point emulator (target "sim"
 differences left are Loihi's precision, and a converted digits network must still agree.
 """
 import dataclasses
-from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -209,36 +208,8 @@ def test_user_errors_are_one_line():
 
 # ---------------------------------------------------------------------------- a trained network
 
-@pytest.fixture(scope="module")
-def digits_snn():
-    """conv 8@3x3 - avgpool 2 - fc 64 - fc 10, trained with ReLU on digits for 12 epochs (~2 s), converted."""
-    import torch
-    from torch import nn
-
-    import spikeport
-    from spikeport.models import convert
-
-    ds = spikeport.load_dataset("digits")
-    torch.manual_seed(0)
-    model = nn.Sequential(OrderedDict(conv1=nn.Conv2d(1, 8, 3, padding=1), relu1=nn.ReLU(), pool1=nn.AvgPool2d(2),
-                                      flatten=nn.Flatten(), fc1=nn.Linear(8 * 4 * 4, 64), relu2=nn.ReLU(),
-                                      fc2=nn.Linear(64, 10)))
-    opt = torch.optim.Adam(model.parameters(), 3e-3)
-    x, y = torch.as_tensor(ds.x("train")), torch.as_tensor(ds.y("train"))
-    gen = torch.Generator().manual_seed(0)
-    with torch.random.fork_rng():
-        for _ in range(12):
-            order = torch.randperm(len(x), generator=gen)
-            for i in range(0, len(x), 64):
-                idx = order[i:i + 64]
-                opt.zero_grad()
-                nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-                opt.step()
-    return convert(model.eval(), ds.x("train")[:512]), ds
-
-
-def test_converted_digits_network_agrees_with_the_reference(digits_snn):
-    net, ds = digits_snn
+def test_converted_digits_network_agrees_with_the_reference(digits_conv_snn):
+    net, ds = digits_conv_snn
     assert [p.name for p in net.populations] == ["input", "conv1", "fc1", "fc2"]
     x, y = ds.x("test")[:150], ds.y("test")[:150]
     ref = reference.run(net, x, 32, checkpoints=[16])
@@ -250,8 +221,8 @@ def test_converted_digits_network_agrees_with_the_reference(digits_snn):
     assert "conv1 1 block" in m and "fc1 1 block" in m and "fc2 1 block" in m and "reset:" in m
 
 
-def test_converted_digits_network_with_poisson_input(digits_snn):
-    net, ds = digits_snn
+def test_converted_digits_network_with_poisson_input(digits_conv_snn):
+    net, ds = digits_conv_snn
     net = dataclasses.replace(net, populations=[dataclasses.replace(p, encoding=InputEncoding("poisson", 1000.0))
                                                 if p.is_input else p for p in net.populations])
     x = ds.x("test")[:60]
