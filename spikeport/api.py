@@ -91,6 +91,9 @@ def simulate(network: Network, data="digits", steps: int = 128, *, samples: int 
     x, y, name = labelled_samples(data, samples, data_dir)
     kwargs = {"checkpoints": checkpoints, "seed": seed, "progress": progress, **backend_options}
     if device is not None:
+        if backend != "reference":
+            raise SpikeportError(f"device {device!r}: only the reference executor runs on a chosen device; "
+                                 f"the {backend} backend runs on its simulator")
         kwargs["device"] = device
     activity = get_backend(backend).run(network, x, steps, **kwargs)
     return Simulation(network=network, activity=activity, labels=y, dataset=name)
