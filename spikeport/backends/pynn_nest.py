@@ -1,0 +1,501 @@
+"""The pynn-nest backend: the graph on NEST through PyNN (``pyNN.nest``).
+
+The network is lowered by :mod:`spikeport.backends.pynn_lowering` (read it first: time,
+units, copies, signs, lags) with NEST's native cells (:class:`NestCells`), built as PyNN
+populations, and run by driving the NEST kernel directly: samples are simulated
+``copies`` at a time side by side (independent replicas of the network), batch after
+batch in one simulation, with every population's state set at the start of its own
+window. Nothing is reset by ``sim.reset()`` (pyNN.nest cannot reset in-flight spikes).
+
+What is exact (checked spike for spike against the reference executor by
+tests/test_backend_pynn.py):
+
+- IF and LIF neurons with reset to zero (``iaf_psc_delta``: exact integration, tau_m =
+  -1/ln(decay) steps; IF with tau_m = 1e30, whose one-step decay is exactly 1.0 in
+  double precision), refractory steps (NEST holds v at V_reset and drops input, as the
+  graph does), per-neuron bias and v_init, analog input (a constant current per sample,
+  ``I_e``, from the population's first step), poisson and regular input (the reference
+  executor's own trains, from ``spike_generator``\\ s).
+- Zero-delay projections: NEST's minimum delay is one step; every population runs
+  ``lag`` steps behind the graph (the lowering pads delays so that every path, residual
+  ones included, arrives aligned) and its spikes are read in its own window, so the
+  counts are those of same-step delivery. Delays >= 1 are delivered exactly.
+- A synaptic current (``syn_decay``): ``iaf_psc_exp``. NEST adds an arriving spike to
+  the current after the membrane update of its step, and integrates the current into the
+  membrane exactly with the propagator P21; with weights scaled by 1/P21 and one more
+  step of lag this is the graph's map v[t] = lam v[t-1] + i[t] + b exactly. The analog
+  input into such a population goes through the synapse as weighted spikes (one per step
+  from a ``spike_generator`` with ``spike_weights``), as the graph filters it.
+- Reset by subtraction: NEST's standard iaf models reset to V_reset; the e-prop model
+  ``eprop_iaf`` (NEST >= 3.7) subtracts the threshold from v at a spike, the graph's
+  rule, and is used for it. Its leak cannot be switched off: an IF neuron gets tau_m =
+  2**40 steps (decay 1 - 9.1e-13 per step, far below the reference's float32 rounding),
+  and it reads its constant current one step late (the lowering sets it a step early).
+
+What is not (named in ``Activity.notes`` when it applies):
+
+- reset by subtraction *and* a synaptic current: no NEST cell has both; reset to zero;
+- reset by subtraction with refractory steps: eprop_iaf keeps integrating during the
+  refractory steps (the graph holds v);
+- arithmetic: NEST computes in double precision, the reference executor in float32;
+  a neuron whose membrane lands within float32 rounding of its threshold may differ.
+
+Options: ``copies`` (samples simulated side by side; default: about 2,048 neurons' worth,
+see :func:`choose_copies`), ``connect`` ("nest": ``nest.Connect`` with arrays, about 20x faster
+to build; "pynn": PyNN ``Projection``\\ s with ``FromListConnector``, the shared
+lowering's own path; the synapses are the same), ``threads`` (NEST threads, default 1).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import time
+import warnings
+
+import numpy as np
+
+os.environ.setdefault("PYNEST_QUIET", "1")  # no banner on import
+
+import nest  # noqa: E402  (the simulator: an ImportError here becomes the registry's install hint)
+import pyNN.nest as sim  # noqa: E402
+
+from ..errors import SpikeportError  # noqa: E402
+from ..ir import Network, Population  # noqa: E402
+from . import common  # noqa: E402
+from .activity import Activity  # noqa: E402
+try:  # the kernel interface under nest.NodeCollection.set, for setting many nodes fast
+    from nest.lib.hl_api_types import nestkernel as _nestkernel  # noqa: E402
+except ImportError:  # pragma: no cover - another NEST layout
+    _nestkernel = None
+
+from .pynn_lowering import STEP_MS, Cell, Dialect, Lowering, create_populations, create_projections, lif_tau, \
+    psc_exp_propagator  # noqa: E402
+
+BACKEND = "pynn-nest"
+IF_TAU = 2.0 ** 44  # steps: NEST cells have no IF mode; a leak of 5.7e-14 per step (tau_m = 1e30 loses the current)
+BATCH_NEURONS = 2048  # default copies: about this many neurons side by side (module docstring)
+EPROP_HISTORY_BUDGET = 50_000_000  # neuron-steps of eprop_iaf per kernel (it keeps a per-step history)
+
+
+class NestCells(Dialect):
+    """NEST native cells for the graph's neurons (module docstring): ``iaf_psc_delta``
+    (reset to zero), ``eprop_iaf`` (reset by subtraction), ``iaf_psc_exp`` (a synaptic
+    current). Capacitance 1 pF, potentials in mV relative to E_L = 0, one step = 1 ms."""
+
+    name = "nest-native"
+    v_name = "V_m"
+    current_name = "I_e"
+    inhibitory_sign = -1.0      # NEST current-based cells take negative inhibitory weights
+    pynn_weight_factor = 1e-3   # pyNN.nest multiplies native weights by 1000 (nA -> pA)
+
+    def __init__(self):
+        self._types = {}
+
+    def cell(self, pop: Population) -> Cell:
+        nm = pop.neuron
+        refr = nm.refractory_steps
+        theta = float(nm.threshold)
+        base = dict(C_m=1.0, E_L=0.0, V_th=theta, I_e=0.0)
+        if nm.syn_decay is not None:
+            notes = ()
+            if nm.reset == "subtract":
+                notes = ("reset by subtraction with a synaptic current: no NEST cell has both, lowered to reset "
+                         "to zero (iaf_psc_exp; the charge above threshold is lost at every spike)",)
+            tau = IF_TAU if nm.model == "if" else lif_tau(nm.decay)
+            tau_s = lif_tau(nm.syn_decay)
+            p21 = psc_exp_propagator(tau_s, tau)  # nominal: finalize() measures NEST's own
+            p20 = tau * -math.expm1(-1.0 / tau)
+            params = dict(base, V_reset=0.0, t_ref=refr * STEP_MS, tau_m=tau, tau_syn_ex=tau_s, tau_syn_in=tau_s)
+            return Cell("iaf_psc_exp", params, weight_scale=1.0 / p21, current_scale=1.0 / p20, latency=1,
+                        notes=notes)
+        if nm.reset == "subtract":
+            notes = []
+            tau = IF_TAU if nm.model == "if" else lif_tau(nm.decay)
+            if refr:
+                notes.append("reset by subtraction with refractory steps: eprop_iaf keeps integrating input while "
+                             "refractory (the graph holds v)")
+            p_i = tau * (1.0 - math.exp(-1.0 / tau))  # eprop_iaf's current factor, as NEST computes it
+            params = dict(base, t_ref=(refr + 1) * STEP_MS if refr else 0.0, tau_m=tau, c_reg=0.0)
+            return Cell("eprop_iaf", params, weight_scale=1.0, current_scale=1.0 / p_i, current_lead=1,
+                        notes=tuple(notes))
+        tau = IF_TAU if nm.model == "if" else lif_tau(nm.decay)
+        p30 = tau * -math.expm1(-1.0 / tau)
+        params = dict(base, V_reset=0.0, t_ref=refr * STEP_MS, tau_m=tau)
+        return Cell("iaf_psc_delta", params, weight_scale=1.0, current_scale=1.0 / p30)
+
+    def finalize(self, cells: dict) -> dict:
+        """Measure NEST's own propagators of every distinct cell in a throw-away kernel and
+        scale currents and synaptic weights by them, so that one step adds exactly the graph's
+        current (to one rounding) whatever formula this NEST version uses (NEST 3.10's
+        iaf_psc_delta computes its current factor as tau (1 - exp(-1/tau)), which is 0 for
+        tau_m = 1e30 and off by up to 1e-4 for tau_m = 2**44)."""
+        kinds = {}
+        for name, cell in cells.items():
+            kinds.setdefault((cell.model, tuple(sorted(cell.params.items()))), []).append(name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nest.ResetKernel()
+            nest.set_verbosity("M_ERROR")
+            nest.resolution = STEP_MS
+            probes = []
+            for (model, params), names in kinds.items():
+                p = dict(params, V_th=1e9, V_m=0.0, I_e=0.0)
+                i_probe = nest.Create(model, 1, params=dict(p, I_e=1.0))
+                v_probe = nest.Create(model, 1, params=dict(p, V_m=1.0))
+                w_probe = nest.Create(model, 1, params=p)
+                gen = nest.Create("spike_generator", params={"spike_times": [1.0]})  # sent at step 0
+                nest.Connect(gen, w_probe, syn_spec={"weight": 1.0, "delay": STEP_MS})  # arrives at step 1
+                probes.append((names, i_probe, v_probe, w_probe))
+            trace = []
+            for _ in range(3):
+                nest.Simulate(STEP_MS)
+                trace.append([(float(i.get("V_m")), float(v.get("V_m")), float(w.get("V_m")))
+                              for _, i, v, w in probes])
+            nest.ResetKernel()
+        out = dict(cells)
+        for k, (names, *_rest) in enumerate(probes):
+            cell = cells[names[0]]
+            current = trace[cell.current_lead][k][0]           # v after a unit current, from 0
+            decay = trace[0][k][1]                              # v after one step, from 1
+            weight = trace[1 + cell.latency][k][2]              # v after a unit spike
+            if not (current > 0 and math.isfinite(current) and weight > 0 and math.isfinite(weight)):
+                raise SpikeportError(f"NEST's {cell.model} with {dict(cell.params)} does not integrate a current "
+                                     f"(one step of a unit current gives {current}, a unit spike {weight})")
+            notes = cell.notes
+            if cells[names[0]].params["tau_m"] == IF_TAU:
+                notes = notes + (f"IF neurons run as NEST {cell.model} with tau_m = 2**44 steps (NEST has no IF "
+                                 f"cell): decay {decay:.16f} per step, not 1",)
+            fixed = dataclasses.replace(cell, current_scale=1.0 / current, weight_scale=1.0 / weight, notes=notes)
+            for name in names:
+                out[name] = fixed
+        return out
+
+    def celltype(self, sim_module, cell: Cell):
+        if cell.model not in self._types:
+            self._types[cell.model] = sim_module.native_cell_type(cell.model)
+        return self._types[cell.model](**cell.params)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+def _quiet_setup(threads: int, max_delay: int):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim.setup(timestep=STEP_MS, min_delay=STEP_MS, max_delay=STEP_MS * max(2, max_delay),
+                  spike_precision="on_grid", threads=threads, verbosity="error")
+
+
+def _gids(nc) -> np.ndarray:
+    """The node ids of a NodeCollection (PyNN creates each population in one contiguous block)."""
+    first, last = nc[0].global_id, nc[-1].global_id
+    if last - first + 1 != len(nc):
+        raise AssertionError("NEST node ids of a population are not contiguous")
+    return np.arange(first, last + 1, dtype=np.int64)
+
+
+def _set(nc, **values):
+    """Set per-node values (arrays of len(nc)) or common ones (scalars) on a NodeCollection.
+    NodeCollection.set first reads every node's status (0.9 s for 56,000 nodes); the kernel
+    call with one dictionary per node takes 0.13 s."""
+    if _nestkernel is None:
+        nc.set(**values)
+        return
+    if all(np.ndim(v) == 0 for v in values.values()):
+        params = [{k: float(v) for k, v in values.items()}]
+    else:
+        cols = {k: (np.broadcast_to(np.asarray(v, np.float64), (len(nc),)).tolist()) for k, v in values.items()}
+        keys = list(cols)
+        params = [dict(zip(keys, row)) for row in zip(*(cols[k] for k in keys))]
+    _nestkernel.llapi_set_nc_status(nc._datum, params)
+
+
+def _set_each(nc, params: list):
+    """Set one dictionary per node (e.g. the spike times of spike generators)."""
+    if _nestkernel is None:
+        nest.SetStatus(nc, params)
+    else:
+        _nestkernel.llapi_set_nc_status(nc._datum, params)
+
+
+def _silence(lowering: Lowering) -> dict:
+    """Per population, a potential S (mV) such that v = -S with a current of -S per step keeps
+    every neuron below threshold whatever spikes arrive: S > theta + |v_init| + the largest
+    input a neuron can receive in one step (divided by 1 - alpha for a synaptic current)."""
+    fan = {name: np.zeros(lp.size) for name, lp in lowering.populations.items()}
+    for lp in lowering.projections:
+        np.add.at(fan[lp.post], lp.post_index, np.abs(lp.weight) / lowering.populations[lp.post].cell.weight_scale)
+    out = {}
+    net = lowering.network
+    for name, lp in lowering.populations.items():
+        alpha = net.population(name).neuron.syn_decay
+        bound = float(fan[name].max(initial=0.0)) / (1.0 - (alpha or 0.0))
+        out[name] = 10.0 * (lp.threshold + float(np.abs(lp.v_init).max(initial=0.0)) + bound
+                            + float(np.abs(lp.bias).max(initial=0.0)) + 1.0)
+    return out
+
+
+def residual_steps(alpha: float) -> int:
+    """Steps after which a synaptic current decaying by ``alpha`` per step has fallen below
+    2**-54 of its value (under the rounding of a double-precision membrane)."""
+    return 0 if alpha <= 0 else int(math.ceil(-54 * math.log(2) / math.log(alpha)))
+
+
+def choose_copies(lowering: Lowering, samples: int, copies=None) -> int:
+    """Samples simulated side by side: ``copies`` if given, else about BATCH_NEURONS neurons' worth.
+
+    Building costs grow with the copies (PyNN creates cells at about 0.1 ms each), while the
+    simulation costs the same neuron-steps either way and a batch adds only a few kernel
+    calls: on the digits conv net (258 neurons, 359 samples, T = 32) 1, 8 and 64 copies took
+    1.9, 2.7 and 4.7 s. Copies pay for tiny networks, where per-batch calls dominate."""
+    if copies is not None:
+        copies = int(copies)
+        if copies < 1:
+            raise SpikeportError(f"copies must be at least 1, got {copies}")
+        return min(copies, samples)
+    return max(1, min(samples, BATCH_NEURONS // max(1, lowering.neurons())))
+
+
+# ---------------------------------------------------------------------------- the run
+
+class _Schedule:
+    """Set-up and read-out events of a chunk of batches, at simulator step boundaries."""
+
+    def __init__(self):
+        self.events = {}
+
+    def add(self, t: int, order: int, fn):
+        if t < 0:
+            raise AssertionError(f"event before the start: {t}")
+        self.events.setdefault(int(t), []).append((order, fn))
+
+    def run(self, end: int):
+        now = 0
+        for t in sorted(self.events):
+            if t > now:
+                nest.Simulate(float(t - now) * STEP_MS)
+                now = t
+            for _, fn in sorted(self.events[t], key=lambda e: e[0]):
+                fn()
+        if end > now:
+            nest.Simulate(float(end - now) * STEP_MS)
+
+
+def _run_chunk(lowering, x_chunk, trains_chunk, drive_chunk, current_chunk, steps, checkpoints, copies, window,
+               origin, connect, threads):
+    """Build the network for ``copies`` side-by-side replicas and simulate the chunk's samples
+    (a multiple of ``copies``, padded). Returns (spikes {name: (samples, steps, size) bool},
+    output membrane (samples, checkpoints, classes))."""
+    net = lowering.network
+    samples = len(x_chunk)
+    batches = samples // copies
+    _quiet_setup(threads, lowering.max_delay + 1)
+    pynn_logger = logging.getLogger("PyNN")
+    level = pynn_logger.level
+    pynn_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pops = create_populations(sim, lowering, copies, initialize=False)
+            if connect == "pynn":
+                create_projections(sim, lowering, pops, copies, only=lambda lp: lp.pre != lowering.input)
+    finally:
+        pynn_logger.setLevel(level)
+    nodes = {name: p.node_collection for name, p in pops.items()}
+    gids = {name: _gids(nc) for name, nc in nodes.items()}
+    # spiking input: one spike_generator per input neuron and copy, holding every batch's spikes
+    n_in = net.population(lowering.input).size
+    if trains_chunk is not None:
+        gen = nest.Create("spike_generator", copies * n_in)
+        times = [[] for _ in range(copies * n_in)]
+        for b in range(batches):
+            base = origin + b * window
+            s_idx, t_idx, i_idx = np.nonzero(trains_chunk[b * copies:(b + 1) * copies])
+            for s, t, i in zip(s_idx, t_idx, i_idx):
+                times[s * n_in + i].append(float(base + t + 1) * STEP_MS)  # a spike stamped k+1 is sent at step k
+        _set_each(gen, [{"spike_times": sorted(ts)} for ts in times])
+        gids[lowering.input] = _gids(gen)
+    for lp in lowering.projections:
+        if connect == "pynn" and lp.pre != lowering.input:
+            continue
+        n_pre = net.population(lp.pre).size
+        pre, post, w = lp.tiled(copies, n_pre, lowering.populations[lp.post].size)
+        nest.Connect(gids[lp.pre][pre], gids[lp.post][post], "one_to_one",
+                     {"synapse_model": "static_synapse", "weight": w, "delay": np.full(len(w), lp.delay * STEP_MS)})
+    # analog input into a population with a synaptic current: weighted spikes every step through the synapse
+    for name, cur in current_chunk.items():
+        lp = lowering.populations[name]
+        if lp.cell.latency == 0:
+            continue
+        gen = nest.Create("spike_generator", copies * lp.size)
+        params = []
+        for k in range(copies * lp.size):
+            c, j = divmod(k, lp.size)
+            ts, ws = [], []
+            for b in range(batches):
+                value = cur[b * copies + c, j]
+                if value != 0:
+                    # arrives (delay 1) at step base + lag - 1 + t: the current of graph step t
+                    start = origin + b * window + lp.lag - 1
+                    ts.extend(float(start + t) * STEP_MS for t in range(steps))
+                    ws.extend([float(value)] * steps)
+            params.append({"spike_times": ts, "spike_weights": ws})
+        _set_each(gen, params)
+        nest.Connect(gen, nodes[name], "one_to_one",
+                     {"synapse_model": "static_synapse", "weight": lp.cell.weight_scale, "delay": STEP_MS})
+    recorder = nest.Create("spike_recorder")
+    for nc in nodes.values():
+        nest.Connect(nc, recorder)
+
+    silence = _silence(lowering)
+    sched = _Schedule()
+    out_name = net.output
+    out_v = np.zeros((samples, len(checkpoints), lowering.populations[out_name].size))
+
+    def setter(name, **values):
+        return lambda: _set(nodes[name], **values)
+
+    def reader(b, k):
+        def read():
+            v = np.asarray(nodes[out_name].get("V_m"), dtype=np.float64)
+            out_v[b * copies:(b + 1) * copies, k] = v.reshape(copies, -1)
+        return read
+
+    for name, lp in lowering.populations.items():
+        cell = lp.cell
+        s = silence[name]
+        quiet_i, quiet_v = -s * cell.current_scale, -s
+        _set(nodes[name], V_m=-s, I_e=-s * cell.current_scale)  # silent until its first window
+        v0 = np.tile(lp.v_init, copies) if np.ptp(lp.v_init) else float(lp.v_init[0])
+        for b in range(batches):
+            start = origin + b * window + lp.lag
+            drive = drive_chunk[name][b * copies:(b + 1) * copies].reshape(-1) * cell.current_scale
+            sched.add(start - cell.current_lead, 2, setter(name, I_e=drive))
+            sched.add(start, 2, setter(name, V_m=v0))
+            sched.add(start + steps - cell.current_lead, 1, setter(name, I_e=quiet_i))
+            sched.add(start + steps, 1, setter(name, V_m=quiet_v))
+    for b in range(batches):
+        for k, cp in enumerate(checkpoints):
+            sched.add(origin + b * window + lowering.populations[out_name].lag + cp, 0, reader(b, k))
+    end = origin + batches * window + lowering.max_lag + 1
+    sched.run(end)
+
+    ev = recorder.get("events")
+    senders, stamps = np.asarray(ev["senders"], np.int64), np.asarray(ev["times"], np.float64)
+    step = np.rint(stamps / STEP_MS).astype(np.int64) - 1
+    spikes = {}
+    for name, lp in lowering.populations.items():
+        g0 = gids[name]
+        sel = (senders >= g0[0]) & (senders <= g0[-1])
+        idx = senders[sel] - g0[0]
+        assert np.array_equal(g0, np.arange(g0[0], g0[0] + len(g0))), "PyNN population ids are not contiguous"
+        copy, neuron = np.divmod(idx, lp.size)
+        rel = step[sel] - origin - lp.lag
+        batch = np.floor_divide(rel, window)
+        t = rel - batch * window
+        keep = (t >= 0) & (t < steps) & (batch >= 0) & (batch < batches)
+        arr = np.zeros((samples, steps, lp.size), dtype=bool)
+        arr[batch[keep] * copies + copy[keep], t[keep], neuron[keep]] = True
+        spikes[name] = arr
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim.end()
+    return spikes, out_v
+
+
+def run(network: Network, x, steps: int, *, checkpoints=None, seed: int = 0, record_counts: bool = False,
+        progress=None, copies: int | None = None, connect: str = "nest", threads: int = 1) -> Activity:
+    """Simulate ``network`` on samples ``x`` for ``steps`` steps on NEST (via PyNN).
+
+    Same arguments as :func:`spikeport.backends.reference.run` where they apply
+    (``checkpoints``, ``seed`` of Poisson input, ``record_counts``, ``progress``), plus
+    ``copies`` (samples side by side per batch), ``connect`` ("nest" or "pynn") and
+    ``threads`` (module docstring). Returns the :class:`Activity` of the run, with the
+    semantic differences of this network's lowering in ``notes``.
+    """
+    x, steps, checkpoints = common.check_run(network, x, steps, checkpoints)
+    if connect not in ("nest", "pynn"):
+        raise SpikeportError(f"connect must be 'nest' or 'pynn', got {connect!r}")
+    threads = int(threads)
+    if threads < 1:
+        raise SpikeportError(f"threads must be at least 1, got {threads}")
+    lowering = Lowering(network, NestCells())
+    samples = len(x)
+    copies = choose_copies(lowering, samples, copies)
+    trains = common.input_trains(network, x, steps, seed)
+    drive = lowering.drive(x)
+    current = lowering.analog_current(x)
+    # syn cells take their analog input through the synapse, not as a constant current
+    for name, lp in lowering.populations.items():
+        if lp.cell.latency and name in current:
+            drive[name] = drive[name] - current[name]
+    refr = max(network.population(n).neuron.refractory_steps for n in lowering.populations)
+    max_d = max([p.delay_steps for p in network.projections], default=0)
+    window = steps + max(1, max_d + 1, refr + 1)
+    alphas = [network.population(n).neuron.syn_decay for n in lowering.populations]
+    alpha = max([a for a in alphas if a is not None], default=None)
+    if alpha is not None and samples > copies:
+        # NEST cannot set a synaptic current: between batches it decays to below 2**-54 of its value
+        window += residual_steps(alpha)
+    origin = 2
+    eprop = sum(lp.size for lp in lowering.populations.values() if lp.cell.model == "eprop_iaf")
+    per_build = max(1, EPROP_HISTORY_BUDGET // max(1, eprop * copies * window)) if eprop else samples
+    chunk = copies * per_build
+    spikes = {name: [] for name in lowering.populations}
+    out_v = []
+    start = time.perf_counter()
+    for s0 in range(0, samples, chunk):
+        n = min(chunk, samples - s0)
+        padded = -(-n // copies) * copies
+        pad = padded - n
+
+        def padrows(a):
+            a = np.asarray(a)
+            return np.concatenate([a, np.zeros((pad,) + a.shape[1:], a.dtype)]) if pad else a
+
+        x_c = padrows(x[s0:s0 + n])
+        tr_c = None if trains is None else padrows(trains[s0:s0 + n])
+        drive_c = {k: padrows(v[s0:s0 + n]) for k, v in drive.items()}
+        cur_c = {k: padrows(v[s0:s0 + n]) for k, v in current.items()}
+        sp, v = _run_chunk(lowering, x_c, tr_c, drive_c, cur_c, steps, checkpoints, copies, window, origin,
+                           connect, threads)
+        for k in spikes:
+            spikes[k].append(sp[k][:n])
+        out_v.append(v[:n])
+        if progress is not None:
+            progress.update(n)
+    seconds = time.perf_counter() - start
+    spikes = {k: np.concatenate(v) for k, v in spikes.items()}
+    counts = {k: v.sum(axis=1).reshape((samples,) + network.population(k).shape) for k, v in spikes.items()}
+    if alpha is not None and samples > copies:
+        lowering.notes.append(f"NEST cannot reset a synaptic current: between batches of {copies} samples it decays "
+                              f"for {residual_steps(alpha)} steps, to below 2**-54 of its value")
+    notes = [f"pynn-nest: zero-delay projections run with NEST's one-step minimum delay; each population runs "
+             f"lag steps behind (max {lowering.max_lag}) and is read in its own window, which restores same-step "
+             f"counts exactly"] + lowering.notes
+    act = common.activity(network, BACKEND, x, steps, checkpoints, counts, spikes[network.output], seconds,
+                          output_v=np.concatenate(out_v), inputs=trains, notes=notes, device="cpu (NEST)")
+    act.synops = _synops(network, x, steps, spikes, trains)
+    if not record_counts:
+        act.neuron_counts = {}
+    return act
+
+
+def _synops(network: Network, x: np.ndarray, steps: int, spikes: dict, trains) -> dict:
+    """Synaptic operations per population and sample, counted as the reference executor
+    counts them: a projection with delay d delivers the pre spikes of steps [0, steps - d)
+    only (common.activity, which has no pre trains, counts them all)."""
+    samples = len(x)
+    out = {p.name: np.zeros(samples, np.int64) for p in network.populations if not p.is_input}
+    for proj in network.projections:
+        pre = network.population(proj.pre)
+        fan = proj.synapses_per_pre(pre.shape).astype(np.int64)
+        last = max(0, steps - proj.delay_steps)
+        if pre.is_input and trains is None:  # an analog value: one event per step while nonzero
+            events = (x.reshape(samples, -1) != 0).astype(np.int64) * last
+        else:
+            seq = trains if pre.is_input else spikes[pre.name]
+            events = np.asarray(seq)[:, :last].reshape(samples, last, -1).sum(axis=1).astype(np.int64)
+        out[proj.post] += events @ fan
+    return out

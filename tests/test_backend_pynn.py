@@ -1,0 +1,247 @@
+"""The PyNN backends: pynn-nest against the reference executor, spike for spike, and the
+spinnaker backend's mapping on a virtual SpiNN-5 board (placements, the standalone script)."""
+import json
+import os
+import subprocess
+import sys
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import conv_network, small_network
+
+pynn_nest = pytest.importorskip("spikeport.backends.pynn_nest")
+
+from spikeport.backends import get_backend, reference  # noqa: E402
+from spikeport.errors import SpikeportError  # noqa: E402
+
+
+def assert_same(net, x, steps, checkpoints=None, **kw):
+    """pynn-nest and the reference executor give the same spikes of every neuron, the same
+    predictions at every checkpoint (membrane tie rule included) and the same first spikes."""
+    cps = checkpoints or [steps // 2, steps]
+    ref = reference.run(net, x, steps, checkpoints=cps, record_counts=True, seed=3)
+    act = pynn_nest.run(net, x, steps, checkpoints=cps, record_counts=True, seed=3, **kw)
+    assert set(act.neuron_counts) == set(ref.neuron_counts)
+    for name in ref.neuron_counts:
+        np.testing.assert_array_equal(act.neuron_counts[name], ref.neuron_counts[name], err_msg=name)
+    np.testing.assert_array_equal(act.output_counts, ref.output_counts)
+    np.testing.assert_array_equal(act.predictions, ref.predictions)
+    np.testing.assert_array_equal(act.first_spike_step, ref.first_spike_step)
+    for name in ref.synops:
+        np.testing.assert_array_equal(act.synops[name], ref.synops[name], err_msg=name)
+    assert sum(int(c.sum()) for c in ref.neuron_counts.values()) > 50  # the networks do spike
+    return ref, act
+
+
+CASES = {
+    "if-zero": dict(reset="zero"),
+    "if-subtract": dict(reset="subtract"),
+    "lif-zero": dict(neuron="lif", reset="zero"),
+    "lif-subtract": dict(neuron="lif", reset="subtract"),
+    "if-zero-refractory": dict(reset="zero", refractory=2),
+    "lif-zero-refractory": dict(neuron="lif", reset="zero", refractory=1),
+    "if-synaptic-current": dict(reset="zero", syn=0.8),
+    "lif-synaptic-current-delay": dict(neuron="lif", reset="zero", syn=0.7, delay=2),
+    "delay-3-subtract": dict(reset="subtract", delay=3),
+    "poisson": dict(reset="zero", encoding="poisson"),
+    "regular-subtract-delay": dict(reset="subtract", encoding="regular", delay=1),
+    "poisson-synaptic-current": dict(reset="zero", syn=0.8, encoding="poisson"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_small_networks_spike_for_spike(case):
+    x = np.random.default_rng(1).random((7, 12)).astype(np.float32)
+    # 7 samples, 3 side by side: three batches in one NEST run, so state set-up between batches counts too
+    ref, act = assert_same(small_network(**CASES[case]), x, 40, copies=3)
+    notes = " ".join(act.notes)
+    assert "lag" in notes
+    if CASES[case].get("syn"):
+        assert "cannot reset a synaptic current" in notes  # the decay between batches is named
+
+
+@pytest.mark.parametrize("encoding, delay", [("regular", 0), ("poisson", 2), ("analog", 0), ("analog", 1)])
+def test_conv_with_residual_path_spike_for_spike(encoding, delay):
+    # input -> c -> out plus input -> out: delays are padded so that both paths arrive aligned
+    x = np.random.default_rng(2).random((5, 2, 8, 8)).astype(np.float32)
+    assert_same(conv_network(encoding=encoding, delay=delay), x, 30, copies=2)
+
+
+def test_pynn_projections_build_the_same_network():
+    x = np.random.default_rng(3).random((4, 2, 8, 8)).astype(np.float32)
+    ref, act = assert_same(conv_network(encoding="poisson"), x, 25, copies=2, connect="pynn")
+
+
+def test_copies_do_not_change_the_result():
+    net = small_network(reset="subtract")
+    x = np.random.default_rng(4).random((6, 12)).astype(np.float32)
+    one = pynn_nest.run(net, x, 30, copies=1, record_counts=True)
+    six = pynn_nest.run(net, x, 30, copies=6, record_counts=True)
+    for name in one.neuron_counts:
+        np.testing.assert_array_equal(one.neuron_counts[name], six.neuron_counts[name])
+
+
+def test_subtraction_with_synaptic_current_is_reset_to_zero_and_named():
+    """No NEST cell subtracts and has a synaptic current: the lowering resets to zero. NEST
+    then realizes exactly the reset-to-zero network, and the note says so."""
+    x = np.random.default_rng(5).random((7, 12)).astype(np.float32)
+    sub = small_network(reset="subtract", syn=0.8)
+    act = pynn_nest.run(sub, x, 40, record_counts=True)
+    assert any("reset by subtraction with a synaptic current" in n for n in act.notes)
+    zero = reference.run(small_network(reset="zero", syn=0.8), x, 40, record_counts=True)
+    for name in zero.neuron_counts:
+        np.testing.assert_array_equal(act.neuron_counts[name], zero.neuron_counts[name])
+    # and the difference to the graph's own semantics is real (measured: 12 of 63 hidden counts differ)
+    ref = reference.run(sub, x, 40, record_counts=True)
+    assert (act.neuron_counts["h"] != ref.neuron_counts["h"]).any()
+
+
+def test_refractory_subtraction_is_named():
+    act = pynn_nest.run(small_network(reset="subtract", refractory=2), np.full((2, 12), 0.5, np.float32), 20)
+    assert any("keeps integrating input while refractory" in n for n in act.notes)
+
+
+# ---------------------------------------------------------------------------- digits
+
+def _digits_module():
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    return nn.Sequential(OrderedDict(
+        conv1=nn.Conv2d(1, 6, 3), relu1=nn.ReLU(), pool1=nn.AvgPool2d(2), flatten=nn.Flatten(),
+        fc1=nn.Linear(54, 32), relu2=nn.ReLU(), fc2=nn.Linear(32, 10)))
+
+
+@pytest.fixture(scope="module")
+def digits_net():
+    """A conv + dense network trained on digits (about 3 s) and converted (analog input)."""
+    import torch
+    from torch import nn
+
+    import spikeport
+    from spikeport.models import convert
+
+    ds = spikeport.load_dataset("digits")
+    m = _digits_module()
+    x, y = torch.as_tensor(ds.x("train")), torch.as_tensor(ds.y("train")).long()
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(30):
+        order = torch.randperm(len(x), generator=gen)
+        for i in range(0, len(x), 64):
+            idx = order[i:i + 64]
+            opt.zero_grad()
+            nn.functional.cross_entropy(m(x[idx]), y[idx]).backward()
+            opt.step()
+    m.eval()
+    ann = float((m(torch.as_tensor(ds.x("test"))).argmax(1).numpy() == ds.y("test")).mean())
+    return ds, m, convert(m, ds.x("train")[:512]), ann
+
+
+def test_digits_conv_dense_agrees_with_the_reference(digits_net):
+    ds, _, net, ann = digits_net
+    assert [p.name for p in net.populations] == ["input", "conv1", "fc1", "fc2"]
+    x, y = ds.x("test")[:160], ds.y("test")[:160]
+    ref = reference.run(net, x, 32, checkpoints=[16, 32], record_counts=True)
+    act = get_backend("pynn-nest").run(net, x, 32, checkpoints=[16, 32], record_counts=True)
+    agreement = float((act.predictions == ref.predictions).mean())
+    assert agreement >= 0.95  # the target; measured: 1.0 (every prediction at both checkpoints)
+    for name in ref.neuron_counts:  # and spike for spike: IF, reset by subtraction, analog input, biases
+        np.testing.assert_array_equal(act.neuron_counts[name], ref.neuron_counts[name], err_msg=name)
+    assert act.accuracy(y) == ref.accuracy(y) > 0.85 and ann > 0.9
+    assert act.backend == "pynn-nest"
+
+
+# ---------------------------------------------------------------------------- errors
+
+def test_user_errors_are_one_line():
+    from spikeport.deploy import quantize
+    from spikeport.ir import FixedPoint
+
+    net = small_network()
+    x = np.zeros((1, 12), np.float32)
+    with pytest.raises(SpikeportError, match="connect must be"):
+        pynn_nest.run(net, x, 5, connect="fast")
+    with pytest.raises(SpikeportError, match="copies must be"):
+        pynn_nest.run(net, x, 5, copies=0)
+    with pytest.raises(TypeError):
+        pynn_nest.run(net, x, 5, device="cuda")
+    fixed, _ = quantize(net, FixedPoint(weight_bits=8, state_bits=16))
+    with pytest.raises(SpikeportError, match="fixed-point") as err:
+        pynn_nest.run(fixed, x, 5)
+    assert "\n" not in str(err.value)
+
+
+# ---------------------------------------------------------------------------- spinnaker
+
+spinnaker_available = True
+try:
+    import spikeport.backends.spinnaker as spinnaker
+except ImportError:  # pragma: no cover
+    spinnaker_available = False
+
+needs_spinnaker = pytest.mark.skipif(not spinnaker_available, reason="sPyNNaker is not installed")
+
+
+def _real_home_configs():
+    home = Path(os.path.expanduser("~"))
+    return {p: p.exists() for p in (home / ".spynnaker.cfg", home / ".config" / ".spynnaker.cfg")}
+
+
+@pytest.fixture(scope="module")
+def digits_spiking(digits_net):
+    from spikeport.models import convert
+
+    ds, m, _, _ = digits_net
+    return ds, convert(m, ds.x("train")[:512], encoding="regular", max_rate_hz=500.0)
+
+
+@needs_spinnaker
+def test_spinnaker_places_every_population(digits_spiking):
+    _, net = digits_spiking
+    before = _real_home_configs()
+    placed = spinnaker.placements(net, neurons_per_core=64)
+    assert set(placed["populations"]) == {p.name for p in net.populations}  # the input's spike source too
+    for pop in net.populations:
+        entry = placed["populations"][pop.name]
+        assert entry["neurons"] == pop.size and entry["cores"] >= 1
+        covered = sorted((c[3], c[4]) for c in entry["placements"])
+        assert covered[0][0] == 0 and covered[-1][1] == pop.size - 1  # every neuron is on a core
+        if not pop.is_input:
+            assert entry["cores"] == -(-pop.size // 64)
+    assert placed["total_cores"] >= len(net.populations) and placed["total_chips"] >= 1
+    assert _real_home_configs() == before  # the user's home is never touched
+
+
+@needs_spinnaker
+def test_spinnaker_run_says_the_virtual_board_does_not_simulate():
+    with pytest.raises(SpikeportError, match="does not simulate") as err:
+        get_backend("spinnaker").run(small_network(), np.zeros((1, 12), np.float32), 10)
+    assert "h: 1 core" in str(err.value) and "\n" not in str(err.value)
+
+
+@needs_spinnaker
+def test_written_script_maps_on_the_virtual_board(digits_spiking, tmp_path):
+    ds, net = digits_spiking
+    before = _real_home_configs()
+    script = spinnaker.write_script(net, tmp_path / "deploy", ds.x("test")[:3], steps=20, labels=ds.y("test")[:3],
+                                    neurons_per_core=64)
+    # run it as written, elsewhere, with a private HOME configured for a virtual board
+    env = spinnaker.private_env(tmp_path / "board")
+    env["OMP_NUM_THREADS"] = "1"
+    work = tmp_path / "board" / "work"
+    work.mkdir()
+    proc = subprocess.run([sys.executable, str(script), "--samples", "1"], cwd=work, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "maps but does not run" in proc.stdout
+    placed = json.loads((script.parent / "placements.json").read_text())
+    assert set(placed["populations"]) == {p.name for p in net.populations}
+    assert all(len(cores) >= 1 for cores in placed["populations"].values())
+    results = np.load(script.parent / "results.npz")
+    assert results["counts"].shape == (1, 10)
+    assert _real_home_configs() == before
