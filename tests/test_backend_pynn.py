@@ -69,6 +69,15 @@ def test_conv_with_residual_path_spike_for_spike(encoding, delay):
     assert_same(conv_network(encoding=encoding, delay=delay), x, 30, copies=2)
 
 
+@pytest.mark.parametrize("syn", [None, 0.6])
+def test_delayed_analog_input_flows_from_its_delay(syn):
+    # an analog projection with delay 2 delivers nothing in steps 0 and 1 (s_pre[t < 0] = 0)
+    net = small_network(reset="subtract" if syn is None else "zero", syn=syn)
+    net.projections[0].delay_steps = 2
+    x = np.random.default_rng(6).random((5, 12)).astype(np.float32)
+    assert_same(net.validate(), x, 30, copies=2)
+
+
 def test_pynn_projections_build_the_same_network():
     x = np.random.default_rng(3).random((4, 2, 8, 8)).astype(np.float32)
     ref, act = assert_same(conv_network(encoding="poisson"), x, 25, copies=2, connect="pynn")

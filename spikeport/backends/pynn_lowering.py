@@ -303,6 +303,21 @@ class Lowering:
             out[proj.post] = out[proj.post] + j if proj.post in out else j
         return out
 
+    def analog_by_delay(self, x: np.ndarray) -> dict:
+        """The analog input's current per population and projection delay d: {name: {d:
+        (samples, size) float64}}; the graph delivers the current of delay d from step d on."""
+        out = {}
+        if not self.analog:
+            return out
+        inp = self.network.population(self.input)
+        xs = np.asarray(x, np.float64).reshape((len(x),) + inp.shape)
+        for proj in self.analog:
+            j = proj.apply_numpy(xs).reshape(len(x), -1)
+            by = out.setdefault(proj.post, {})
+            d = int(proj.delay_steps)
+            by[d] = by[d] + j if d in by else j
+        return out
+
     def drive(self, x: np.ndarray) -> dict:
         """The constant graph current per step of every population for every sample: its
         bias plus the analog input current, {name: (samples, size) float64}."""

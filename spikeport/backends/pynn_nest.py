@@ -77,6 +77,7 @@ BACKEND = "pynn-nest"
 IF_TAU = 2.0 ** 44  # steps: NEST cells have no IF mode; a leak of 5.7e-14 per step (tau_m = 1e30 loses the current)
 BATCH_NEURONS = 2048  # default copies: about this many neurons side by side (module docstring)
 EPROP_HISTORY_BUDGET = 50_000_000  # neuron-steps of eprop_iaf per kernel (it keeps a per-step history)
+CHUNK_SPIKE_BUDGET = 50_000_000    # neuron-steps of spike trains held per kernel
 
 
 class NestCells(Dialect):
@@ -236,6 +237,16 @@ def _silence(lowering: Lowering) -> dict:
     return out
 
 
+def _per_step(by_delay: dict, samples: int, size: int, steps: int) -> np.ndarray:
+    """The analog input current of every graph step: (samples, steps, size), the current of
+    delay d flowing from step d on."""
+    out = np.zeros((samples, steps, size))
+    for d, cur in by_delay.items():
+        if d < steps:
+            out[:, d:, :] += cur[:, None, :]
+    return out
+
+
 def residual_steps(alpha: float) -> int:
     """Steps after which a synaptic current decaying by ``alpha`` per step has fallen below
     2**-54 of its value (under the rounding of a double-precision membrane)."""
@@ -282,13 +293,13 @@ class _Schedule:
             nest.Simulate(float(end - now) * STEP_MS)
 
 
-def _run_chunk(lowering, x_chunk, trains_chunk, drive_chunk, current_chunk, steps, checkpoints, copies, window,
-               origin, connect, threads):
+def _run_chunk(lowering, trains_chunk, analog_chunk, samples, steps, checkpoints, copies, window, origin, connect,
+               threads):
     """Build the network for ``copies`` side-by-side replicas and simulate the chunk's samples
-    (a multiple of ``copies``, padded). Returns (spikes {name: (samples, steps, size) bool},
-    output membrane (samples, checkpoints, classes))."""
+    (a multiple of ``copies``, padded). ``analog_chunk``: {name: {delay: (samples, size)}} graph
+    currents of an analog input. Returns (spikes {name: (samples, steps, size) bool}, output
+    membrane (samples, checkpoints, classes))."""
     net = lowering.network
-    samples = len(x_chunk)
     batches = samples // copies
     _quiet_setup(threads, lowering.max_delay + 1)
     pynn_logger = logging.getLogger("PyNN")
@@ -324,22 +335,24 @@ def _run_chunk(lowering, x_chunk, trains_chunk, drive_chunk, current_chunk, step
         nest.Connect(gids[lp.pre][pre], gids[lp.post][post], "one_to_one",
                      {"synapse_model": "static_synapse", "weight": w, "delay": np.full(len(w), lp.delay * STEP_MS)})
     # analog input into a population with a synaptic current: weighted spikes every step through the synapse
-    for name, cur in current_chunk.items():
+    for name, by_delay in analog_chunk.items():
         lp = lowering.populations[name]
         if lp.cell.latency == 0:
             continue
+        per_step = _per_step(by_delay, samples, lp.size, steps)  # (samples, steps, size), 0 where nothing flows
         gen = nest.Create("spike_generator", copies * lp.size)
         params = []
         for k in range(copies * lp.size):
             c, j = divmod(k, lp.size)
             ts, ws = [], []
             for b in range(batches):
-                value = cur[b * copies + c, j]
-                if value != 0:
-                    # arrives (delay 1) at step base + lag - 1 + t: the current of graph step t
-                    start = origin + b * window + lp.lag - 1
-                    ts.extend(float(start + t) * STEP_MS for t in range(steps))
-                    ws.extend([float(value)] * steps)
+                # a spike sent at step base + lag - 2 + t arrives (delay 1) at step base + lag - 1 + t: the
+                # synaptic input of graph step t (the cell adds it to the current after its membrane update)
+                start = origin + b * window + lp.lag - 1
+                values = per_step[b * copies + c, :, j]
+                for t in np.flatnonzero(values):
+                    ts.append(float(start + t) * STEP_MS)
+                    ws.append(float(values[t]))
             params.append({"spike_times": ts, "spike_weights": ws})
         _set_each(gen, params)
         nest.Connect(gen, nodes[name], "one_to_one",
@@ -370,8 +383,16 @@ def _run_chunk(lowering, x_chunk, trains_chunk, drive_chunk, current_chunk, step
         v0 = np.tile(lp.v_init, copies) if np.ptp(lp.v_init) else float(lp.v_init[0])
         for b in range(batches):
             start = origin + b * window + lp.lag
-            drive = drive_chunk[name][b * copies:(b + 1) * copies].reshape(-1) * cell.current_scale
-            sched.add(start - cell.current_lead, 2, setter(name, I_e=drive))
+            # the constant current: the bias, plus (for a delta synapse) the analog input of delay d from step d on
+            rows = slice(b * copies, (b + 1) * copies)
+            by_delay = {} if cell.latency else analog_chunk.get(name, {})
+            current = np.broadcast_to(lp.bias, (copies, lp.size))
+            for d in [0] + sorted(k for k in by_delay if 0 < k < steps):
+                if d in by_delay:
+                    current = current + by_delay[d][rows]
+                if d == 0 or d in by_delay:
+                    sched.add(start + d - cell.current_lead, 2,
+                              setter(name, I_e=np.ascontiguousarray(current).reshape(-1) * cell.current_scale))
             sched.add(start, 2, setter(name, V_m=v0))
             sched.add(start + steps - cell.current_lead, 1, setter(name, I_e=quiet_i))
             sched.add(start + steps, 1, setter(name, V_m=quiet_v))
@@ -424,12 +445,7 @@ def run(network: Network, x, steps: int, *, checkpoints=None, seed: int = 0, rec
     samples = len(x)
     copies = choose_copies(lowering, samples, copies)
     trains = common.input_trains(network, x, steps, seed)
-    drive = lowering.drive(x)
-    current = lowering.analog_current(x)
-    # syn cells take their analog input through the synapse, not as a constant current
-    for name, lp in lowering.populations.items():
-        if lp.cell.latency and name in current:
-            drive[name] = drive[name] - current[name]
+    analog = lowering.analog_by_delay(x)
     refr = max(network.population(n).neuron.refractory_steps for n in lowering.populations)
     max_d = max([p.delay_steps for p in network.projections], default=0)
     window = steps + max(1, max_d + 1, refr + 1)
@@ -439,11 +455,19 @@ def run(network: Network, x, steps: int, *, checkpoints=None, seed: int = 0, rec
         # NEST cannot set a synaptic current: between batches it decays to below 2**-54 of its value
         window += residual_steps(alpha)
     origin = 2
+    # one NEST kernel simulates a chunk of samples; a chunk's spike trains are held, and eprop_iaf keeps a
+    # history of every step: both bound the chunk
     eprop = sum(lp.size for lp in lowering.populations.values() if lp.cell.model == "eprop_iaf")
-    per_build = max(1, EPROP_HISTORY_BUDGET // max(1, eprop * copies * window)) if eprop else samples
+    per_build = max(1, CHUNK_SPIKE_BUDGET // max(1, copies * steps * lowering.neurons()))
+    if eprop:
+        per_build = min(per_build, max(1, EPROP_HISTORY_BUDGET // max(1, eprop * copies * window)))
     chunk = copies * per_build
-    spikes = {name: [] for name in lowering.populations}
-    out_v = []
+    # kept per chunk: spike counts, what delayed projections delivered, the output's trains
+    delayed = sorted({(p.pre, p.delay_steps) for p in network.projections
+                      if p.pre in lowering.populations and 1 <= p.delay_steps < steps})
+    counts = {name: [] for name in lowering.populations}
+    delivered = {key: [] for key in delayed}
+    out_trains, out_v = [], []
     start = time.perf_counter()
     for s0 in range(0, samples, chunk):
         n = min(chunk, samples - s0)
@@ -454,48 +478,30 @@ def run(network: Network, x, steps: int, *, checkpoints=None, seed: int = 0, rec
             a = np.asarray(a)
             return np.concatenate([a, np.zeros((pad,) + a.shape[1:], a.dtype)]) if pad else a
 
-        x_c = padrows(x[s0:s0 + n])
         tr_c = None if trains is None else padrows(trains[s0:s0 + n])
-        drive_c = {k: padrows(v[s0:s0 + n]) for k, v in drive.items()}
-        cur_c = {k: padrows(v[s0:s0 + n]) for k, v in current.items()}
-        sp, v = _run_chunk(lowering, x_c, tr_c, drive_c, cur_c, steps, checkpoints, copies, window, origin,
-                           connect, threads)
-        for k in spikes:
-            spikes[k].append(sp[k][:n])
+        analog_c = {k: {d: padrows(c[s0:s0 + n]) for d, c in by.items()} for k, by in analog.items()}
+        sp, v = _run_chunk(lowering, tr_c, analog_c, padded, steps, checkpoints, copies, window, origin, connect,
+                           threads)
+        for k in counts:
+            counts[k].append(sp[k][:n].sum(axis=1))
+        for pre, d in delayed:
+            delivered[pre, d].append(sp[pre][:n, :steps - d].sum(axis=1))
+        out_trains.append(sp[network.output][:n])
         out_v.append(v[:n])
         if progress is not None:
             progress.update(n)
     seconds = time.perf_counter() - start
-    spikes = {k: np.concatenate(v) for k, v in spikes.items()}
-    counts = {k: v.sum(axis=1).reshape((samples,) + network.population(k).shape) for k, v in spikes.items()}
+    counts = {k: np.concatenate(v).reshape((samples,) + network.population(k).shape) for k, v in counts.items()}
+    delivered = {k: np.concatenate(v) for k, v in delivered.items()}
     if alpha is not None and samples > copies:
         lowering.notes.append(f"NEST cannot reset a synaptic current: between batches of {copies} samples it decays "
                               f"for {residual_steps(alpha)} steps, to below 2**-54 of its value")
     notes = [f"pynn-nest: zero-delay projections run with NEST's one-step minimum delay; each population runs "
              f"lag steps behind (max {lowering.max_lag}) and is read in its own window, which restores same-step "
              f"counts exactly"] + lowering.notes
-    act = common.activity(network, BACKEND, x, steps, checkpoints, counts, spikes[network.output], seconds,
-                          output_v=np.concatenate(out_v), inputs=trains, notes=notes, device="cpu (NEST)")
-    act.synops = _synops(network, x, steps, spikes, trains)
+    act = common.activity(network, BACKEND, x, steps, checkpoints, counts, np.concatenate(out_trains), seconds,
+                          output_v=np.concatenate(out_v), inputs=trains, delivered=delivered, notes=notes,
+                          device="cpu (NEST)")
     if not record_counts:
         act.neuron_counts = {}
     return act
-
-
-def _synops(network: Network, x: np.ndarray, steps: int, spikes: dict, trains) -> dict:
-    """Synaptic operations per population and sample, counted as the reference executor
-    counts them: a projection with delay d delivers the pre spikes of steps [0, steps - d)
-    only (common.activity, which has no pre trains, counts them all)."""
-    samples = len(x)
-    out = {p.name: np.zeros(samples, np.int64) for p in network.populations if not p.is_input}
-    for proj in network.projections:
-        pre = network.population(proj.pre)
-        fan = proj.synapses_per_pre(pre.shape).astype(np.int64)
-        last = max(0, steps - proj.delay_steps)
-        if pre.is_input and trains is None:  # an analog value: one event per step while nonzero
-            events = (x.reshape(samples, -1) != 0).astype(np.int64) * last
-        else:
-            seq = trains if pre.is_input else spikes[pre.name]
-            events = np.asarray(seq)[:, :last].reshape(samples, last, -1).sum(axis=1).astype(np.int64)
-        out[proj.post] += events @ fan
-    return out
