@@ -4,46 +4,64 @@ The network is lowered by :mod:`spikeport.backends.pynn_lowering` (read it first
 units, copies, signs, lags) with NEST's native cells (:class:`NestCells`), built as PyNN
 populations, and run by driving the NEST kernel directly: samples are simulated
 ``copies`` at a time side by side (independent replicas of the network), batch after
-batch in one simulation, with every population's state set at the start of its own
-window. Nothing is reset by ``sim.reset()`` (pyNN.nest cannot reset in-flight spikes).
+batch in one simulation, each population's membrane and constant current set at the
+start of its own window and held silent (far below threshold) outside it. Nothing is
+reset by ``sim.reset()``: pyNN.nest's reset flushes by simulating on (neurons keep
+spiking, spikes in flight arrive after it); measured on the digits net below it also
+took 38 ms per sample against 9 ms here.
 
-What is exact (checked spike for spike against the reference executor by
-tests/test_backend_pynn.py):
+What is exact (spike for spike against the reference executor, every neuron's count,
+the predictions at every checkpoint with the membrane tie rule, first spikes and
+synaptic operations; tests/test_backend_pynn.py):
 
-- IF and LIF neurons with reset to zero (``iaf_psc_delta``: exact integration, tau_m =
-  -1/ln(decay) steps; IF with tau_m = 1e30, whose one-step decay is exactly 1.0 in
-  double precision), refractory steps (NEST holds v at V_reset and drops input, as the
-  graph does), per-neuron bias and v_init, analog input (a constant current per sample,
-  ``I_e``, from the population's first step), poisson and regular input (the reference
-  executor's own trains, from ``spike_generator``\\ s).
+- IF and LIF neurons, reset to zero (``iaf_psc_delta``, exact integration with tau_m =
+  -1/ln(decay) steps), refractory steps (NEST holds v at V_reset and drops input, as the
+  graph does), per-neuron bias and v_init, analog input (a constant current ``I_e`` per
+  sample from the population's first step, or from step d for a projection with delay
+  d), poisson and regular input (the reference executor's own trains, from
+  ``spike_generator``\ s). NEST has no IF cell: IF neurons get tau_m = 2**44 steps, a
+  decay of 1 - 5.7e-14 per step (named in the notes; far below the reference's float32
+  rounding). NEST's own propagators are measured once per run (:meth:`NestCells.finalize`)
+  and currents and weights scaled by them, so one step adds the graph's current to one
+  rounding (NEST 3.10 computes iaf_psc_delta's current factor as tau (1 - exp(-1/tau)),
+  which is 0 for tau = 1e30).
 - Zero-delay projections: NEST's minimum delay is one step; every population runs
   ``lag`` steps behind the graph (the lowering pads delays so that every path, residual
   ones included, arrives aligned) and its spikes are read in its own window, so the
   counts are those of same-step delivery. Delays >= 1 are delivered exactly.
 - A synaptic current (``syn_decay``): ``iaf_psc_exp``. NEST adds an arriving spike to
-  the current after the membrane update of its step, and integrates the current into the
-  membrane exactly with the propagator P21; with weights scaled by 1/P21 and one more
-  step of lag this is the graph's map v[t] = lam v[t-1] + i[t] + b exactly. The analog
-  input into such a population goes through the synapse as weighted spikes (one per step
-  from a ``spike_generator`` with ``spike_weights``), as the graph filters it.
-- Reset by subtraction: NEST's standard iaf models reset to V_reset; the e-prop model
-  ``eprop_iaf`` (NEST >= 3.7) subtracts the threshold from v at a spike, the graph's
-  rule, and is used for it. Its leak cannot be switched off: an IF neuron gets tau_m =
-  2**40 steps (decay 1 - 9.1e-13 per step, far below the reference's float32 rounding),
-  and it reads its constant current one step late (the lowering sets it a step early).
+  the current after the membrane update of its step and integrates the current into the
+  membrane exactly with a propagator P21; with weights scaled by 1/P21 and one more step
+  of lag this is the graph's map v[t] = lam v[t-1] + i[t] + b. The analog input into
+  such a population goes through the synapse as weighted spikes (one per step from a
+  ``spike_generator`` with ``spike_weights``), as the graph filters it. NEST cannot set
+  a synaptic current: between batches it is left to decay below 2**-54 of its value
+  (named in the notes; one batch when all samples fit side by side).
+- Reset by subtraction: NEST's iaf models reset to V_reset; the e-prop model
+  ``eprop_iaf`` (NEST >= 3.7) subtracts the threshold from v at a spike, the graph's rule,
+  and is used for it (it reads its constant current one step late: the schedule sets it
+  a step early; its per-step e-prop history bounds how many samples one kernel runs).
 
-What is not (named in ``Activity.notes`` when it applies):
+Measured: the shared digits conv + dense network (conftest ``digits_conv_snn``: IF, reset
+by subtraction, analog input), all 359 test images at T = 32: every neuron's count equal
+to the reference's, agreement 1.0, 2.8 s (3 copies, the default); small networks of every neuron
+variant above, several batches: equal.
 
-- reset by subtraction *and* a synaptic current: no NEST cell has both; reset to zero;
+What is not exact (named in ``Activity.notes`` when it applies):
+
+- reset by subtraction *and* a synaptic current: no NEST cell has both; lowered to reset
+  to zero (NEST then equals the reference's reset-to-zero network spike for spike);
 - reset by subtraction with refractory steps: eprop_iaf keeps integrating during the
   refractory steps (the graph holds v);
-- arithmetic: NEST computes in double precision, the reference executor in float32;
-  a neuron whose membrane lands within float32 rounding of its threshold may differ.
+- arithmetic: NEST computes in double precision, the reference executor in float32; a
+  neuron whose membrane lands within float32 rounding of its threshold may differ (not
+  seen in the tests).
 
 Options: ``copies`` (samples simulated side by side; default: about 2,048 neurons' worth,
-see :func:`choose_copies`), ``connect`` ("nest": ``nest.Connect`` with arrays, about 20x faster
-to build; "pynn": PyNN ``Projection``\\ s with ``FromListConnector``, the shared
-lowering's own path; the synapses are the same), ``threads`` (NEST threads, default 1).
+see :func:`choose_copies`), ``connect`` ("nest": ``nest.Connect`` with arrays, about 20x
+faster to build; "pynn": PyNN ``Projection``\ s with ``FromListConnector``, the shared
+lowering's own path; the same synapses, the same spikes), ``threads`` (NEST threads,
+default 1).
 """
 from __future__ import annotations
 
@@ -58,8 +76,10 @@ import numpy as np
 
 os.environ.setdefault("PYNEST_QUIET", "1")  # no banner on import
 
-import nest  # noqa: E402  (the simulator: an ImportError here becomes the registry's install hint)
-import pyNN.nest as sim  # noqa: E402
+with warnings.catch_warnings():  # pyNN.nest warns about nest-config and NEST's old verbosity call on import
+    warnings.simplefilter("ignore")
+    import nest  # noqa: E402  (the simulator: an ImportError here becomes the registry's install hint)
+    import pyNN.nest as sim  # noqa: E402
 
 from ..errors import SpikeportError  # noqa: E402
 from ..ir import Network, Population  # noqa: E402

@@ -38,11 +38,14 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-import pyNN.spiNNaker as sim  # noqa: F401  (the simulator: an ImportError here becomes the install hint)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import pyNN.spiNNaker as sim  # (the simulator: an ImportError here becomes the install hint)
 
 from ..errors import SpikeportError
 from ..ir import Network
@@ -50,7 +53,7 @@ from . import common
 from .pynn_lowering import STEP_MS, Lowering, StandardCells, create_input, create_populations, create_projections
 
 BACKEND = "spinnaker"
-VIRTUAL_BOARD_CFG = "[Machine]\nvirtual_board = True\nversion = 5\n"
+VIRTUAL_BOARD_CFG = "[Machine]\nvirtual_board = True\nversion = 5\n\n[Logging]\ndefault = warning\n"
 DEFAULT_NEURONS_PER_CORE = 255
 SCRIPT = "run_spinnaker.py"
 
@@ -144,7 +147,12 @@ def placements(network: Network, *, neurons_per_core: int = DEFAULT_NEURONS_PER_
                 pops[lowering.input] = inp
             create_projections(sim, lowering, pops, 1)
             pops[network.output].record("spikes")
-            sim.run(run_steps * STEP_MS)
+            try:
+                sim.run(run_steps * STEP_MS)
+            except Exception as exc:  # a network the board cannot hold is the user's to change
+                first = (str(exc).strip().splitlines() or [""])[0]
+                raise SpikeportError(f"sPyNNaker could not map the network onto a virtual SpiNN-5 board "
+                                     f"({neurons_per_core} neurons per core): {type(exc).__name__}: {first}") from None
             raw = _read_placements({name: name for name in pops})
         finally:
             sim.end()
@@ -172,7 +180,8 @@ def placements(network: Network, *, neurons_per_core: int = DEFAULT_NEURONS_PER_
 def summary(placed: dict) -> str:
     """One line: cores per population and the totals."""
     parts = [f"{name}: {e['cores']} core{'s' * (e['cores'] != 1)}" for name, e in placed["populations"].items()]
-    return (f"{placed['total_cores']} cores on {placed['total_chips']} chips of a {placed['board']} board, "
+    chips = placed["total_chips"]
+    return (f"{placed['total_cores']} cores on {chips} chip{'s' * (chips != 1)} of a {placed['board']} board, "
             f"{placed['neurons_per_core']} neurons per core ({', '.join(parts)})")
 
 
@@ -204,18 +213,18 @@ def _forget_report_dir():
 
 @contextlib.contextmanager
 def _quiet():
-    """sPyNNaker prints progress bars on stdout: keep them out of the caller's output."""
+    """sPyNNaker prints progress bars (on stderr) and reports (on stdout): keep them out of
+    the caller's output, and show their tail if the mapping fails."""
     import io
     import sys
-    import warnings
 
     buf = io.StringIO()
-    with warnings.catch_warnings(), contextlib.redirect_stdout(buf):
+    with warnings.catch_warnings(), contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
         warnings.simplefilter("ignore")
         try:
             yield
         except BaseException:
-            sys.stderr.write(buf.getvalue()[-4000:])
+            sys.__stderr__.write(buf.getvalue()[-4000:])
             raise
 
 
@@ -231,10 +240,11 @@ def write_script(network: Network, out_dir, x=None, steps: int = 100, *, labels=
     spiking input's trains of :func:`common.input_trains` with ``seed``, for ``x``;
     ``labels`` if given). The script reads them relative to its own directory, runs every
     sample for ``steps`` steps plus the lowering's lag (setting the network up afresh for
-    each sample: sPyNNaker 7.4 cannot change a spike source's times after a run), counts the output spikes in the output's window, and writes
-    ``results.npz`` (counts, predictions) and ``placements.json`` next to itself. Run it
-    with ``python run_spinnaker.py [--samples N]`` where sPyNNaker is configured for the
-    machine. Returns the script's path.
+    each sample: sPyNNaker 7.4 cannot change a spike source's times after a run), counts
+    the output spikes in the output's window, and writes ``results.npz`` (counts,
+    predictions) and ``placements.json`` next to itself. Run it with ``python
+    run_spinnaker.py [--samples N]`` where sPyNNaker is configured for the machine.
+    Returns the script's path.
     """
     lowering = Lowering(network, StandardCells())
     steps = int(steps)
@@ -274,6 +284,8 @@ def write_script(network: Network, out_dir, x=None, steps: int = 100, *, labels=
             "output": network.output, "populations": pops, "projections": projs,
             "neurons_per_core": int(neurons_per_core), "max_lag": lowering.max_lag, "step_ms": STEP_MS,
             "dt_s": network.dt_s, "not_exact": lowering.notes + [
+                f"the analog input's projection {p.name!r} has a delay of {p.delay_steps} steps but its current "
+                "flows from the first step" for p in lowering.analog if p.delay_steps] + [
                 "SpiNNaker computes in fixed point (s16.15 membranes, weights in 16 bits per synapse type)",
                 "bias and analog currents flow from the first step: a population with lag L > 0 integrates L steps "
                 "of bias before its input arrives"]}
@@ -381,8 +393,8 @@ def build(meta, data, neurons_per_core, sample):
     set_currents(meta, data, pops, sample)
     inp = meta["input"]
     if inp["encoding"] != "analog":
-        pops[inp["name"]] = sim.Population(inp["size"], sim.SpikeSourceArray(spike_times=input_times(data, meta, sample)),
-                                           label=inp["name"])
+        source = sim.SpikeSourceArray(spike_times=input_times(data, meta, sample))
+        pops[inp["name"]] = sim.Population(inp["size"], source, label=inp["name"])
     for q in meta["projections"]:
         k = q["key"]
         conns = np.column_stack([data[k + "_pre"], data[k + "_post"], data[k + "_weight"],
