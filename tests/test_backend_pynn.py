@@ -83,6 +83,42 @@ def test_pynn_projections_build_the_same_network():
     ref, act = assert_same(conv_network(encoding="poisson"), x, 25, copies=2, connect="pynn")
 
 
+def test_the_generic_pynn_path_reproduces_the_reference_on_pynn_nest():
+    """The shared lowering through PyNN alone (Populations with initialize, a SpikeSourceArray,
+    FromListConnector projections, PyNN's own run: what the SpiNNaker script does), on
+    pyNN.nest: every spike of every population where the graph has it, once shifted by the
+    population's lag (and by 2 ms: pyNN.nest moves source spikes a min_delay earlier and NEST
+    refuses a spike at 0 ms). Bias-free, since constant currents flow from the run's start."""
+    import warnings
+
+    from spikeport.backends import common
+    from spikeport.backends.pynn_lowering import Lowering, create_input, create_populations, create_projections
+
+    net = small_network(bias=False, encoding="poisson", reset="zero")
+    x = np.random.default_rng(7).random((1, 12)).astype(np.float32)
+    steps, offset = 30, 2
+    ref = reference.run(net, x, steps, record_trains=["h", "out"])
+    low = Lowering(net, pynn_nest.NestCells())
+    sim = pynn_nest.sim
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim.setup(timestep=1.0, min_delay=1.0, max_delay=4.0, spike_precision="on_grid", verbosity="error")
+        pops = create_populations(sim, low, 1)
+        pops["input"] = create_input(sim, low, common.input_trains(net, x, steps), 1, offset=offset)
+        create_projections(sim, low, pops, 1)
+        for name in low.populations:
+            pops[name].record("spikes")
+        sim.run(steps + low.max_lag + offset + 1)
+        for name, lp in low.populations.items():
+            trains = np.zeros((steps, lp.size), bool)
+            for j, st in enumerate(pops[name].get_data("spikes").segments[0].spiketrains):
+                t = np.rint(np.asarray(st.times)).astype(int) - offset - lp.lag
+                trains[t[(t >= 0) & (t < steps)], j] = True
+            np.testing.assert_array_equal(trains, ref.spike_trains[name][0], err_msg=name)
+            assert trains.any()
+        sim.end()
+
+
 def test_copies_do_not_change_the_result():
     net = small_network(reset="subtract")
     x = np.random.default_rng(4).random((6, 12)).astype(np.float32)

@@ -25,8 +25,11 @@ What becomes what
   dialect asks for (NEST native cells take negative weights, standard cells magnitudes).
 - Analog input (a real-valued current every step) has no population: the current a
   sample sends into each population through the input's projections is computed with
-  ``Projection.apply_numpy`` (exact) and injected as a constant current with the bias
-  (:meth:`Lowering.drive`). Spiking input (poisson, regular) is a spike source per input
+  ``Projection.apply_numpy`` (exact; :meth:`Lowering.analog_by_delay` keeps each
+  projection delay apart) and injected as a constant current with the bias
+  (:meth:`Lowering.drive`; pynn-nest starts a delayed projection's current at its delay
+  and sends it through the synapse of a cell with a synaptic current; the standalone
+  script injects it all as ``i_offset`` from the first step). Spiking input (poisson, regular) is a spike source per input
   neuron whose spikes are :func:`spikeport.backends.common.input_trains`, the trains the
   reference executor uses.
 - Delays: PyNN simulators deliver a spike one step later at the earliest, and a cell
@@ -39,7 +42,10 @@ What becomes what
   (``delay = lag[post] - lag[pre] + delay_steps - latency[post]`` >= 1). A backend that
   starts each population at its lag and reads its spikes in the window
   ``[lag, lag + steps)`` therefore reproduces zero-delay (same-step) delivery exactly;
-  the price is ``max lag`` extra steps per sample.
+  the price is ``max lag`` extra steps per sample. An analog input's projections add no
+  lag (their current is applied in each population's own window), so a first layer
+  driven by an analog input has lag 0. (:func:`spikeport.backends.common.added_latency`
+  is the same rule without cell latencies, analog currents or delay padding.)
 """
 from __future__ import annotations
 
