@@ -223,6 +223,8 @@ def _quiet():
         warnings.simplefilter("ignore")
         try:
             yield
+        except SpikeportError:
+            raise  # one line says it all
         except BaseException:
             sys.__stderr__.write(buf.getvalue()[-4000:])
             raise
