@@ -58,24 +58,42 @@ DEFAULT_NEURONS_PER_CORE = 255
 SCRIPT = "run_spinnaker.py"
 
 
+_SESSION_DIR = None
+
+
+def _session_dir() -> Path:
+    """One temporary directory per process for every mapping's private home and reports,
+    removed at exit. sPyNNaker writes into a run's report directory after ``sim.end()``
+    (its global provenance database, and an exit hook), so a directory removed earlier
+    reappears; this exit hook is registered before sPyNNaker's and so runs after them."""
+    global _SESSION_DIR
+    if _SESSION_DIR is None:
+        import atexit
+
+        _SESSION_DIR = Path(tempfile.mkdtemp(prefix="spikeport-spinnaker-"))
+        atexit.register(shutil.rmtree, str(_SESSION_DIR), True)
+    return _SESSION_DIR
+
+
 @contextlib.contextmanager
 def virtual_board(config: str = VIRTUAL_BOARD_CFG):
     """Run the body with a private HOME (and XDG_CONFIG_HOME) holding ``.spynnaker.cfg``
     = ``config``, in a temporary working directory (sPyNNaker writes ``reports/`` there);
-    restores the environment and the working directory afterwards. Yields the temporary
-    directory (home/ and work/ inside)."""
+    restores the environment and the working directory afterwards. Yields the directory
+    (home/ and work/ inside), which lives in a per-process temporary directory removed
+    when the process exits."""
     saved = {k: os.environ.get(k) for k in ("HOME", "XDG_CONFIG_HOME")}
     cwd = os.getcwd()
-    tmp = tempfile.mkdtemp(prefix="spikeport-spinnaker-")
+    tmp = Path(tempfile.mkdtemp(prefix="map-", dir=_session_dir()))
     try:
-        home = Path(tmp, "home")
+        home = tmp / "home"
         (home / ".config").mkdir(parents=True)
         (home / ".spynnaker.cfg").write_text(config)
-        work = Path(tmp, "work")
+        work = tmp / "work"
         work.mkdir()
         os.environ["HOME"], os.environ["XDG_CONFIG_HOME"] = str(home), str(home / ".config")
         os.chdir(work)
-        yield Path(tmp)
+        yield tmp
     finally:
         os.chdir(cwd)
         for k, v in saved.items():
@@ -83,7 +101,6 @@ def virtual_board(config: str = VIRTUAL_BOARD_CFG):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def private_env(tmp: str | Path, config: str = VIRTUAL_BOARD_CFG) -> dict:
@@ -156,7 +173,7 @@ def placements(network: Network, *, neurons_per_core: int = DEFAULT_NEURONS_PER_
             raw = _read_placements({name: name for name in pops})
         finally:
             sim.end()
-            _forget_report_dir()
+            _detach_log_store()
     result = {"board": "SpiNN-5 (virtual, 48 chips)", "neurons_per_core": neurons_per_core, "populations": {},
               "other": {}, "seconds": time.perf_counter() - start}
     sizes = {p.name: p.size for p in network.populations}
@@ -199,16 +216,18 @@ def run(network: Network, x, steps: int, *, checkpoints=None, seed: int = 0, rec
         "spikeport.backends.spinnaker.write_script(network, out_dir, x) and run it there")
 
 
-def _forget_report_dir():
-    """sPyNNaker registers an exit hook that writes into its report directory, which
-    virtual_board() deletes: unregister it (it only flags an unfinished run)."""
-    import atexit
-
+def _detach_log_store():
+    """sPyNNaker keeps its warnings in the run's report directory and, at exit, reads them
+    back and repeats them on stderr ("Data from a virtual run will be empty"): that would
+    recreate the removed directory and repeat what :func:`run` already says. Detach it."""
     try:
-        from spinn_utilities.data.utils_data_writer import UtilsDataWriter
-        atexit.unregister(UtilsDataWriter.write_errored_file)
+        from spinn_utilities.log import FormatAdapter
     except ImportError:  # pragma: no cover - another sPyNNaker layout
-        pass
+        return
+    FormatAdapter.set_log_store(None)
+    pop = getattr(FormatAdapter, "_pop_not_stored_messages", None)
+    if pop is not None:
+        pop()
 
 
 @contextlib.contextmanager
