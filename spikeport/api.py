@@ -142,12 +142,13 @@ class Validation:
 
 def validate(network: Network, data="digits", steps: int = 100, *, samples: int | None = 100,
              backend: str = "reference", seed: int = 0, diagnose: bool = False, module=None, data_dir=None,
-             progress=None, min_correlation: float = 0.9) -> Validation:
+             progress=None, min_correlation: float = 0.9, **backend_options) -> Validation:
     """Run ``network`` on ``backend`` and on the reference executor over the same test samples.
 
     ``diagnose``: also compare every layer's rates with the ANN's activations, scaled
     as converted, and name the first layer whose correlation falls below
-    ``min_correlation``. The ANN is ``module`` (the PyTorch module the network was
+    ``min_correlation``. ``backend_options`` go to the backend's ``run`` (e.g.
+    ``codegen="numpy"`` for brian2). The ANN is ``module`` (the PyTorch module the network was
     converted from) when given; otherwise the network's own rate model, which
     finds what the spiking dynamics lose (too few steps, noise, saturation) but
     not a wrong scale in the graph itself.
@@ -155,7 +156,8 @@ def validate(network: Network, data="digits", steps: int = 100, *, samples: int 
     from .models.diagnose import diagnose as diagnose_layers
 
     x, y, name = labelled_samples(data, samples, data_dir)
-    activity = get_backend(backend).run(network, x, steps, seed=seed, record_counts=True, progress=progress)
+    activity = get_backend(backend).run(network, x, steps, seed=seed, record_counts=True, progress=progress,
+                                        **backend_options)
     sim = Simulation(network=network, activity=activity, labels=y, dataset=name)
     reference = None
     if backend != "reference":

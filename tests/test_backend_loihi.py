@@ -208,17 +208,7 @@ def test_user_errors_are_one_line():
 
 # ---------------------------------------------------------------------------- a trained network
 
-def test_converted_digits_network_agrees_with_the_reference(digits_conv_snn):
-    net, ds = digits_conv_snn
-    assert [p.name for p in net.populations] == ["input", "conv1", "fc1", "fc2"]
-    x, y = ds.x("test")[:150], ds.y("test")[:150]
-    ref = reference.run(net, x, 32, checkpoints=[16])
-    act = loihi.run(net, x, 32, checkpoints=[16])
-    agreement = (act.predictions[:, -1] == ref.predictions[:, -1]).mean()
-    assert agreement >= 0.95, agreement
-    assert act.accuracy(y) >= ref.accuracy(y) - 0.03 and act.accuracy(y) >= 0.9
-    m = " ".join(act.notes)
-    assert "conv1 1 block" in m and "fc1 1 block" in m and "fc2 1 block" in m and "reset:" in m
+# the converted digits network's agreement with the reference: tests/test_backends.py (every backend)
 
 
 def test_converted_digits_network_with_poisson_input(digits_conv_snn):

@@ -150,18 +150,7 @@ def test_refractory_subtraction_is_named():
 
 # ---------------------------------------------------------------------------- digits
 
-def test_digits_conv_dense_agrees_with_the_reference(digits_conv_snn):
-    net, ds = digits_conv_snn  # conftest: conv 8@3x3 - avgpool - fc 64 - fc 10, trained, converted (analog input)
-    assert [p.name for p in net.populations] == ["input", "conv1", "fc1", "fc2"]
-    x, y = ds.x("test")[:160], ds.y("test")[:160]
-    ref = reference.run(net, x, 32, checkpoints=[16, 32], record_counts=True)
-    act = get_backend("pynn-nest").run(net, x, 32, checkpoints=[16, 32], record_counts=True)
-    agreement = float((act.predictions == ref.predictions).mean())
-    assert agreement >= 0.95  # the target; measured: 1.0 (every prediction at both checkpoints)
-    for name in ref.neuron_counts:  # and spike for spike: IF, reset by subtraction, analog input, biases
-        np.testing.assert_array_equal(act.neuron_counts[name], ref.neuron_counts[name], err_msg=name)
-    assert act.accuracy(y) == ref.accuracy(y) > 0.85
-    assert act.backend == "pynn-nest"
+# the converted digits network's agreement with the reference: tests/test_backends.py (every backend)
 
 
 # ---------------------------------------------------------------------------- errors

@@ -19,7 +19,7 @@ synaptic operations; tests/test_backend_pynn.py):
   graph does), per-neuron bias and v_init, analog input (a constant current ``I_e`` per
   sample from the population's first step, or from step d for a projection with delay
   d), poisson and regular input (the reference executor's own trains, from
-  ``spike_generator``\ s). NEST has no IF cell: IF neurons get tau_m = 2**44 steps, a
+  ``spike_generator`` devices). NEST has no IF cell: IF neurons get tau_m = 2**44 steps, a
   decay of 1 - 5.7e-14 per step (named in the notes; far below the reference's float32
   rounding). NEST's own propagators are measured once per run (:meth:`NestCells.finalize`)
   and currents and weights scaled by them, so one step adds the graph's current to one
@@ -59,7 +59,7 @@ What is not exact (named in ``Activity.notes`` when it applies):
 
 Options: ``copies`` (samples simulated side by side; default: about 2,048 neurons' worth,
 see :func:`choose_copies`), ``connect`` ("nest": ``nest.Connect`` with arrays, about 20x
-faster to build; "pynn": PyNN ``Projection``\ s with ``FromListConnector``, the shared
+faster to build; "pynn": PyNN ``Projection`` objects with ``FromListConnector``, the shared
 lowering's own path; the same synapses, the same spikes), ``threads`` (NEST threads,
 default 1).
 """

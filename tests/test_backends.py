@@ -1,0 +1,69 @@
+"""Every backend runs the same small conv + dense network (trained on digits, converted, analog
+input) through `spikeport.validate`, beside the reference executor.
+
+One test, parametrized over the backends, with what each must reach:
+  brian2       equals the reference spike for spike (every neuron's count, every prediction)
+  pynn-nest    >= 95 % class agreement (measured: spike for spike, which is asserted too)
+  nengo-loihi  >= 95 % class agreement (Loihi resets to zero and rounds to its formats)
+  spinnaker    the virtual board maps but does not simulate: sPyNNaker's placements cover
+               every population, and a run says plainly that no spikes come back
+"""
+import numpy as np
+import pytest
+
+from spikeport.api import validate
+from spikeport.backends import BACKENDS
+from spikeport.errors import SpikeportError
+
+SAMPLES, STEPS = 100, 32
+EXPECT = {
+    "brian2": {"agreement": 1.0, "spike_for_spike": True, "options": {"codegen": "numpy"}},
+    "pynn-nest": {"agreement": 0.95, "spike_for_spike": True},
+    "nengo-loihi": {"agreement": 0.95, "spike_for_spike": False},
+    "spinnaker": None,
+}
+
+
+def test_every_simulator_backend_is_covered():
+    assert set(EXPECT) == set(BACKENDS) - {"reference"}
+
+
+@pytest.mark.parametrize("backend", sorted(EXPECT))
+def test_conv_dense_digits_network_on_every_backend(backend, digits_conv_snn):
+    net, ds = digits_conv_snn
+    assert [p.name for p in net.populations] == ["input", "conv1", "fc1", "fc2"]
+    x, y = ds.x("test")[:SAMPLES], ds.y("test")[:SAMPLES]
+    expect = EXPECT[backend]
+    if expect is None:  # spinnaker: mapping only
+        from spikeport.backends import spinnaker
+
+        with pytest.raises(SpikeportError, match="does not simulate") as err:
+            validate(net, (x, y), STEPS, samples=2, backend=backend)
+        assert "\n" not in str(err.value)
+        placed = spinnaker.placements(net, neurons_per_core=64, steps=STEPS)
+        for pop in net.populations:
+            if pop.is_input:  # analog input is each first-layer neuron's current, no population
+                continue
+            entry = placed["populations"][pop.name]
+            assert entry["neurons"] == pop.size and entry["cores"] == -(-pop.size // 64)
+            spans = sorted((c[3], c[4]) for c in entry["placements"])
+            assert spans[0][0] == 0 and spans[-1][1] == pop.size - 1
+        assert placed["total_chips"] >= 1
+        return
+    val = validate(net, (x, y), STEPS, samples=SAMPLES, backend=backend, **expect.get("options", {}))
+    rep = val.report()
+    assert rep["backend"] == backend and rep["samples"] == SAMPLES
+    assert rep["agreement"] >= expect["agreement"], rep["agreement"]
+    assert set(rep["rate_correlation"]) == {"conv1", "fc1", "fc2"}
+    assert min(rep["rate_correlation"].values()) > 0.9, rep["rate_correlation"]
+    ref_acc = val.reference.accuracy(y)
+    assert abs(rep["accuracy"] - ref_acc) <= 1 - expect["agreement"] and ref_acc > 0.85
+    assert rep["seconds"] > 0 and rep["reference_seconds"] > 0
+    if expect["spike_for_spike"]:
+        for name, counts in val.reference.neuron_counts.items():
+            np.testing.assert_array_equal(val.simulation.activity.neuron_counts[name], counts, err_msg=name)
+        np.testing.assert_array_equal(val.simulation.activity.predictions, val.reference.predictions)
+        for name, ops in val.reference.synops.items():
+            np.testing.assert_array_equal(val.simulation.activity.synops[name], ops, err_msg=name)
+    else:
+        assert rep["notes"], "a backend that is not exact must say why in its notes"
