@@ -352,14 +352,7 @@ def run(network, x, steps: int, *, checkpoints=None, seed: int = 0, record_count
     arithmetic is float64 against the reference executor's float32: see the module docstring.
     """
     t_start = time.perf_counter()
-    network.validate()
-    if network.fixed_point is not None:
-        raise SpikeportError("the brian2 backend simulates floating-point networks; this one is fixed-point "
-                             "(run it with the reference executor, or use the network before quantization)")
-    try:
-        network.order(all_projections=True)
-    except SpikeportError as exc:
-        raise SpikeportError(f"the brian2 backend runs feed-forward networks only: {exc}") from None
+    common.require_simulable(network, NAME)
     if not isinstance(b2.get_device(), RuntimeDevice):
         raise SpikeportError(f"the brian2 backend needs Brian2's runtime device, not {type(b2.get_device()).__name__} "
                              "(call brian2.set_device('runtime'))")

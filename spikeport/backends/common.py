@@ -17,6 +17,20 @@ from ..ir import Network
 from .activity import Activity
 
 
+def require_simulable(network: Network, backend: str) -> list:
+    """The network's populations in feed-forward order, or one clear error: simulator backends
+    run floating-point, feed-forward graphs (a fixed-point network is the reference
+    executor's or a deploy target's; a recurrent one is refused, as by the executor)."""
+    network.validate()
+    if network.fixed_point is not None:
+        raise SpikeportError(f"the {backend} backend simulates floating-point networks; this one is fixed-point "
+                             "(run it on the reference executor, or use the network before quantization)")
+    try:
+        return network.order(all_projections=True)
+    except SpikeportError as exc:
+        raise SpikeportError(f"the {backend} backend runs feed-forward networks only: {exc}") from None
+
+
 def check_run(network: Network, x, steps: int, checkpoints=None):
     """(x as float32 (samples, input size), steps, sorted checkpoints) or one clear error."""
     network.validate()

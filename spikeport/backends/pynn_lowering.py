@@ -54,8 +54,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import SpikeportError
 from ..ir import Network, Population
+from . import common
 
 STEP_MS = 1.0  # one graph step in simulator milliseconds
 
@@ -237,14 +237,10 @@ class Lowering:
     """
 
     def __init__(self, network: Network, dialect: Dialect):
-        network.validate()
-        if network.fixed_point is not None:
-            raise SpikeportError("PyNN backends simulate floating-point networks; this network is fixed-point "
-                                 "(integer arithmetic): run it on the reference executor or a deploy target")
+        order = common.require_simulable(network, "PyNN")
         self.network, self.dialect = network, dialect
         inp = network.population(network.input)
         self.input, self.encoding = inp.name, inp.encoding.kind
-        order = network.order(all_projections=True)
         cells = dialect.finalize({p.name: dialect.cell(p) for p in order if not p.is_input})
         # lags: the longest path of the smallest realizable latency of every projection
         lag = {inp.name: 0}
@@ -299,15 +295,7 @@ class Lowering:
     def analog_current(self, x: np.ndarray) -> dict:
         """The graph current per step that each population receives from an analog input:
         {name: (samples, size) float64}; empty for spiking input."""
-        out = {}
-        if not self.analog:
-            return out
-        inp = self.network.population(self.input)
-        xs = np.asarray(x, np.float64).reshape((len(x),) + inp.shape)
-        for proj in self.analog:
-            j = proj.apply_numpy(xs).reshape(len(x), -1)
-            out[proj.post] = out[proj.post] + j if proj.post in out else j
-        return out
+        return {name: sum(by.values()) for name, by in self.analog_by_delay(x).items()}
 
     def analog_by_delay(self, x: np.ndarray) -> dict:
         """The analog input's current per population and projection delay d: {name: {d:
