@@ -280,7 +280,7 @@ def cmd_validate(args) -> int:
         ref = "is the reference"
     else:
         ratio = rep["seconds"] / max(rep["reference_seconds"], 1e-9)
-        ref = f"reference run {rep['reference_seconds']:.2f} s, {ratio:,.0f}x faster"
+        ref = f"the reference ran in {rep['reference_seconds']:.2f} s, {ratio:,.0f}x faster than {rep['backend']}"
     print(f"  agreement with the reference executor: {rep['agreement']:.2%} of samples ({ref})")
     if val.reference is not None:
         corr = ", ".join(f"{k} {v:.4f}" for k, v in rep["rate_correlation"].items())
