@@ -71,3 +71,25 @@ def test_conv_dense_digits_network_on_every_backend(backend, digits_conv_snn):
         assert rep["notes"], "a backend that is not exact must say why in its notes"
     for part in expect.get("notes", ()):
         assert part in " ".join(rep["notes"]), part
+
+
+def test_cli_validate_on_a_simulator_backend(tmp_path, digits_conv_snn):
+    import json
+
+    from conftest import run_cli
+    from spikeport.ir import save_network
+
+    net, _ = digits_conv_snn
+    path = tmp_path / "net.spk"
+    save_network(net, path)
+    out = tmp_path / "v.json"
+    r = run_cli("validate", path, "--backend", "nengo-loihi", "--dataset", "digits", "--samples", "20",
+                "--steps", "16", "--json", out)
+    assert r.returncode == 0, r.stderr
+    assert "agreement with the reference executor" in r.stdout and "faster than nengo-loihi" in r.stdout
+    assert "per-layer rate correlation with the reference: conv1" in r.stdout and "note: reset:" in r.stdout
+    rep = json.loads(out.read_text())
+    assert rep["backend"] == "nengo-loihi" and rep["samples"] == 20 and rep["agreement"] >= 0.9
+    assert rep["reference_seconds"] > 0 and any("mapping" in n for n in rep["notes"])
+    r = run_cli("validate", path, "--backend", "spinnaker", "--dataset", "digits", "--samples", "2", "--steps", "8")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "does not simulate" in r.stderr, r.stderr
