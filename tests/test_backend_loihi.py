@@ -13,8 +13,8 @@ import pytest
 from conftest import conv_network, small_network
 from spikeport.backends import common, get_backend, reference
 from spikeport.errors import SpikeportError
-from spikeport.ir import (Conv2d, Dense, FixedPoint, Flatten, InputEncoding, Network, NeuronModel, Population,
-                          Projection)
+from spikeport.ir import (AvgPool2d, Conv2d, Dense, FixedPoint, Flatten, InputEncoding, Network, NeuronModel,
+                          Population, Projection, SumPool2d)
 
 loihi = pytest.importorskip("spikeport.backends.loihi")
 
@@ -131,11 +131,11 @@ def two_convs(encoding="regular"):
 def test_convolution_transform_equals_the_sparse_matrix_and_uses_less_memory():
     net = two_convs()
     x = np.random.default_rng(3).random((3, 1, 8, 8)).astype(np.float32)
-    sparse = loihi.run(net, x, 30)
-    shared = loihi.run(net, x, 30, conv="transform")
+    sparse = loihi.run(net, x, 30, conv="sparse")
+    shared = loihi.run(net, x, 30)                           # the default
     for name in spiking(net):
         np.testing.assert_array_equal(shared.neuron_counts[name], sparse.neuron_counts[name], err_msg=name)
-    m_sparse, m_shared = loihi.mapping(net), loihi.mapping(net, conv="transform")
+    m_sparse, m_shared = loihi.mapping(net, conv="sparse"), loihi.mapping(net)
     assert m_shared["conv_transforms"] == ["a->b"] and m_sparse["conv_transforms"] == []
     used = lambda m: m["populations"]["b"]["per_block"][0]["synapses"]["used"]
     assert used(m_shared) < used(m_sparse)
@@ -155,6 +155,7 @@ def test_mapping_names_every_population_blocks_and_cores():
     m = loihi.mapping(net, block_size=100)
     assert list(m["populations"]) == ["a", "b", "out"]
     a = m["populations"]["a"]
+    assert a["block_shape"] == [100] and a["ensemble_shape"] == [256] and m["split"] is None
     assert a["blocks"] == a["cores"] == 3 and [b["compartments"]["used"] for b in a["per_block"]] == [100, 100, 56]
     assert m["populations"]["b"]["blocks"] == 2 and m["populations"]["out"]["blocks"] == 1
     assert m["cores"] == 6 and len(m["utilization_summary"]) == 7  # a line per block and the average
@@ -165,24 +166,119 @@ def test_mapping_names_every_population_blocks_and_cores():
     x = np.random.default_rng(3).random((2, 1, 8, 8)).astype(np.float32)
     act = loihi.run(net, x, 20, block_size=100)
     note = next(n for n in act.notes if n.startswith("nengo-loihi mapping: 6 cores"))
-    assert "a 3 blocks" in note and "b 2 blocks" in note and "out 1 block" in note
+    assert "a 3 blocks of 100 consecutive" in note and "b 2 blocks" in note and "out 1 block of 5" in note
 
 
-def test_when_nengo_loihi_split_fails_smaller_blocks_are_tried():
-    # a 1x1 convolution to 5 channels: each of a's 1024 neurons needs an axon into each of
-    # b's 5 blocks, 5120 > 4096 out-axons on a's core, which nengo-loihi's own split misses
+def test_block_shapes_count_the_output_axons_of_the_layer_before():
+    # a 1x1 convolution to 5 channels: b needs 5 blocks, and then each of a's neurons an axon
+    # into each of them: a's 1024 neurons need 5120 > 4096 output axons on one core
     nm = NeuronModel("if", threshold=1.0, reset="zero")
     pops = [Population("input", (1, 32, 32), encoding=InputEncoding("regular", 200.0)),
             Population("a", (1, 32, 32), neuron=nm), Population("b", (5, 32, 32), neuron=nm)]
     projs = [Projection("in->a", "input", "a", [Conv2d(np.full((1, 1, 1, 1), 1.5, np.float32))]),
              Projection("a->b", "a", "b", [Conv2d(np.linspace(0.3, 1.7, 5).reshape(5, 1, 1, 1).astype(np.float32))])]
     net = Network(pops, projs, input="input", output="b").validate()
+    m = loihi.mapping(net, conv="sparse")
+    b, a = m["populations"]["b"], m["populations"]["a"]
+    assert b["blocks"] == 5 and b["block_shape"] == [1, 32, 32]
+    assert a["blocks"] == 2 and a["block_shape"] == [1, 16, 32] and m["cores"] == 7
+    assert [blk["out_axons"]["used"] for blk in a["per_block"]] == [2560, 2560]   # 512 neurons x 5 blocks
+    assert "a 2 x 1x16x32; b 5 x 1x32x32" in m["split"]
+    # a convolution's population axons take two slots each: a needs blocks of at most 409 neurons, 3 of them
     m = loihi.mapping(net)
-    assert "Output axons (5120) exceeded max (4096)" in m["split"] and "512 compartments" in m["split"]
-    assert m["populations"]["a"]["blocks"] == 2 and m["populations"]["b"]["blocks"] == 10
-    assert max(b["out_axons"]["used"] for b in m["populations"]["a"]["per_block"]) <= 4096
+    assert m["conv_transforms"] == ["a->b"] and m["populations"]["a"]["blocks"] == 3
+    assert max(blk["out_axons"]["used"] for blk in m["populations"]["a"]["per_block"]) <= 4096
     with pytest.raises(SpikeportError, match="nengo-loihi cannot map this network: .*Output axons"):
         loihi.mapping(net, block_size=1024)
+
+
+def test_pooling_folds_into_the_next_convolution_exactly():
+    rng = np.random.default_rng(0)
+    for pool, conv, shape in [(AvgPool2d(2), Conv2d(rng.normal(size=(3, 4, 3, 3))), (4, 12, 10)),
+                              (SumPool2d((2, 3)), Conv2d(rng.normal(size=(2, 2, 2, 3)), stride=(2, 1)), (2, 13, 17)),
+                              (AvgPool2d(3, stride=2), Conv2d(rng.normal(size=(4, 1, 2, 2)), groups=2), (2, 11, 11))]:
+        folded = loihi.fold_pool_into_conv([pool, conv, Flatten()])
+        assert [op.kind for op in folded] == ["conv2d", "flatten"]
+        x = rng.random((3,) + shape)
+        np.testing.assert_allclose(folded[0].apply_numpy(x), conv.apply_numpy(pool.apply_numpy(x)), rtol=1e-12)
+    # LeNet's AvgPool2d(2) then a 5x5 convolution: one 10x10 convolution of stride 2, each weight
+    # repeated over its 2x2 cell and divided by 4
+    w = rng.normal(size=(50, 20, 5, 5)).astype(np.float32)
+    (op,) = loihi.fold_pool_into_conv([AvgPool2d(2), Conv2d(w)])
+    assert op.kernel_shape() == (10, 10) and op.stride == (2, 2) and op.out_shape((20, 24, 24), "") == (50, 8, 8)
+    np.testing.assert_array_equal(op.weight, np.repeat(np.repeat(w, 2, axis=2), 2, axis=3) / 4)
+    # nothing to fold: a padded pooling, or a pooling before a dense layer
+    for ops in ([AvgPool2d(2, padding=1), Conv2d(w)], [AvgPool2d(2), Flatten(), Dense(np.ones((2, 20)))]):
+        assert [op.kind for op in loihi.fold_pool_into_conv(ops)] == [op.kind for op in ops]
+
+
+def pool_conv(encoding="regular"):
+    """input (1, 10, 10) -conv 3x3-> a (4, 8, 8) -[avgpool 2, conv 3x3]-> b (3, 2, 2) -dense-> out (4)."""
+    rng = np.random.default_rng(1)
+    nm = NeuronModel("if", threshold=1.0, reset="zero")
+    pops = [Population("input", (1, 10, 10), encoding=InputEncoding(encoding, 400.0)),
+            Population("a", (4, 8, 8), neuron=nm, bias=np.full((4, 8, 8), 0.01, np.float32)),
+            Population("b", (3, 2, 2), neuron=nm), Population("out", (4,), neuron=nm)]
+    projs = [Projection("in->a", "input", "a", [Conv2d(rng.normal(0.1, 0.6, (4, 1, 3, 3)).astype(np.float32))]),
+             Projection("a->b", "a", "b",
+                        [AvgPool2d(2), Conv2d(rng.normal(0.1, 0.8, (3, 4, 3, 3)).astype(np.float32))]),
+             Projection("b->out", "b", "out", [Flatten(), Dense(rng.normal(0.2, 0.6, (4, 12)).astype(np.float32))])]
+    return Network(pops, projs, input="input", output="out").validate()
+
+
+def test_pooled_convolution_as_one_convolution_is_the_graph_spike_for_spike():
+    net = pool_conv()
+    x = np.random.default_rng(2).random((3, 1, 10, 10)).astype(np.float32)
+    ref = reference.run(net, x, 30, record_trains=spiking(net))
+    act = loihi.run(net, x, 30, record_trains=spiking(net), target="simreal")
+    assert ref.population_spikes["b"].sum() > 20
+    assert_same_spikes(act, ref, net)
+    note = next(n for n in act.notes if n.startswith("convolutions:"))
+    assert "a->b (avgpool2d+conv2d as one conv2d 6x6 stride 2x2, exact)" in note
+    # on the chip's fixed point too, the same spikes as the sparse matrix
+    fixed, sparse = loihi.run(net, x, 30), loihi.run(net, x, 30, conv="sparse")
+    for name in spiking(net):
+        np.testing.assert_array_equal(fixed.neuron_counts[name], sparse.neuron_counts[name], err_msg=name)
+
+
+@pytest.mark.parametrize("make", [pool_conv, lambda: zero_reset(conv_network(encoding="regular"))],
+                         ids=["conv-transform", "relays-input-spikes"])
+def test_vectorized_spike_routing_is_the_emulators_own(make, monkeypatch):
+    net = make()
+    x = np.random.default_rng(4).random((2,) + net.population("input").shape).astype(np.float32)
+    fast = loihi.run(net, x, 30, record_trains=spiking(net))
+    monkeypatch.setattr(loihi, "FAST_ROUTING", False)       # nengo-loihi's spike-by-spike delivery
+    slow = loihi.run(net, x, 30, record_trains=spiking(net))
+    for name in spiking(net):
+        np.testing.assert_array_equal(fast.spike_trains[name], slow.spike_trains[name], err_msg=name)
+    np.testing.assert_array_equal(fast.predictions, slow.predictions)
+
+
+def test_a_layer_too_wide_for_one_core_is_tiled_by_counting_its_input_axons():
+    # LeNet's conv2 in small: [avgpool 2, conv 5x5] from a (12, 24, 24) into b (8, 8, 8). Each of
+    # b's neurons reads 12 x 10 x 10 of a's neurons; nengo-loihi's own split (runs of neurons,
+    # every run covering whole rows of every channel) needs all 6912 as input axons (> 4096).
+    # Counted: tiles of 3 output rows read 14 rows of a, 12 x 14 x 24 = 4032 neurons
+    rng = np.random.default_rng(3)
+    nm = NeuronModel("if", threshold=1.0, reset="zero")
+    pops = [Population("input", (1, 28, 28), encoding=InputEncoding("analog")),
+            Population("a", (12, 24, 24), neuron=nm), Population("b", (8, 8, 8), neuron=nm)]
+    projs = [Projection("in->a", "input", "a", [Conv2d(rng.normal(size=(12, 1, 5, 5)).astype(np.float32))]),
+             Projection("a->b", "a", "b", [AvgPool2d(2), Conv2d(rng.normal(size=(8, 12, 5, 5)).astype(np.float32))])]
+    net = Network(pops, projs, input="input", output="b").validate()
+    m = loihi.mapping(net, conv="sparse")
+    b = m["populations"]["b"]
+    assert b["blocks"] == 3 and b["block_shape"] == [8, 3, 8]
+    assert [blk["in_axons"]["used"] for blk in b["per_block"]] == [4032, 4032, 3456]
+    # a: 7 runs of 988 neurons (the fewest blocks; tiles of its own shape need 8)
+    assert m["populations"]["a"]["blocks"] == 7 and m["cores"] == 10
+    assert "a 7 x 988 consecutive; b 3 x 8x3x8" in m["split"]
+    # as a shared-weight convolution: one input axon per pixel of a, 576; synapse memory sets 2 blocks
+    m = loihi.mapping(net)
+    b = m["populations"]["b"]
+    assert b["blocks"] == 2 and b["block_shape"] == [4, 8, 8] and m["cores"] == 9
+    assert all(blk["in_axons"]["used"] == 576 and blk["synapses"]["used"] <= blk["synapses"]["max"]
+               for blk in b["per_block"])
 
 
 def test_user_errors_are_one_line():

@@ -16,9 +16,21 @@ membranes) and a refractory delay of refractory_steps + 1 (the counter is decrem
 in the step of the spike). Gain and bias follow nengo's convention for a threshold of
 1/dt: gain = 1 / theta (over 1 - syn_decay, which nengo-loihi's filter normalization
 takes back), bias = b / (theta dt). Every projection is a neuron-to-neuron
-``nengo.Connection`` with the projection's exact matrix as a ``nengo.transforms.Sparse``
-(``conv="transform"``: a single-op Conv2d between chip populations as nengo-loihi's
-shared-weight ``nengo.Convolution``, spike for spike the same, less synapse memory).
+``nengo.Connection`` with the projection's exact matrix as a ``nengo.transforms.Sparse``,
+except (``conv="transform"``, the default) a projection between chip populations that is
+one Conv2d once a pooling before it is folded in (:func:`fold_pool_into_conv`: LeNet's
+AvgPool2d(2) then Conv2d 5x5 is one Conv2d 10x10 of stride 2, exactly): that is nengo-loihi's
+shared-weight ``nengo.Convolution``, spike for spike the same as the matrix, with one input
+axon per presynaptic pixel instead of one per neuron and less synapse memory.
+
+Cores. nengo-loihi's own split cuts a population into runs of consecutive neurons sized by
+its totals, which fails on LeNet (a run of conv2 covering two output rows needs 5760 input
+axons, a core has 4096). Block shapes are chosen before building instead (:class:`_BlockPlan`):
+last layer first, each population gets the shape with the fewest blocks (tiles along
+channels, rows, columns, or runs of neurons) for which every block's compartments, input
+axons, synapse memory and the output axons it adds to the blocks feeding it are counted
+within a core's limits. The emulator's spike delivery, spike by spike in Python in
+nengo-loihi, is vectorized (:class:`_SpikeRouting`: the same integer sums).
 
 Inputs. A spiking input (poisson, regular) is the reference executor's own trains
 (:func:`common.input_trains`), put on the chip by :class:`SpikeTrainInput` (nengo-loihi's
@@ -53,9 +65,9 @@ three encodings (tests/test_backend_loihi.py), when the graph resets to zero.
 - Unequal paths into a population (a residual skipping layers) and delays of 2 steps or
   more (nengo-loihi implements no synaptic delays) are padded by relay populations: one
   neuron per pre neuron, weight 2 thresholds, firing exactly one step after it.
-- Block splitting: where nengo-loihi's own split exceeds a core's limits (it does not
-  count the extra output axons a layer needs when the next layer is split), blocks of
-  512, 256, ... compartments are tried; which one fit is noted.
+- Blocks: on "simreal" every block shape gives the same spikes (on the emulator each block
+  scales its weights by its own largest one); the notes name each population's block shape
+  and blocks (one per core), ``mapping()`` each block's use of its core.
 
 Not exact (named in ``Activity.notes`` with its size on the network at hand)
 -----------------------------------------------------------------------------
@@ -78,11 +90,22 @@ Measured (digits, conv 8@3x3 - pool - fc 64 - fc 10 converted with reset by subt
 The reference with reset to zero agrees with the reference on 98.33 % too, and with this
 backend on 99.44 %: the reset and the precision cost about the same. Reset to zero cuts the
 spikes by 14 % (conv1), 35 % (fc1) and 62 % (fc2). With nengo-loihi's stock vmin = 0 the
-agreement falls to 96.94 %. About 30 ms per image (34 steps; 58 ms with Poisson input) on one
-core; build 0.1 s.
+agreement falls to 96.94 %. About 10 ms per image (34 steps; 35 ms with nengo-loihi's own
+spike-by-spike delivery) on one core; build 0.1 s.
+
+Measured (MNIST LeNet: conv 20@5x5 - avgpool 2 - conv 50@5x5 - avgpool 2 - fc 200 - fc 10,
+converted with percentile normalization and v(0) = theta / 2, analog input, T = 100; 20 test
+images, ``bench/backends.py``): 28 cores (conv1 12 blocks of 10x4x24, conv2 13 of 4x8x8 over
+its 50x8x8, fc1 2 of 100, fc2 1; nengo-loihi's own split cannot map it); all 20 predictions
+agree with the reference, per-layer rate correlation >= 0.985; 0.69 s per image (103 steps;
+nengo-loihi's spike-by-spike delivery: 7.7 s), build 3.7 s of which 1 s chooses the blocks.
+One conv2 input of one step in those 20 images exceeded the chip's 21-bit input (reported).
+With conv="sparse": 35 cores (conv2 in tiles of 25x2x4 channels x rows x columns, up to 3840
+input axons each), build 20 s.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import time
 import warnings
@@ -92,7 +115,11 @@ import nengo
 import nengo_loihi
 import numpy as np
 from nengo.params import IntParam, NumberParam
+from nengo_loihi.block import MAX_COMPARTMENTS, MAX_IN_AXONS, MAX_OUT_AXONS, MAX_SYNAPSE_BITS
+from nengo_loihi.block import Synapse as LoihiSynapse
 from nengo_loihi.builder import Builder as LoihiBuilder
+from nengo_loihi.builder import Model as LoihiModel
+from nengo_loihi.builder.builder import ValidationLevel
 from nengo_loihi.builder.discretize import BIAS_MAX, bias_to_manexp
 from nengo_loihi.inputs import ChipProcess, SpikeInput
 
@@ -104,6 +131,7 @@ BACKEND = "nengo-loihi"
 V_LIMIT = 2**23 - 1      # Loihi's membrane is a 24-bit signed register
 TARGETS = ("sim", "simreal")
 CONV_MODES = ("sparse", "transform")
+FAST_ROUTING = True      # the emulator's spike delivery vectorized (_SpikeRouting); False: nengo-loihi's own loop
 
 
 # ---------------------------------------------------------------------------- nengo objects
@@ -236,11 +264,52 @@ def _sparse(proj, pre_shape, n_pre, n_post, scale=1.0):
                                    init=syn.weight * scale)
 
 
+def fold_pool_into_conv(ops: list) -> list:
+    """``ops`` with every pooling that a convolution follows folded into that convolution: exact.
+
+    SumPool2d or AvgPool2d (window k, stride s, no padding) followed by Conv2d (weights W with
+    kernel K, stride t, no padding or dilation, any groups) is one Conv2d with kernel (K - 1) s + k,
+    stride s t and weights
+
+        W'[o, c, u s + a, v s + b] += f W[o, c, u, v]     for every pooling offset a, b in the window
+
+    (f = 1 / (kh kw) for the average, 1 for the sum), because
+    y[o, i, j] = sum_{c,u,v} W[o,c,u,v] f sum_{a,b} x[c, (i t + u) s + a, (j t + v) s + b]
+               = sum_{c,U,V} W'[o,c,U,V] x[c, i s t + U, j s t + V],
+    with the same output size. For non-overlapping windows (s = k, as AvgPool2d(2)) each weight
+    is repeated over its k x k cell and divided by k*k: AvgPool2d(2) then Conv2d 5x5 is one
+    Conv2d 10x10 with stride 2. Other ops, and pools that no foldable convolution follows, are
+    kept as they are; the ops given are not changed.
+    """
+    out = []
+    for op in ops:
+        prev = out[-1] if out else None
+        if (op.kind == "conv2d" and prev is not None and prev.kind in ("sumpool2d", "avgpool2d")
+                and prev.padding == (0, 0) and op.padding == (0, 0) and op.dilation == (1, 1)):
+            (kh, kw), (sh, sw) = prev.kernel_size, prev.stride
+            w = op.weight.astype(np.float64) * prev.factor()
+            co, cig, uh, uw = w.shape
+            folded = np.zeros((co, cig, (uh - 1) * sh + kh, (uw - 1) * sw + kw))
+            for a in range(kh):
+                for b in range(kw):
+                    folded[:, :, a:a + (uh - 1) * sh + 1:sh, b:b + (uw - 1) * sw + 1:sw] += w
+            out[-1] = type(op)(folded.astype(op.weight.dtype), stride=(sh * op.stride[0], sw * op.stride[1]),
+                               groups=op.groups)
+        else:
+            out.append(op)
+    return out
+
+
 def _conv_transform(proj, pre_shape):
-    """A nengo.Convolution equal to a single Conv2d op, or None where nengo cannot express it."""
-    if len(proj.ops) != 1 or proj.ops[0].kind != "conv2d":
+    """A nengo.Convolution equal to the projection, or None where nengo cannot express it.
+
+    The projection must be one Conv2d after pooling is folded into it
+    (:func:`fold_pool_into_conv`), without groups or dilation, padding "valid" or "same".
+    """
+    ops = fold_pool_into_conv(proj.ops)
+    if len(ops) != 1 or ops[0].kind != "conv2d":
         return None
-    op = proj.ops[0]
+    op = ops[0]
     kh, kw = op.kernel_shape()
     if op.groups != 1 or op.dilation != (1, 1):
         return None
@@ -265,7 +334,7 @@ class _Lowered:
         self.analog = inp.encoding.kind == "analog"
         self.lag, self.relays = _plan(network, self.analog)
         self.ens, self.probes, self.relay_ens = OrderedDict(), {}, OrderedDict()
-        self.conv_used = []
+        self.conv_used, self.conv_folded = [], {}
         self.net = nengo.Network(label="spikeport", seed=0)
         nengo_loihi.add_params(self.net)
         with self.net:
@@ -281,8 +350,9 @@ class _Lowered:
                 ens = nengo.Ensemble(pop.size, 1, label=pop.name,
                                      neuron_type=LoihiIF(nm.decay, nm.syn_decay, nm.refractory_steps),
                                      gain=np.full(pop.size, gain), bias=bias[pop.name] / dt)
-                if block_size is not None and pop.size > block_size:
-                    self.net.config[ens].block_shape = nengo_loihi.BlockShape((block_size,), (pop.size,))
+                if block_size is not None:
+                    self.net.config[ens].block_shape = nengo_loihi.BlockShape((min(block_size, pop.size),),
+                                                                              (pop.size,))
                 self.ens[pop.name] = ens
                 self.probes[pop.name] = nengo.Probe(ens.neurons, "output")
             self.probes["voltage"] = nengo.Probe(self.ens[network.output].neurons, "voltage")
@@ -319,6 +389,10 @@ class _Lowered:
         transform = _conv_transform(proj, pre.shape) if conv == "transform" and not pre.is_input else None
         if transform is not None:
             self.conv_used.append(proj.name)
+            if len(proj.ops) > 1:
+                kh, kw = transform.kernel_size
+                self.conv_folded[proj.name] = (f"{'+'.join(op.kind for op in proj.ops)} as one conv2d "
+                                               f"{kh}x{kw} stride {transform.strides[0]}x{transform.strides[1]}")
         else:
             transform = _sparse(proj, pre.shape, pre.size, post.size)
             if transform.init.size == 0:
@@ -342,7 +416,7 @@ class _Chip:
         self.emu = sim.sims["emulator"]
         comp = self.emu.compartment
         slices = self.emu.block_info.slices
-        self.index, self.units, self.blocks = {}, {}, OrderedDict()
+        self.index, self.units, self.blocks, self.ens = {}, {}, OrderedDict(), {}
         dt = lowered.network.dt_s
         for name, ens in list(lowered.ens.items()) + [(f"{k[0]}~relay{k[1]}", e) for k, e in
                                                         lowered.relay_ens.items()]:
@@ -357,6 +431,7 @@ class _Chip:
                 info = block.discretize_info           # None on "simreal": float units, threshold 1/dt
                 units[idx] = (1.0 if info is None else info["v_scale"]) / dt
             self.index[name], self.units[name], self.blocks[name] = index, units, blocks
+            self.ens[name] = ens
         self.discrete = comp.voltage.dtype.kind == "i"
         if self.discrete:
             # the chip's full 24-bit range below zero (nengo-loihi rounds vmin to a power of two)
@@ -366,6 +441,7 @@ class _Chip:
                 for block in blocks:
                     block.compartment.vmin = -V_LIMIT
         self.vth = {name: comp.vth[index].astype(np.float64) for name, index in self.index.items()}
+        self.routing = _SpikeRouting(self.emu) if self.discrete and FAST_ROUTING else None
 
     def bias_int(self, name: str, bias_thresholds: np.ndarray) -> np.ndarray:
         """A bias in thresholds per step as the chip's register value (mantissa * 2**exponent)."""
@@ -408,6 +484,95 @@ class _Chip:
             idx = np.flatnonzero(trains[s])
             if idx.size:
                 spike_input.add_spikes(t0 + s + 1, idx)
+
+
+def _ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """Concatenated aranges [starts[k], starts[k] + lens[k])."""
+    ends = np.cumsum(lens)
+    return np.repeat(starts - ends + lens, lens) + np.arange(int(ends[-1]) if lens.size else 0)
+
+
+class _SpikeRouting:
+    """Spike delivery of the emulator's discrete target in a few numpy operations per step.
+
+    nengo-loihi's emulator delivers spikes one at a time in Python (``SynapseState``: a
+    ``Spike`` object per spike and target synapse, then that axon's weights added to the input
+    of its compartments): about 0.1 s a step on LeNet. This computes the same sums: for every
+    (axon, source compartment) the weight row (axon's weights for the compartment's atom) and
+    the compartment base are tabled once; each step the rows of the spiking compartments and
+    of the input spikes are gathered and added with one ``bincount``. Integer weights: the sums
+    do not depend on the order, so the result is the emulator's own, bit for bit (on "simreal"
+    float32 sums would depend on it; there nengo-loihi's own loop runs). No learning rules.
+    """
+
+    def __init__(self, emu):
+        syn_state, n = emu.synapses, emu.block_info.n_compartments
+        weights, indices, ptr, row0, n_atoms = [], [], [0], {}, {}
+        for syn, sl in syn_state.items():
+            assert not syn.learning, "spike routing without learning only"
+            row0[syn], n_atoms[syn] = len(ptr) - 1, syn.weights[0].shape[0]
+            for w, i in zip(syn.weights, syn.indices):
+                for atom in range(w.shape[0]):
+                    weights.append(np.asarray(w[atom], np.float64))
+                    indices.append(np.asarray(i[atom], np.int64))
+                    ptr.append(ptr[-1] + w.shape[1])
+        self.weights = np.concatenate(weights or [np.zeros(0)])
+        self.indices = np.concatenate(indices or [np.zeros(0, np.int64)])
+        self.ptr = np.asarray(ptr, np.int64)
+        self.n, self.slices = n, syn_state.slices
+        self.row0, self.n_atoms = row0, n_atoms
+        self.blocks = self._table([(axon, sl.start, sl.stop - sl.start) for axon, sl in emu.axons.items()], n)
+        self.inputs = {id(inp): self._table([(axon, 0, inp.n_neurons) for axon in inp.axons], inp.n_neurons)
+                       for inp in emu.inputs}
+        self.q = None
+        emu.synapses.inject_current = self.inject_current
+        emu.synapses.update_input = self.update_input
+
+    def _table(self, axons, n_sources):
+        """Per source compartment (CSR): the weight row and the target base of each of its axons."""
+        src, rows, bases = [], [], []
+        for axon, offset, n_local in axons:
+            syn = axon.target
+            local = np.arange(n_local)
+            ids = np.asarray(axon.map_axon(local), np.int64)
+            atoms = np.asarray(axon.map_atoms(local), np.int64)
+            keep = ids >= 0
+            if syn.axon_compartment_bases is not None:
+                keep &= np.where(keep, np.asarray(syn.axon_compartment_bases)[np.maximum(ids, 0)], -1) >= 0
+            local, ids, atoms = local[keep], ids[keep], atoms[keep]
+            wi = ids if syn.axon_to_weight_map is None else np.asarray(syn.axon_to_weight_map)[ids]
+            base = 0 if syn.axon_compartment_bases is None else np.asarray(syn.axon_compartment_bases)[ids]
+            src.append(offset + local)
+            rows.append(self.row0[syn] + wi * self.n_atoms[syn] + atoms)
+            bases.append(self.slices[syn].start + base + np.zeros_like(ids))
+        src = np.concatenate(src or [np.zeros(0, np.int64)])
+        order = np.argsort(src, kind="stable")
+        ptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=n_sources))])
+        return (ptr, np.concatenate(rows or [np.zeros(0, np.int64)])[order],
+                np.concatenate(bases or [np.zeros(0, np.int64)])[order])
+
+    @staticmethod
+    def _entries(table, sources):
+        ptr, rows, bases = table
+        k = _ranges(ptr[sources], ptr[sources + 1] - ptr[sources])
+        return rows[k], bases[k]
+
+    def inject_current(self, t, spike_inputs, all_axons, spiked):
+        parts = [self._entries(self.blocks, np.flatnonzero(spiked))]
+        if t >= 2:  # input spikes take one step to arrive (as nengo-loihi's inject_current)
+            for inp in spike_inputs:
+                idx = np.asarray(inp.spike_idxs(t - 1), np.int64)
+                if idx.size:
+                    parts.append(self._entries(self.inputs[id(inp)], idx))
+        rows = np.concatenate([r for r, _ in parts])
+        bases = np.concatenate([b for _, b in parts])
+        starts = self.ptr[rows]
+        lens = self.ptr[rows + 1] - starts
+        k = _ranges(starts, lens)
+        self.q = np.bincount(np.repeat(bases, lens) + self.indices[k], weights=self.weights[k], minlength=self.n)
+
+    def update_input(self, input):
+        input[0] += np.rint(self.q).astype(input.dtype)
 
 
 # ---------------------------------------------------------------------------- building
@@ -471,6 +636,241 @@ class _Biases:
         return out
 
 
+# ---------------------------------------------------------------------------- blocks (cores)
+
+def _block_indices(ens_shape: tuple, shape: tuple) -> list:
+    """The compartments of each block of ``BlockShape(shape, ens_shape)``, in nengo-loihi's order."""
+    full = np.arange(int(np.prod(ens_shape))).reshape(ens_shape)
+    return [full[tuple(slice(i, min(i + b, n)) for i, b, n in zip(start, shape, ens_shape))].ravel()
+            for start in itertools.product(*(range(0, n, b) for n, b in zip(ens_shape, shape)))]
+
+
+def _candidate_shapes(shape: tuple) -> list:
+    """[(ensemble shape, block shape)] of at most 1024 compartments, fewest blocks first: tiles
+    along the population's own axes (channels, rows, columns; at equal counts the smallest
+    tiles), then runs of consecutive neurons."""
+    n = int(np.prod(shape))
+    out = []
+    for b in itertools.product(*(sorted({-(-d // k) for k in range(1, d + 1)}) for d in shape)):
+        if np.prod(b) <= MAX_COMPARTMENTS:
+            out.append((int(np.prod([-(-d // s) for d, s in zip(shape, b)])), 0, int(np.prod(b)), tuple(shape), b))
+    if len(shape) > 1:
+        for b in {-(-n // k) for k in range(-(-n // MAX_COMPARTMENTS), n + 1)}:
+            out.append((-(-n // b), 1, b, (n,), (b,)))
+    return [(ens, b) for *_, ens, b in sorted(out)]
+
+
+def _shape_str(shape) -> str:
+    return "x".join(str(int(d)) for d in shape)
+
+
+class _BlockPlan:
+    """Block shapes chosen before building, by counting what each block of a candidate needs.
+
+    The nengo model is built once without splitting (every ensemble one block, nothing
+    validated). Then, last layer first, each ensemble gets the candidate shape with the fewest
+    blocks (:func:`_candidate_shapes`) for which every block fits a core as nengo-loihi counts it:
+    at most 1024 compartments; input axons (per connection the presynaptic neurons, for a
+    convolution the presynaptic pixels, that reach the block) at most 4096; synapse memory
+    (what nengo-loihi's ``split_synapse`` builds for the block, :meth:`_synapse_bits`) at most
+    2**20 bits; output axons (one per neuron per block of each target that it reaches, two
+    for 32-bit population axons) at most 4096, with the targets' shapes already chosen. A
+    shape whose first block does not fit rules out every shape that contains that block
+    (a larger block reaches at least the same axons; for synapse memory this is assumed, and
+    can only cost a block, never a block that does not fit). nengo-loihi validates the result
+    again when it builds. The chosen shapes are set as each ensemble's ``block_shape``;
+    ``shapes`` {name: (ensemble shape, block shape, blocks)}. LeNet: 59 shapes in about 1 s.
+    """
+
+    def __init__(self, lowered: _Lowered):
+        self.t0 = time.perf_counter()
+        net, config = lowered.network, lowered.net.config
+        ens_shape = OrderedDict((ens, net.population(name).shape) for name, ens in lowered.ens.items())
+        names = {ens: name for name, ens in lowered.ens.items()}
+        for (name, depth), ens in lowered.relay_ens.items():
+            ens_shape[ens], names[ens] = net.population(name).shape, f"{name}~relay{depth}"
+        for ens, shape in ens_shape.items():
+            config[ens].block_shape = nengo_loihi.BlockShape(tuple(shape), tuple(shape))
+        model = LoihiModel(dt=net.dt_s, label="spikeport block plan")
+        model.validation_level = ValidationLevel.NONE
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.build(lowered.net, discretize=False)
+        # (nengo-loihi's split ran, with one block per ensemble: each is its list of one block)
+        block_of = {ens: (lambda out: out[0] if isinstance(out, list) else out)(model.objs[ens]["out"])
+                    for ens in ens_shape}
+        owner = {id(syn): block for block in model.blocks for syn in block.synapses}
+        self.targets = {}          # id(synapse): (axon ids, compartments) of every used synapse entry
+        self.axon_weights = {}     # id(synapse): see _axon_weights
+        self.post_masks = {}       # id(synapse): (blocks of its owner, axons) reached, None: one block
+        self.tried, self.shapes = 0, OrderedDict()
+        chosen = {}
+        for ens in self._posts_first(list(ens_shape), block_of, owner):
+            name, block = names[ens], block_of[ens]
+            chosen[ens] = self._choose(name, block, ens_shape[ens])
+            ens_full, shape, blocks = chosen[ens]
+            self.shapes[name] = (tuple(ens_full), tuple(shape), len(blocks))
+        for ens, (ens_full, shape, _) in chosen.items():
+            config[ens].block_shape = nengo_loihi.BlockShape(tuple(int(d) for d in shape),
+                                                            tuple(int(d) for d in ens_full))
+        self.seconds = time.perf_counter() - self.t0
+        self.shapes = OrderedDict((names[e], self.shapes[names[e]]) for e in ens_shape)
+        self.natural = {names[e]: tuple(shape) for e, shape in ens_shape.items()}
+
+    @staticmethod
+    def _posts_first(ensembles, block_of, owner) -> list:
+        """Ensembles ordered so that every target of an ensemble's axons comes before it."""
+        ens_of = {id(block): ens for ens, block in block_of.items()}
+        order, seen = [], set()
+
+        def visit(ens):
+            if ens in seen:
+                return
+            seen.add(ens)
+            for axon in block_of[ens].axons:
+                post = owner.get(id(axon.target))
+                if post is not None and id(post) in ens_of:
+                    visit(ens_of[id(post)])
+            order.append(ens)
+
+        for ens in ensembles:
+            visit(ens)
+        return order
+
+    def _synapse_targets(self, syn):
+        if id(syn) not in self.targets:
+            axons, comps = [], []
+            for a in range(syn.n_axons):
+                base = syn.axon_compartment_base(a)
+                if base is None:
+                    continue
+                idx = base + np.asarray(syn.indices[syn.axon_weight_idx(a)][0], dtype=np.int64)
+                axons.append(np.full(idx.size, a, dtype=np.int64))
+                comps.append(idx)
+            self.targets[id(syn)] = (np.concatenate(axons or [np.zeros(0, np.int64)]),
+                                     np.concatenate(comps or [np.zeros(0, np.int64)]))
+        return self.targets[id(syn)]
+
+    def _reached(self, syn, label: np.ndarray, n_blocks: int) -> np.ndarray:
+        """(blocks, axons) bool: which of the synapse's axons reach which block."""
+        axons, comps = self._synapse_targets(syn)
+        reached = np.zeros((n_blocks, syn.n_axons), bool)
+        reached[label[comps], axons] = True
+        return reached
+
+    def _out_axons(self, block, ids: np.ndarray) -> int:
+        """Output axons of the compartments ``ids`` of ``block``, its targets split as chosen."""
+        total = 0
+        for axon in block.axons:
+            idx = np.asarray(axon.map_axon(ids))
+            used = np.unique(idx[idx >= 0])
+            masks = self.post_masks.get(id(axon.target))
+            total += axon.slots_per_axon * (used.size if masks is None else int(masks[:, used].sum()))
+        return total
+
+    def _axon_weights(self, syn):
+        """[(weight index, its canonical id, target compartments)] of every used axon of ``syn``."""
+        if id(syn) not in self.axon_weights:
+            canon = {}
+            ids = [canon.setdefault((w.shape, w.tobytes()), len(canon)) for w in syn.weights]
+            rows = []
+            for a in range(syn.n_axons):
+                base = syn.axon_compartment_base(a)
+                if base is not None:
+                    wi = syn.axon_weight_idx(a)
+                    rows.append((wi, ids[wi], base + np.asarray(syn.indices[wi][0], dtype=np.int64)))
+            self.axon_weights[id(syn)] = rows
+        return self.axon_weights[id(syn)]
+
+    def _synapse_bits(self, block, ids: np.ndarray) -> int:
+        """Synapse memory bits of the block holding compartments ``ids`` of ``block``.
+
+        What nengo-loihi's ``split_synapse`` builds for that block (each axon's weights
+        restricted to the block, indices renumbered, a population axon's base taken modulo
+        256), counted by nengo-loihi's own ``Synapse.bits``; weights are shared where they come
+        from equal weight rows with equal restriction and indices (nengo-loihi shares where the
+        values are equal: never more bits than it uses).
+        """
+        inside = np.zeros(block.n_neurons, bool)
+        inside[ids] = True
+        pos = np.full(block.n_neurons, -1, np.int64)
+        pos[ids] = np.arange(len(ids))
+        bits = 0
+        for syn in block.synapses:
+            shared = syn.axon_to_weight_map is not None
+            seen, weights, indices = set(), [], []
+            for wi, canon, comps in self._axon_weights(syn):
+                valid = inside[comps]
+                if not valid.any():
+                    continue
+                new = pos[comps[valid]]
+                if shared:
+                    new = new - new[np.argmin(comps[valid])] % 256
+                key = (canon, np.packbits(valid).tobytes(), new.tobytes())
+                if key not in seen:
+                    seen.add(key)
+                    w = syn.weights[wi][:, valid]
+                    weights.append(w)
+                    indices.append(np.tile(new, (w.shape[0], 1)))
+            if weights:
+                part = LoihiSynapse(len(weights))
+                part._set_weights_indices(weights, indices, weight_dtype=weights[0].dtype,
+                                          compression=syn.synapse_cfg.compression)
+                bits += part.bits()
+        return bits
+
+    def _choose(self, name, block, shape):
+        ruled_out = []
+        why = "no candidate"
+        for ens_full, b in _candidate_shapes(shape):
+            if any(len(r) == len(b) and all(x >= y for x, y in zip(b, r)) for r in ruled_out):
+                continue
+            self.tried += 1
+            blocks = _block_indices(ens_full, b)
+            label = np.empty(block.n_neurons, np.int64)
+            for k, ids in enumerate(blocks):
+                label[ids] = k
+            reached = [self._reached(syn, label, len(blocks)) for syn in block.synapses]
+            whole = len(blocks) == 1
+            ok = True
+            for k, ids in enumerate(blocks):
+                out_axons = self._out_axons(block, ids)
+                if whole:
+                    in_axons = sum(s.n_axons for s in block.synapses)
+                else:
+                    in_axons = sum(int(r[k].sum()) for r in reached)
+                bits = None
+                if out_axons <= MAX_OUT_AXONS and in_axons <= MAX_IN_AXONS:
+                    bits = sum(s.bits() for s in block.synapses) if whole else self._synapse_bits(block, ids)
+                for what, used, limit in (("output axons", out_axons, MAX_OUT_AXONS),
+                                          ("input axons", in_axons, MAX_IN_AXONS),
+                                          ("synapse bits", bits, MAX_SYNAPSE_BITS)):
+                    if used is not None and used > limit:
+                        ok = False
+                        why = f"blocks of {_shape_str(b)}: {what} {used} > {limit}"
+                        break
+                if not ok:
+                    if k == 0:
+                        ruled_out.append(b)
+                    break
+            if ok:
+                for syn, r in zip(block.synapses, reached):
+                    self.post_masks[id(syn)] = None if whole else r
+                return ens_full, b, blocks
+        raise SpikeportError(f"nengo-loihi cannot map this network: population {name} fits no core even in "
+                             f"the smallest blocks ({why})")
+
+    def note(self) -> str:
+        return ("blocks: shapes chosen before building, last layer first, each population in the fewest blocks "
+                "that fit a core as nengo-loihi counts them (compartments; input axons: the presynaptic neurons, "
+                "or pixels of a convolution, that reach the block; synapse memory from nengo-loihi's own split; "
+                "the output axons its inputs' blocks then need): "
+                + "; ".join(f"{name} {n} x {_shape_str(b)}"
+                            + (" consecutive" if len(b) < len(self.natural[name]) else "")
+                            for name, (e, b, n) in self.shapes.items())
+                + f" ({self.tried} shapes counted in {self.seconds:.1f} s)")
+
+
 def _simulator(lowered: _Lowered, target: str = "sim"):
     """nengo_loihi.Simulator on the emulator, and nengo-loihi's warnings about lost weight bits."""
     with warnings.catch_warnings(record=True) as caught:
@@ -481,30 +881,24 @@ def _simulator(lowered: _Lowered, target: str = "sim"):
 
 
 def _build(network: Network, bias: dict, conv: str, block_size, target: str = "sim"):
-    """Lower and build; returns (lowered, simulator, {"lost_bits": [...], "split": note or None}).
+    """Lower, choose block shapes and build; returns (lowered, simulator, {"lost_bits": [...],
+    "plan": the :class:`_BlockPlan`, or None where ``block_size`` set the blocks}).
 
-    Without ``block_size``, nengo-loihi splits large populations itself; where its split
-    exceeds a core's limit (it does not count the extra output axons a layer needs when
-    the next layer is split), blocks of 512, 256, ... compartments are tried in turn.
+    nengo-loihi's own split cuts a population into runs of consecutive neurons, sized by the
+    whole population's totals; it fails where a run needs more than a core holds (a block of
+    LeNet's conv2 covering two output rows needs 5760 input axons; a layer's extra output axons
+    when its target is split are not counted). Blocks are therefore chosen by
+    :class:`_BlockPlan`, which counts each candidate block before anything is built.
     nengo-loihi's build errors become one line.
     """
-    sizes = [block_size] if block_size is not None else [None] + [2**k for k in range(9, 3, -1)]
-    first = None
-    for size in sizes:
-        lowered = _Lowered(network, bias, conv, size)
-        try:
-            sim, lost = _simulator(lowered, target)
-        except (nengo.exceptions.NengoException, AssertionError, ValueError) as exc:
-            msg = " ".join(str(exc).split()) or type(exc).__name__
-            first = first or msg
-            if "exceeded max" in msg and size != sizes[-1]:
-                continue
-            raise SpikeportError(f"nengo-loihi cannot map this network: {msg}") from None
-        split = None
-        if size is not None and block_size is None:
-            split = f"blocks: nengo-loihi's own split failed ({first}); blocks of at most {size} compartments fit"
-        return lowered, sim, {"lost_bits": lost, "split": split}
-    raise AssertionError("unreachable")  # pragma: no cover
+    lowered = _Lowered(network, bias, conv, block_size)
+    plan = _BlockPlan(lowered) if block_size is None else None
+    try:
+        sim, lost = _simulator(lowered, target)
+    except (nengo.exceptions.NengoException, AssertionError, ValueError) as exc:
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        raise SpikeportError(f"nengo-loihi cannot map this network: {msg}") from None
+    return lowered, sim, {"lost_bits": lost, "plan": plan}
 
 
 def _mapping(chip: _Chip) -> dict:
@@ -530,7 +924,9 @@ def _population_mapping(chip: _Chip, name: str) -> dict:
         blocks.append({"label": str(block.label),
                        **{k.replace("-", "_"): {"used": int(v[0]), "max": int(v[1])} for k, v in util.items()},
                        "weight_exp": int(info.get("w_exp", 0))})
-    return {"blocks": len(blocks), "cores": len(blocks), "per_block": blocks,
+    shape = chip.lowered.net.config[chip.ens[name]].block_shape
+    return {"blocks": len(blocks), "cores": len(blocks), "block_shape": [int(d) for d in shape.shape],
+            "ensemble_shape": [int(d) for d in shape.ensemble_shape], "per_block": blocks,
             "vth_units": sorted({int(v) for v in chip.vth[name]})[:4],
             "units_per_threshold": float(np.median(chip.units[name]))}
 
@@ -547,18 +943,23 @@ def _events(changes: dict, lowered: _Lowered, total: int) -> dict:
 
 
 def run(network: Network, x, steps: int, *, checkpoints=None, seed: int = 0, record_counts: bool = False,
-        record_trains=(), progress=None, conv: str = "sparse", block_size: int | None = None, target: str = "sim"):
+        record_trains=(), progress=None, conv: str = "transform", block_size: int | None = None,
+        target: str = "sim"):
     """Simulate ``network`` on Loihi's fixed-point emulator, one sample after another.
 
     Parameters
     ----------
     x, steps, checkpoints, seed, record_trains, progress : as :func:`spikeport.backends.reference.run`
     record_counts : accepted for the common contract; every neuron's count is always recorded
-    conv : "sparse" (every projection a sparse matrix) or "transform" (single-op Conv2d
-        projections between chip populations as nengo-loihi's shared-weight convolution,
-        where nengo can express them: no groups or dilation, padding "valid" or "same")
-    block_size : most compartments per block (core) for every population (default:
-        nengo-loihi's automatic splitting)
+    conv : "transform" (default: a projection between chip populations that is one Conv2d,
+        after pooling is folded into it by :func:`fold_pool_into_conv`, as nengo-loihi's
+        shared-weight convolution where nengo can express it (no groups or dilation, padding
+        "valid" or "same"); every other projection a sparse matrix) or "sparse" (every
+        projection a sparse matrix). Spike for spike the same; the convolution needs one input
+        axon per presynaptic pixel instead of one per neuron, and shares its weights, which is
+        what lets a LeNet map at all
+    block_size : most compartments per block (core), in runs of consecutive neurons, for every
+        population (default: block shapes chosen per population by counting, see :class:`_BlockPlan`)
     target : "sim" (the Loihi emulator, fixed point) or "simreal" (the same model in
         floating point, without discretization: isolates the lowering from the chip's precision)
 
@@ -682,11 +1083,19 @@ def _notes(network, lowered, chip, build_s, run_s, samples, steps, built: dict, 
     for name, m in mp["populations"].items():
         worst = {k: max(b[k]["used"] / b[k]["max"] for b in m["per_block"])
                  for k in ("compartments", "in_axons", "out_axons", "synapses")}
-        parts.append(f"{name} {m['blocks']} block{'s' * (m['blocks'] > 1)} (max use: "
+        shape = _shape_str(m["block_shape"]) + (" consecutive" if len(m["block_shape"]) == 1
+                                                and len(m["ensemble_shape"]) == 1 and "~" not in name
+                                                and len(network.population(name).shape) > 1 else "")
+        parts.append(f"{name} {m['blocks']} block{'s' * (m['blocks'] > 1)} of {shape} (max use: "
                      + ", ".join(f"{100 * v:.0f}% {k.replace('_', '-')}" for k, v in worst.items()) + ")")
     notes.append(f"nengo-loihi mapping: {mp['cores']} cores (one block per core): " + "; ".join(parts))
-    if built["split"]:
-        notes.append(built["split"])
+    if built["plan"] is not None:
+        notes.append(built["plan"].note())
+    if lowered.conv_used:
+        notes.append("convolutions: " + ", ".join(
+            name + (f" ({lowered.conv_folded[name]}, exact)" if name in lowered.conv_folded else "")
+            for name in lowered.conv_used) + " as nengo-loihi's shared-weight convolution (population axons: "
+            "one input axon per presynaptic pixel)")
     lag = {k: v for k, v in lowered.lag.items() if k != network.input}
     notes.append(f"latency: Loihi delivers each connection one step later; populations lag by {lag} steps, "
                  f"so {total} steps ran per sample and each population was read in its own shifted window "
@@ -715,21 +1124,24 @@ def _notes(network, lowered, chip, build_s, run_s, samples, steps, built: dict, 
     return notes
 
 
-def mapping(network: Network, *, conv: str = "sparse", block_size: int | None = None) -> dict:
+def mapping(network: Network, *, conv: str = "transform", block_size: int | None = None) -> dict:
     """How nengo-loihi splits and places ``network``, without running it.
 
-    Returns ``{"cores", "blocks", "populations": {name: {"blocks", "cores", "per_block": [{"label",
-    "compartments", "in_axons", "out_axons", "synapses" (synapse memory bits): {"used", "max"},
-    "weight_exp"}, ...],
-    "vth_units", "units_per_threshold"}}, "lag_steps", "conv_transforms", "utilization_summary",
-    "input", "split"}``: one block per core (nengo-loihi's allocators), relay populations named
-    ``<population>~relay<k>``; "split" says which block size was needed where nengo-loihi's
-    own split failed (None otherwise). Biases are taken without input (they set no resources).
+    Returns ``{"cores", "blocks", "populations": {name: {"blocks", "cores", "block_shape",
+    "ensemble_shape", "per_block": [{"label", "compartments", "in_axons", "out_axons", "synapses"
+    (synapse memory bits): {"used", "max"}, "weight_exp"}, ...], "vth_units",
+    "units_per_threshold"}}, "lag_steps", "conv_transforms", "utilization_summary", "input",
+    "split"}``: one block per core (nengo-loihi's allocators), relay populations named
+    ``<population>~relay<k>``; each population is cut into blocks of ``block_shape`` over
+    ``ensemble_shape`` (nengo-loihi's ``BlockShape``: the population's own shape, or its neurons
+    in a row for runs of consecutive neurons); "split" says how the shapes were chosen (None where
+    ``block_size`` set them). Biases are taken without input (they set no resources).
     """
     _check(network, conv, "sim")
     x = np.zeros((1, network.population(network.input).size), np.float32)
     lowered, sim, built = _build(network, _Biases(network, x).build_bias(), conv, block_size)
     try:
-        return {**_mapping(_Chip(sim, lowered)), "split": built["split"]}
+        plan = built["plan"]
+        return {**_mapping(_Chip(sim, lowered)), "split": None if plan is None else plan.note()}
     finally:
         sim.close()
