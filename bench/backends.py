@@ -36,7 +36,14 @@ def main():
     ap.add_argument("--backends", default="brian2,nengo-loihi,pynn-nest,spinnaker")
     ap.add_argument("--encoding", default="analog")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--nengo-loihi-own-routing", action="store_true",
+                    help="run the emulator's spike delivery as nengo-loihi ships it (a Python loop per spike) "
+                         "instead of spikeport's vectorized one (the same spikes)")
     args = ap.parse_args()
+    if args.nengo_loihi_own_routing:
+        from spikeport.backends import loihi
+
+        loihi.FAST_ROUTING = False
     dataset = args.dataset
     if args.net:
         net = spikeport.load_network(args.net)
