@@ -38,9 +38,12 @@ def test_tie_rule_and_latency():
     v = np.array([[0.1, 0.5, 0.9], [0.2, -0.1, 0.3]])
     by_v, by_index = common.predictions(counts, v)
     assert by_v.tolist() == [1, 2] and by_index.tolist() == [0, 0]
-    lag, uniform = common.added_latency(small_network())
-    assert lag == {"input": 0, "h": 1, "out": 2} and uniform
-    lag, uniform = common.added_latency(conv_network())  # input->out skips c: 1 step against 2
-    assert lag["out"] == 2 and not uniform
-    lag, uniform = common.added_latency(small_network(delay=3))
-    assert lag == {"input": 0, "h": 1, "out": 1} and uniform
+    # analog input: its projections are currents in the post population's window, no lag
+    assert common.lags(small_network()) == {"input": 0, "h": 0, "out": 1}
+    assert common.lags(small_network(encoding="regular")) == {"input": 0, "h": 1, "out": 2}
+    # a residual path (input -> out skips c) is padded to the longer one's lag
+    assert common.lags(conv_network())["out"] == 2
+    # a delay of 3 already covers the one-step minimum
+    assert common.lags(small_network(encoding="poisson", delay=3)) == {"input": 0, "h": 1, "out": 1}
+    # a simulator whose synaptic current adds a step
+    assert common.lags(small_network(encoding="poisson"), lambda p: max(p.delay_steps, 1) + 1)["out"] == 4

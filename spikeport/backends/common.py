@@ -21,10 +21,10 @@ def require_simulable(network: Network, backend: str) -> list:
     """The network's populations in feed-forward order, or one clear error: simulator backends
     run floating-point, feed-forward graphs (a fixed-point network is the reference
     executor's or a deploy target's; a recurrent one is refused, as by the executor)."""
-    network.validate()
-    if network.fixed_point is not None:
+    if network.fixed_point is not None:  # first: a fixed-point graph is refused whatever else is wrong
         raise SpikeportError(f"the {backend} backend simulates floating-point networks; this one is fixed-point "
                              "(run it on the reference executor, or use the network before quantization)")
+    network.validate()
     try:
         return network.order(all_projections=True)
     except SpikeportError as exc:
@@ -66,25 +66,24 @@ def input_trains(network: Network, x: np.ndarray, steps: int, seed: int = 0, sam
     return seq.numpy().transpose(1, 0, 2) > 0
 
 
-def added_latency(network: Network, min_delay: int = 1):
-    """Steps by which each population lags the graph when every projection is delivered
-    after max(delay_steps, min_delay) steps (a simulator whose minimum delay is one step).
+def lags(network: Network, latency=lambda proj: max(proj.delay_steps, 1)) -> dict:
+    """The simulator step at which each population simulates the graph's step 0, on a
+    simulator where projection ``p`` takes ``latency(p) >= delay_steps`` steps (one step at
+    least on most: Loihi, NEST, SpiNNaker) instead of the graph's ``delay_steps``.
 
-    Returns (lag: {population: steps}, uniform: bool). ``uniform`` is False when two paths
-    into one population lag by different amounts (e.g. a residual connection skipping a
-    layer): then no shift of the read-out window undoes the added delay, and the backend
-    must name the difference rather than hide it.
+    Lags are the longest realized path, so a backend that pads every projection to
+    ``lag[post] - lag[pre] + delay_steps`` steps makes every path into a population
+    arrive aligned (residual connections included) and, reading each population in its
+    window ``[lag, lag + steps)``, reproduces same-step delivery exactly. Projections of
+    an analog input add no lag: their current is applied in the post population's own
+    window.
     """
-    lag, uniform = {}, True
+    analog = network.population(network.input).encoding.kind == "analog"
+    lag = {}
     for pop in network.order(all_projections=True):  # feed-forward networks only, as the executor
-        ins = network.projections_into(pop.name)
-        if not ins:
-            lag[pop.name] = 0
-            continue
-        lags = {lag[p.pre] + max(p.delay_steps, min_delay) - p.delay_steps for p in ins}
-        uniform &= len(lags) == 1
-        lag[pop.name] = max(lags)
-    return lag, uniform
+        spiking = [p for p in network.projections_into(pop.name) if not (analog and p.pre == network.input)]
+        lag[pop.name] = max((lag[p.pre] + latency(p) - p.delay_steps for p in spiking), default=0)
+    return lag
 
 
 def predictions(counts: np.ndarray, v: np.ndarray | None):

@@ -59,7 +59,7 @@ synaptic filters, refractory periods, per-neuron v_init, delays, residual paths 
 three encodings (tests/test_backend_loihi.py), when the graph resets to zero.
 
 - Latency: Loihi delivers every connection one step after the spike, so a population at
-  depth L lags the graph by L steps (``common.added_latency``). The run lasts steps +
+  depth L lags the graph by L steps (``common.lags``). The run lasts steps +
   max lag; each population is read in its own window shifted by its lag, and its bias
   and v_init are written at its first step, so nothing integrates before its window.
 - Unequal paths into a population (a residual skipping layers) and delays of 2 steps or
@@ -228,34 +228,22 @@ def _build_spike_train_input(model, process, node=None):
 # ---------------------------------------------------------------------------- the plan
 
 def _plan(network: Network, analog: bool):
-    """Chip-step lag of every population and relays per spiking projection.
-
-    A spiking projection is realized with delay 1 + relays; an analog one as a bias
-    switched on at the post population's step ``delay_steps``. Lags are the longest
-    realized path, so every path into a population is padded to the same lag.
-    """
-    lag = {}
-    for pop in network.order(all_projections=True):
-        spiking_in = [p for p in network.projections_into(pop.name) if not (analog and p.pre == network.input)]
-        lag[pop.name] = max((lag[p.pre] + max(p.delay_steps, 1) - p.delay_steps for p in spiking_in), default=0)
+    """Chip-step lag of every population (:func:`common.lags`: Loihi delivers a connection
+    one step later) and relays per spiking projection, which pad every path into a
+    population to its lag. An analog projection is a bias switched on at the post
+    population's step ``delay_steps``."""
+    lag = common.lags(network)
     relays = {p.name: lag[p.post] - lag[p.pre] + p.delay_steps - 1 for p in network.projections
               if not (analog and p.pre == network.input)}
     return lag, relays
 
 
 def _check(network: Network, conv: str, target: str):
-    if getattr(network, "fixed_point", None) is not None:
-        raise SpikeportError("the nengo-loihi backend runs floating-point networks only; this one has fixed_point "
-                             "set (nengo-loihi applies Loihi's own quantization to the floating-point graph)")
-    network.validate()
+    common.require_simulable(network, BACKEND)
     if conv not in CONV_MODES:
         raise SpikeportError(f"conv must be one of {', '.join(CONV_MODES)}, got {conv!r}")
     if target not in TARGETS:
         raise SpikeportError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
-    try:
-        network.order(all_projections=True)
-    except SpikeportError as exc:
-        raise SpikeportError(f"the nengo-loihi backend runs feed-forward networks only: {exc}") from None
 
 
 def _sparse(proj, pre_shape, n_pre, n_post, scale=1.0):

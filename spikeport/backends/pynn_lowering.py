@@ -44,8 +44,8 @@ What becomes what
   ``[lag, lag + steps)`` therefore reproduces zero-delay (same-step) delivery exactly;
   the price is ``max lag`` extra steps per sample. An analog input's projections add no
   lag (their current is applied in each population's own window), so a first layer
-  driven by an analog input has lag 0. (:func:`spikeport.backends.common.added_latency`
-  is the same rule without cell latencies, analog currents or delay padding.)
+  driven by an analog input has lag 0. The lags are :func:`spikeport.backends.common.lags`
+  (the rule the nengo-loihi backend uses too) with each cell's latency.
 """
 from __future__ import annotations
 
@@ -242,21 +242,14 @@ class Lowering:
         inp = network.population(network.input)
         self.input, self.encoding = inp.name, inp.encoding.kind
         cells = dialect.finalize({p.name: dialect.cell(p) for p in order if not p.is_input})
-        # lags: the longest path of the smallest realizable latency of every projection
-        lag = {inp.name: 0}
-        self.analog = []
-        for pop in order:
-            if pop.is_input:
-                continue
-            cands = []
-            for proj in network.projections_into(pop.name):
-                if proj.pre == inp.name and self.encoding == "analog":
-                    self.analog.append(proj)  # a current, applied at the population's own window
-                    continue
-                latency = max(1, proj.delay_steps - cells[pop.name].latency) + cells[pop.name].latency
-                cands.append(lag[proj.pre] + latency - proj.delay_steps)
-            lag[pop.name] = max(cands, default=0)
-        self.lag = lag
+        # an analog input's projections are currents, applied in each population's own window
+        self.analog = [p for p in network.projections if p.pre == inp.name and self.encoding == "analog"]
+
+        def latency(proj):  # the smallest realizable: one step of delay at least, plus the cell's own
+            cell_latency = cells[proj.post].latency
+            return max(1, proj.delay_steps - cell_latency) + cell_latency
+
+        self.lag = lag = common.lags(network, latency)
         self.max_lag = max(lag.values())
         self.populations = {}
         for pop in order:
