@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .backends import BACKENDS
 from .errors import SpikeportError
 
 DATASET_NAMES = ("digits", "mnist", "mnist-5k", "fashion-mnist")
@@ -431,8 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="run a graph file on a backend beside the reference executor")
     v.add_argument("net", metavar="NET")
     v.add_argument("--backend", default="reference", metavar="B",
-                   help="reference, brian2, nengo-loihi, pynn-nest or spinnaker (the simulators come with the "
-                        "extras brian2, loihi, pynn, spinnaker)")
+                   help=f"one of {', '.join(BACKENDS)} (each simulator comes with its extra: "
+                        f"{', '.join(f'{n}: {e}' for n, (_, e) in BACKENDS.items() if e)})")
     v.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="default: the network's")
     v.add_argument("--steps", type=_positive, default=100)
     v.add_argument("--samples", type=_positive, default=100)

@@ -356,12 +356,9 @@ def run(network, x, steps: int, *, checkpoints=None, seed: int = 0, record_count
     if not isinstance(b2.get_device(), RuntimeDevice):
         raise SpikeportError(f"the brian2 backend needs Brian2's runtime device, not {type(b2.get_device()).__name__} "
                              "(call brian2.set_device('runtime'))")
-    x, steps, checkpoints = common.check_run(network, x, steps, checkpoints)
-    samples = len(x)
     record_trains = list(record_trains)
-    unknown = [n for n in record_trains if n not in {p.name for p in network.populations if not p.is_input}]
-    if unknown:
-        raise SpikeportError(f"record_trains: no spiking population named {unknown[0]!r}")
+    x, steps, checkpoints = common.check_run(network, x, steps, checkpoints, record_trains)
+    samples = len(x)
     if batch_size is None:
         batch_size = _batch_size(network, samples)
     elif int(batch_size) < 1:
@@ -389,10 +386,8 @@ def run(network, x, steps: int, *, checkpoints=None, seed: int = 0, record_count
     trains = {name: np.concatenate([p[2][name] for p in parts]) for name in parts[0][2]}
     act = common.activity(network, NAME, x, steps, checkpoints, counts, trains[network.output], t_end - t_start,
                           output_v=np.concatenate([p[3] for p in parts]), inputs=inputs, notes=notes,
-                          delivered=early)
+                          delivered=early, record_counts=record_counts)
     act.spike_trains = {name: trains[name].reshape((samples, steps) + network.population(name).shape)
                         for name in record_trains}
-    if not record_counts:
-        act.neuron_counts = {}
     return act
 

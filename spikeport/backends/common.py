@@ -31,8 +31,10 @@ def require_simulable(network: Network, backend: str) -> list:
         raise SpikeportError(f"the {backend} backend runs feed-forward networks only: {exc}") from None
 
 
-def check_run(network: Network, x, steps: int, checkpoints=None):
-    """(x as float32 (samples, input size), steps, sorted checkpoints) or one clear error."""
+def check_run(network: Network, x, steps: int, checkpoints=None, record_trains=()):
+    """(x as float32 (samples, input size), steps, sorted checkpoints) or one clear error
+    (also for ``record_trains`` naming no spiking population). The reference executor and
+    every simulator backend check their arguments here."""
     network.validate()
     steps = int(steps)
     if steps < 1:
@@ -48,6 +50,10 @@ def check_run(network: Network, x, steps: int, checkpoints=None):
                              f"{inp.name!r} of shape {inp.shape}")
     if len(x) == 0:
         raise SpikeportError("no samples to simulate")
+    spiking = {p.name for p in network.populations if not p.is_input}
+    unknown = [n for n in record_trains if n not in spiking]
+    if unknown:
+        raise SpikeportError(f"record_trains: no spiking population named {unknown[0]!r}")
     return x.reshape(len(x), inp.size), steps, checkpoints
 
 
@@ -98,8 +104,8 @@ def predictions(counts: np.ndarray, v: np.ndarray | None):
 
 def activity(network: Network, backend: str, x: np.ndarray, steps: int, checkpoints: list, counts: dict,
              output_trains: np.ndarray, seconds: float, *, output_v: np.ndarray | None = None,
-             inputs: np.ndarray | None = None, delivered: dict | None = None, notes=(),
-             device: str = "cpu") -> Activity:
+             inputs: np.ndarray | None = None, delivered: dict | None = None, record_counts: bool = True,
+             notes=(), device: str = "cpu") -> Activity:
     """The :class:`Activity` of a simulator's run.
 
     counts[name]: per-neuron spike counts (samples, *shape) of every spiking population
@@ -110,6 +116,7 @@ def activity(network: Network, backend: str, x: np.ndarray, steps: int, checkpoi
     delivered[(pre, d)]: spikes of spiking population ``pre`` in the first steps - d steps
         (samples, n), for every projection with delay 1 <= d < steps out of it: what the projection
         delivered within the run. Without it those projections count all pre spikes.
+    record_counts: keep every neuron's count in ``Activity.neuron_counts`` (else only the sums)
     """
     samples = len(x)
     out = network.population(network.output)
@@ -148,5 +155,6 @@ def activity(network: Network, backend: str, x: np.ndarray, steps: int, checkpoi
                     population_spikes=pop_spikes, synops=synops,
                     neurons={p.name: p.size for p in network.populations}, seconds=seconds, device=device,
                     notes=list(notes), first_spike_step=first, predictions_index=np.stack(preds_index, axis=1),
-                    neuron_counts={name: np.asarray(c).astype(np.int32).reshape((samples,) + network.population(name).shape)
-                                   for name, c in counts.items()})
+                    neuron_counts={} if not record_counts else
+                    {name: np.asarray(c).astype(np.int32).reshape((samples,) + network.population(name).shape)
+                     for name, c in counts.items()})

@@ -960,10 +960,7 @@ def run(network: Network, x, steps: int, *, checkpoints=None, seed: int = 0, rec
     """
     start_time = time.perf_counter()
     _check(network, conv, target)
-    x, steps, checkpoints = common.check_run(network, x, steps, checkpoints)
-    unknown = [n for n in record_trains if n not in {p.name for p in network.populations if not p.is_input}]
-    if unknown:
-        raise SpikeportError(f"record_trains: no spiking population named {unknown[0]!r}")
+    x, steps, checkpoints = common.check_run(network, x, steps, checkpoints, record_trains)
     biases = _Biases(network, x)
     lowered, sim, built = _build(network, biases.build_bias(), conv, block_size, target)
     build_s = time.perf_counter() - start_time

@@ -521,7 +521,5 @@ def run(network: Network, x, steps: int, *, checkpoints=None, seed: int = 0, rec
              f"counts exactly"] + lowering.notes
     act = common.activity(network, BACKEND, x, steps, checkpoints, counts, np.concatenate(out_trains), seconds,
                           output_v=np.concatenate(out_v), inputs=trains, delivered=delivered, notes=notes,
-                          device="cpu (NEST)")
-    if not record_counts:
-        act.neuron_counts = {}
+                          device="cpu (NEST)", record_counts=record_counts)
     return act

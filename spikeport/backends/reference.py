@@ -27,6 +27,7 @@ import numpy as np
 from ..errors import SpikeportError
 from ..ir import Network
 from .activity import Activity
+from .common import check_run
 
 RANDOM_BLOCK = 32          # steps per independently seeded block of Poisson input
 TILE = 1 << 18             # membranes per cache tile of the elementwise update (1 MiB of float32)
@@ -468,33 +469,18 @@ def run(network: Network, x, steps: int, *, checkpoints=None, device=None, batch
     >>> act.accuracy(dataset.y("test"), steps=16)                             # doctest: +SKIP
     """
     torch = _torch()
-    network.validate()
-    steps = int(steps)
-    if steps < 1:
-        raise SpikeportError(f"steps must be at least 1, got {steps}")
     every_step = checkpoints == "all"
-    checkpoints = list(range(1, steps + 1)) if every_step else sorted({int(c) for c in (checkpoints or [])} | {steps})
-    if checkpoints[0] < 1 or checkpoints[-1] > steps:
-        raise SpikeportError(f"checkpoints must lie in [1, {steps}], got {checkpoints}")
+    x, steps, checkpoints = check_run(network, x, steps, checkpoints, record_trains)
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device not in ("cpu", "cuda"):
         raise SpikeportError(f"unknown device {device!r} (cpu or cuda)")
     if device == "cuda" and not torch.cuda.is_available():
         raise SpikeportError("--device cuda: no CUDA device is available")
-    x = np.asarray(x, dtype=np.float32)
     inp = network.population(network.input)
-    if x.ndim < 1 or (x.size and x[0].size != inp.size):
-        raise SpikeportError(f"input samples of shape {x.shape[1:]} do not fit input population "
-                             f"{inp.name!r} of shape {inp.shape}")
     samples = len(x)
-    if samples == 0:
-        raise SpikeportError("no samples to simulate")
     if memory_bytes is None:
         memory_bytes = int(_available_memory(device) * DEFAULT_MEMORY_FRACTION)
-    unknown = [n for n in record_trains if n not in {p.name for p in network.populations if not p.is_input}]
-    if unknown:
-        raise SpikeportError(f"record_trains: no spiking population named {unknown[0]!r}")
     # fixed point: integers of up to 53 bits are exact in float64
     dtype = torch.float64 if network.fixed_point is not None else torch.float32
     plan = _Plan(network, steps, checkpoints, every_step, device, dtype, memory_bytes, record_counts, record_trains)
