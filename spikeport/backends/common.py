@@ -1,5 +1,5 @@
 """What every simulator backend shares: argument checks, the input the reference executor
-would send, the latency a simulator with a one-step minimum delay adds, and the
+would send, the lags that undo a simulator's one-step minimum delay, and the
 :class:`Activity` built from what a simulator recorded.
 
 A backend lowers the graph to its simulator, runs it, and hands back per-neuron spike
