@@ -46,7 +46,10 @@ def main():
         loihi.FAST_ROUTING = False
     dataset = args.dataset
     if args.net:
-        net = spikeport.load_network(args.net)
+        try:
+            net = spikeport.load_network(args.net)
+        except SpikeportError as exc:
+            ap.error(str(exc))
         source = args.net
     else:
         model = load_model(args.model)

@@ -255,6 +255,11 @@ def main():
                     help="convert and measure throughput only; print {peer: {config: image-steps/s}} as JSON")
     args = ap.parse_args()
     steps = tuple(int(s) for s in args.steps.split(","))
+    wanted = set(args.configs.split(",")) if args.configs else None
+    known = {f"{peer}:{c}" for peer, cs in (("spikingjelly", ("max", "99.9%")), ("sinabs", ("p99.9", "p100")))
+             for c in cs if peer in args.peers.split(",")}
+    if wanted and wanted - known:
+        ap.error(f"--configs: unknown {', '.join(sorted(wanted - known))} (known: {', '.join(sorted(known))})")
     if args.out is None:
         args.out = str(Path(args.data_dir) / ("peers.json" if args.dataset == "mnist" else f"peers-{args.dataset}.json"))
 
@@ -278,14 +283,13 @@ def main():
     log(f"ANN accuracy {results['ann_accuracy']:.4f} on {len(x)} test images; torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads")
     out = Path(args.out)
-    wanted = set(args.configs.split(",")) if args.configs else None
     if wanted and out.exists() and not args.throughput_only:
         # a partial rerun adds to the earlier file, if that file measured the same thing
         earlier = json.loads(out.read_text())
         same = {k: earlier["meta"].get(k) == results["meta"][k] for k in ("dataset", "test_images", "steps")}
         if not all(same.values()):
-            raise SystemExit(f"{out}: measured something else ({', '.join(k for k, v in same.items() if not v)} "
-                             "differ); pass another --out")
+            ap.error(f"{out}: measured something else ({', '.join(k for k, v in same.items() if not v)} "
+                     "differ); pass another --out")
         for peer in ("spikingjelly", "sinabs"):
             if peer in earlier:
                 results[peer] = earlier[peer]
