@@ -1,4 +1,275 @@
 """Hardware profiles: one TOML data file per chip, every number with its source.
 
-The profiles and their loader arrive with the deploy issue (see docs/architecture.md).
+A profile is data, not code. Every quantity is an inline table, either
+
+    neurons = { value = 1024, source = "src: nengo-loihi nengo_loihi/block.py (MAX_COMPARTMENTS)" }
+
+or, where the chip has the property but no public source gives its value,
+
+    synop_j = { unknown = "per-op energy not published; only whole-chip figures" }
+
+A key that is absent means the chip has no such limit (TrueNorth has no kernel
+size limit); ``unknown`` means it has one that nobody has published, and reports
+say so instead of inventing a number. A source starts with its kind: ``src:``
+(read in a project's source code), ``doc:`` (documentation), ``paper:`` (the
+publication), ``2nd:`` (quoted by a third party), ``derived:`` (computed from
+other cited figures, the computation stated), ``measured:`` (a measurement, with
+where it was made) or ``assumed:`` (a stated assumption, for baselines).
+
+Top-level strings: ``name``, ``title``, ``kind`` (``neuromorphic`` or
+``conventional``), ``quantization`` (``loihi``: weights of ``weight_bits`` with a
+shared exponent per synapse config, threshold mantissa and exponent;
+``spinnaker``: 16-bit weights with a power-of-two shift per synapse type;
+``per-layer``: ``weight_bits`` with one scale per post layer; ``none``: floating
+point), ``backend`` (the spikeport backend that emulates it, or ``""``), and
+optionally ``mapper`` (``speck`` or ``xylo``: that vendor mapper's extra rules).
+The tables and their keys are :data:`SCHEMA`. ``load(name_or_path)`` reads and
+validates one; every fault is one line naming the file and the key.
 """
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import SpikeportError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - python 3.10
+    import tomli as tomllib
+
+HERE = Path(__file__).resolve().parent
+SOURCE_KINDS = ("src", "doc", "paper", "2nd", "derived", "measured", "assumed")
+KINDS = ("neuromorphic", "conventional")
+QUANTIZATIONS = ("loihi", "spinnaker", "per-layer", "none")
+MAPPERS = ("speck", "xylo")
+
+# key: (type, meaning). Types: "int" positive integer, "num" positive number, "num0" number >= 0,
+# "ints" list of positive integers.
+SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
+    "time": {
+        "dt_s": ("num", "the chip's time step in seconds (one step of the network per dt in real time)"),
+    },
+    "core": {
+        "neurons": ("int", "neurons (compartments) per core"),
+        "input_axons": ("int", "distinct presynaptic sources a core can receive"),
+        "output_axons": ("int", "output axons per core (one per neuron per target core)"),
+        "fan_in": ("int", "synaptic inputs per neuron"),
+        "fan_out": ("int", "targets per neuron"),
+        "synapse_memory_bits": ("int", "synapse memory per core in bits"),
+        "synapse_overhead_bits": ("num0", "synapse memory bits per used input axon besides its synapses"),
+        "synapse_entry_bits": ("int", "bits per stored synapse besides the weight (index, delay, tag)"),
+        "weight_words": ("ints", "stored weights per core (kernel memory of a convolutional core): one value "
+                                 "for every core, or one per core where cores differ"),
+        "neuron_words": ("ints", "neuron states per core (neuron memory of a convolutional core): one value "
+                                 "for every core, or one per core where cores differ"),
+        "kernel_max": ("int", "largest convolution kernel side"),
+        "strides": ("ints", "convolution strides the core supports"),
+        "channels_max": ("int", "largest number of input or output channels of a core"),
+        "destinations": ("int", "target layers (cores) one core can send to"),
+    },
+    "chip": {
+        "cores": ("int", "neuron cores per chip"),
+        "neurons": ("int", "neurons per chip (where the chip limits them as a whole)"),
+        "inputs": ("int", "input channels per chip"),
+        "outputs": ("int", "output neurons per chip"),
+        "chips_max": ("int", "chips in the largest system one deployment may use"),
+    },
+    "precision": {
+        "weight_bits": ("int", "bits of a weight (sign included)"),
+        "weight_exponent_min": ("num0", "smallest shared weight exponent, as a non-negative offset"),
+        "weight_exponent_max": ("num0", "largest shared weight exponent"),
+        "state_bits": ("int", "bits of the membrane state (sign included)"),
+        "threshold_bits": ("int", "bits of the threshold mantissa"),
+        "delay_steps_max": ("int", "longest synaptic delay in steps"),
+    },
+    "energy": {
+        "synop_j": ("num0", "energy of one synaptic operation (one spike over one synapse), J"),
+        "neuron_update_j": ("num0", "energy of one neuron update (one neuron, one step), J"),
+        "spike_j": ("num0", "energy of routing one spike (packet) out of its core, J"),
+        "mac_j": ("num0", "energy of one multiply-accumulate (conventional baselines), J"),
+        "static_core_w": ("num0", "static power of one used core, W"),
+        "static_chip_w": ("num0", "static power of one used chip, W"),
+    },
+}
+# Every profile states these, as a value or as unknown, so that reports can name what is missing.
+REQUIRED = ("time.dt_s", "energy.synop_j", "energy.neuron_update_j", "energy.spike_j",
+            "energy.static_core_w", "energy.static_chip_w")
+REQUIRED_NEUROMORPHIC = ("core.neurons", "chip.cores", "precision.weight_bits")
+REQUIRED_CONVENTIONAL = ("energy.mac_j",)
+
+
+class ProfileError(SpikeportError):
+    """A hardware profile that cannot be read or is not valid: names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """One number of a profile: ``value`` and ``source``, or ``unknown`` (why it is not known)."""
+
+    value: object = None
+    source: str | None = None
+    unknown: str | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.unknown is None
+
+    def to_dict(self) -> dict:
+        return {"value": self.value, "source": self.source} if self.known else {"unknown": self.unknown}
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    title: str
+    kind: str
+    quantization: str
+    backend: str
+    path: str
+    mapper: str = ""
+    quantities: dict = field(default_factory=dict)  # "table.key" -> Quantity
+
+    def quantity(self, key: str) -> Quantity | None:
+        """The quantity at ``table.key``; None where the chip has no such limit."""
+        _check_key(key)
+        return self.quantities.get(key)
+
+    def value(self, key: str):
+        """The value at ``table.key``; None where it is absent or unknown."""
+        q = self.quantity(key)
+        return None if q is None or not q.known else q.value
+
+    def is_unknown(self, key: str) -> bool:
+        q = self.quantity(key)
+        return q is not None and not q.known
+
+    @property
+    def neuromorphic(self) -> bool:
+        return self.kind == "neuromorphic"
+
+    def unknowns(self) -> list:
+        """Keys the chip has but no source gives, with why."""
+        return [(k, q.unknown) for k, q in self.quantities.items() if not q.known]
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "title": self.title, "kind": self.kind, "quantization": self.quantization,
+                "backend": self.backend, "mapper": self.mapper, "path": self.path,
+                "quantities": {k: q.to_dict() for k, q in self.quantities.items()}}
+
+
+def _check_key(key: str) -> None:
+    table, _, name = key.partition(".")
+    if name not in SCHEMA.get(table, {}):
+        raise KeyError(f"no profile key {key!r}")
+
+
+def _quantity(where: str, kind: str, raw) -> Quantity:
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{where}: must be an inline table {{ value = ..., source = \"...\" }} or "
+                           f"{{ unknown = \"why\" }}, got {raw!r}")
+    extra = set(raw) - {"value", "source", "unknown"}
+    if extra:
+        raise ProfileError(f"{where}: unknown field(s) {', '.join(sorted(extra))} (allowed: value, source, unknown)")
+    if "unknown" in raw:
+        if set(raw) != {"unknown"} or not isinstance(raw["unknown"], str) or not raw["unknown"].strip():
+            raise ProfileError(f"{where}: an unknown quantity is {{ unknown = \"why it is not known\" }} alone")
+        return Quantity(unknown=raw["unknown"].strip())
+    if "value" not in raw or "source" not in raw:
+        raise ProfileError(f"{where}: needs both value and source (or unknown = \"why\")")
+    source = raw["source"]
+    if not isinstance(source, str) or source.split(":", 1)[0].strip() not in SOURCE_KINDS or ":" not in source \
+            or not source.split(":", 1)[1].strip():
+        raise ProfileError(f"{where}: source must read '<kind>: <where>' with kind one of "
+                           f"{', '.join(SOURCE_KINDS)}, got {source!r}")
+    v = raw["value"]
+
+    def number(x):
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+    if kind == "int":
+        ok = isinstance(v, int) and not isinstance(v, bool) and v > 0
+        want = "a positive integer"
+    elif kind == "num":
+        ok, want = number(v) and v > 0, "a positive number"
+    elif kind == "num0":
+        ok, want = number(v) and v >= 0, "a number >= 0"
+    else:  # ints
+        ok = isinstance(v, list) and bool(v) and all(isinstance(x, int) and not isinstance(x, bool) and x > 0
+                                                      for x in v)
+        want = "a non-empty list of positive integers"
+    if not ok:
+        raise ProfileError(f"{where}: value must be {want}, got {v!r}")
+    return Quantity(value=float(v) if kind.startswith("num") else v, source=source.strip())
+
+
+def parse(data: dict, path: str) -> Profile:
+    """A profile from parsed TOML ``data`` (``path`` names it in errors)."""
+    strings = {}
+    for key, allowed in (("name", None), ("title", None), ("kind", KINDS), ("quantization", QUANTIZATIONS),
+                         ("backend", None), ("mapper", MAPPERS + ("",))):
+        v = data.get(key, "" if key in ("backend", "mapper") else None)
+        if not isinstance(v, str) or (key in ("name", "title") and not v.strip()):
+            raise ProfileError(f"{path}: {key}: must be a string" + (" (not empty)" if key in ("name", "title")
+                                                                    else ""))
+        if allowed is not None and v not in allowed:
+            raise ProfileError(f"{path}: {key}: must be one of {', '.join(repr(a) for a in allowed)}, got {v!r}")
+        strings[key] = v
+    quantities = {}
+    for table, raw in data.items():
+        if table in strings:
+            continue
+        if table not in SCHEMA:
+            raise ProfileError(f"{path}: unknown key or table {table!r} (tables: {', '.join(SCHEMA)})")
+        if not isinstance(raw, dict):
+            raise ProfileError(f"{path}: {table}: must be a table")
+        for key, q in raw.items():
+            if key not in SCHEMA[table]:
+                raise ProfileError(f"{path}: {table}.{key}: unknown key (known in [{table}]: "
+                                   f"{', '.join(SCHEMA[table])})")
+            quantities[f"{table}.{key}"] = _quantity(f"{path}: {table}.{key}", SCHEMA[table][key][0], q)
+    required = REQUIRED + (REQUIRED_NEUROMORPHIC if strings["kind"] == "neuromorphic" else REQUIRED_CONVENTIONAL)
+    for key in required:
+        if key not in quantities:
+            raise ProfileError(f"{path}: {key}: missing (give its value and source, or unknown = \"why\")")
+    for key in ("time.dt_s",) + (REQUIRED_NEUROMORPHIC if strings["kind"] == "neuromorphic" else ()):
+        if not quantities[key].known:
+            raise ProfileError(f"{path}: {key}: must be known, a deployment needs it")
+    if strings["quantization"] in ("loihi", "per-layer") and "precision.state_bits" not in quantities:
+        raise ProfileError(f"{path}: precision.state_bits: missing (quantization {strings['quantization']!r} "
+                           f"needs it)")
+    return Profile(name=strings["name"], title=strings["title"], kind=strings["kind"],
+                   quantization=strings["quantization"], backend=strings["backend"], mapper=strings["mapper"],
+                   path=path, quantities=quantities)
+
+
+def names() -> list:
+    """The names of the profiles shipped with spikeport."""
+    return sorted(p.stem for p in HERE.glob("*.toml"))
+
+
+def load(target) -> Profile:
+    """A shipped profile by name (``loihi``) or a user's profile by path (``own.toml``)."""
+    target = str(target)
+    if target.endswith(".toml") or "/" in target or "\\" in target:
+        path = Path(target)
+        if not path.is_file():
+            raise ProfileError(f"{target}: no such profile file")
+    else:
+        path = HERE / f"{target}.toml"
+        if not path.is_file():
+            raise ProfileError(f"unknown target {target!r} (known: {', '.join(names())}; or a path to a .toml "
+                               f"profile)")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{target}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{target}: not valid TOML: {exc}") from None
+    return parse(data, target if not path.is_relative_to(HERE) else path.name)
+
+
+def load_all() -> list:
+    return [load(n) for n in names()]
