@@ -46,8 +46,8 @@ KINDS = ("neuromorphic", "conventional")
 QUANTIZATIONS = ("loihi", "spinnaker", "per-layer", "none")
 MAPPERS = ("speck", "xylo")
 
-# key: (type, meaning). Types: "int" positive integer, "num" positive number, "num0" number >= 0,
-# "ints" list of positive integers.
+# key: (type, meaning). Types: "int" positive integer, "int0" integer >= 0, "num" positive number,
+# "num0" number >= 0, "ints" list of positive integers.
 SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
     "time": {
         "dt_s": ("num", "the chip's time step in seconds (one step of the network per dt in real time)"),
@@ -59,8 +59,12 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "fan_in": ("int", "synaptic inputs per neuron"),
         "fan_out": ("int", "targets per neuron"),
         "synapse_memory_bits": ("int", "synapse memory per core in bits"),
-        "synapse_overhead_bits": ("num0", "synapse memory bits per used input axon besides its synapses"),
-        "synapse_entry_bits": ("int", "bits per stored synapse besides the weight (index, delay, tag)"),
+        "synapse_overhead_bits": ("num0", "synapse memory bits per used input axon besides its synapses "
+                                          "(per block of synapse_block synapses where the chip gives one)"),
+        "synapse_block": ("int", "synapses per synapse-memory block of one input axon; each block carries "
+                                 "synapse_overhead_bits and is rounded up to whole synapse_word_bits words"),
+        "synapse_word_bits": ("int", "width of a synapse-memory word; blocks are rounded up to whole words"),
+        "synapse_entry_bits": ("int0", "bits per stored synapse besides the weight (index, delay, tag)"),
         "weight_words": ("ints", "stored weights per core (kernel memory of a convolutional core): one value "
                                  "for every core, or one per core where cores differ"),
         "neuron_words": ("ints", "neuron states per core (neuron memory of a convolutional core): one value "
@@ -78,7 +82,10 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "chips_max": ("int", "chips in the largest system one deployment may use"),
     },
     "precision": {
-        "weight_bits": ("int", "bits of a weight (sign included)"),
+        "weight_bits": ("int", "bits of a weight: sign included, except with quantization 'spinnaker', where "
+                                   "the sign is the synapse type and these are the magnitude's bits"),
+        "weight_values_max": ("int", "distinct weight values one neuron can receive (TrueNorth: one per axon "
+                                     "type, the types shared by all neurons of a core)"),
         "weight_exponent_min": ("num0", "smallest shared weight exponent, as a non-negative offset"),
         "weight_exponent_max": ("num0", "largest shared weight exponent"),
         "state_bits": ("int", "bits of the membrane state (sign included)"),
@@ -189,9 +196,9 @@ def _quantity(where: str, kind: str, raw) -> Quantity:
     def number(x):
         return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
-    if kind == "int":
-        ok = isinstance(v, int) and not isinstance(v, bool) and v > 0
-        want = "a positive integer"
+    if kind in ("int", "int0"):
+        ok = isinstance(v, int) and not isinstance(v, bool) and (v > 0 or (kind == "int0" and v == 0))
+        want = "a positive integer" if kind == "int" else "an integer >= 0"
     elif kind == "num":
         ok, want = number(v) and v > 0, "a positive number"
     elif kind == "num0":
