@@ -133,7 +133,25 @@ def _read_placements(labels: dict) -> dict:
     return out
 
 
-def placements(network: Network, *, neurons_per_core: int = DEFAULT_NEURONS_PER_CORE, steps: int = 100) -> dict:
+def neurons_per_core_limits(network: Network, neurons_per_core) -> tuple:
+    """(one limit for every cell type, {population: limit}) from one int or a dict {population: n}
+    (populations it does not name get DEFAULT_NEURONS_PER_CORE); each limit in [1, 256]."""
+    if isinstance(neurons_per_core, dict):
+        names = {p.name for p in network.populations}
+        unknown = sorted(set(map(str, neurons_per_core)) - names)
+        if unknown:
+            raise SpikeportError(f"neurons_per_core: no population named {unknown[0]!r}")
+        default, per_pop = DEFAULT_NEURONS_PER_CORE, {str(k): int(v) for k, v in neurons_per_core.items()}
+    else:
+        default, per_pop = int(neurons_per_core), {}
+    for n in [default, *per_pop.values()]:
+        if not 1 <= n <= 256:
+            raise SpikeportError(f"neurons_per_core must be in [1, 256] (a SpiNNaker core), got {n}")
+    return default, per_pop
+
+
+def placements(network: Network, *, neurons_per_core: int | dict = DEFAULT_NEURONS_PER_CORE,
+               steps: int = 100) -> dict:
     """Map ``network`` onto a virtual SpiNN-5 board and return sPyNNaker's placements.
 
     The network is built as :func:`write_script`'s script builds it for one sample
@@ -145,23 +163,27 @@ def placements(network: Network, *, neurons_per_core: int = DEFAULT_NEURONS_PER_
     "populations": {name: {"neurons", "cores", "chips": [[x, y], ...],
     "placements": [[x, y, p, first, last], ...]}}, "other": {label: [...]}} where
     "other" holds vertices that are no population of the graph (delay extensions,
-    sPyNNaker's system cores), and "seconds" the mapping time.
+    sPyNNaker's system cores), and "seconds" the mapping time. ``neurons_per_core`` is one
+    limit for every population or {population: limit} (others: the default), set with
+    ``Population.set_max_atoms_per_core``.
     """
-    neurons_per_core = int(neurons_per_core)
-    if not 1 <= neurons_per_core <= 256:
-        raise SpikeportError(f"neurons_per_core must be in [1, 256] (a SpiNNaker core), got {neurons_per_core}")
+    default, per_pop = neurons_per_core_limits(network, neurons_per_core)
+    neurons_per_core = dict(per_pop) if isinstance(neurons_per_core, dict) else default
     lowering = Lowering(network, StandardCells())
     start = time.perf_counter()
     with virtual_board(), _quiet():
         sim.setup(timestep=STEP_MS)
         try:
             for model in {lp.cell.model for lp in lowering.populations.values()}:
-                sim.set_number_of_neurons_per_core(getattr(sim, model), neurons_per_core)
+                sim.set_number_of_neurons_per_core(getattr(sim, model), default)
             pops = create_populations(sim, lowering, 1)
             run_steps = int(steps) + lowering.max_lag
             inp = create_input(sim, lowering, None, 1, placeholder=run_steps + 1)  # a spike after the run
             if inp is not None:
                 pops[lowering.input] = inp
+            for name, n in per_pop.items():
+                if name in pops:  # an analog input has no population
+                    pops[name].set_max_atoms_per_core(n)
             create_projections(sim, lowering, pops, 1)
             pops[network.output].record("spikes")
             try:
@@ -252,7 +274,8 @@ def _quiet():
 # ---------------------------------------------------------------------------- the standalone script
 
 def write_script(network: Network, out_dir, x=None, steps: int = 100, *, labels=None, seed: int = 0,
-                 neurons_per_core: int = DEFAULT_NEURONS_PER_CORE) -> Path:
+                 neurons_per_core: int | dict = DEFAULT_NEURONS_PER_CORE,
+                 placements_file: str = "placements.json") -> Path:
     """Write a standalone PyNN script for a real SpiNNaker machine into ``out_dir``.
 
     Files: ``run_spinnaker.py`` (the script), ``network.json`` (populations, cells,
@@ -265,8 +288,13 @@ def write_script(network: Network, out_dir, x=None, steps: int = 100, *, labels=
     the output spikes in the output's window, and writes ``results.npz`` (counts,
     predictions) and ``placements.json`` next to itself. Run it with ``python
     run_spinnaker.py [--samples N]`` where sPyNNaker is configured for the machine.
+    ``neurons_per_core``: one limit, or {population: limit} (as :func:`placements`);
+    ``placements_file``: the name the script gives its placements.
     Returns the script's path.
     """
+    default_per_core, per_pop = neurons_per_core_limits(network, neurons_per_core)
+    if not placements_file or Path(placements_file).name != placements_file:
+        raise SpikeportError(f"placements_file must be a file name, got {placements_file!r}")
     lowering = Lowering(network, StandardCells())
     steps = int(steps)
     if steps < 1:
@@ -303,7 +331,8 @@ def write_script(network: Network, out_dir, x=None, steps: int = 100, *, labels=
     meta = {"format": "spikeport-spinnaker-script", "version": 1, "steps": steps, "samples": samples,
             "input": {"name": inp.name, "size": inp.size, "encoding": inp.encoding.kind},
             "output": network.output, "populations": pops, "projections": projs,
-            "neurons_per_core": int(neurons_per_core), "max_lag": lowering.max_lag, "step_ms": STEP_MS,
+            "neurons_per_core": default_per_core, "neurons_per_population": per_pop,
+            "max_lag": lowering.max_lag, "step_ms": STEP_MS,
             "dt_s": network.dt_s, "not_exact": lowering.notes + [
                 f"the analog input's projection {p.name!r} has a delay of {p.delay_steps} steps but its current "
                 "flows from the first step" for p in lowering.analog if p.delay_steps] + [
@@ -313,7 +342,7 @@ def write_script(network: Network, out_dir, x=None, steps: int = 100, *, labels=
     (out / "network.json").write_text(json.dumps(meta, indent=1))
     np.savez(out / "network.npz", **arrays)
     script = out / SCRIPT
-    script.write_text(_SCRIPT_TEXT)
+    script.write_text(_SCRIPT_TEXT.replace("placements.json", placements_file))
     return script
 
 
@@ -351,8 +380,11 @@ def main():
     data = np.load(os.path.join(HERE, "network.npz"))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=meta["samples"], help="samples to run (default: all)")
-    ap.add_argument("--neurons-per-core", type=int, default=meta["neurons_per_core"])
+    ap.add_argument("--neurons-per-core", type=int, default=None,
+                    help="one limit for every population (default: as written, per population where given)")
     args = ap.parse_args()
+    per_pop = meta.get("neurons_per_population", {}) if args.neurons_per_core is None else {}
+    per_core = meta["neurons_per_core"] if args.neurons_per_core is None else args.neurons_per_core
     samples = min(args.samples, meta["samples"])
     steps, step_ms = meta["steps"], meta["step_ms"]
     for line in meta["not_exact"]:
@@ -372,7 +404,7 @@ def main():
         sample = s if samples else None
         if pops is not None:
             sim.end()
-        pops = build(meta, data, args.neurons_per_core, sample)
+        pops = build(meta, data, per_core, sample, per_pop)
         sim.run((steps + meta["max_lag"]) * step_ms)
         if s == 0:
             write_placements(pops)
@@ -399,8 +431,9 @@ def main():
     return 0
 
 
-def build(meta, data, neurons_per_core, sample):
-    """Set up sPyNNaker and build the network for one sample (None: no input)."""
+def build(meta, data, neurons_per_core, sample, per_pop=None):
+    """Set up sPyNNaker and build the network for one sample (None: no input); per_pop:
+    {population: neurons per core} overriding the cell type's limit."""
     step_ms = meta["step_ms"]
     sim.setup(timestep=step_ms)
     for model in sorted({p["model"] for p in meta["populations"]}):  # before any Population exists
@@ -416,6 +449,9 @@ def build(meta, data, neurons_per_core, sample):
     if inp["encoding"] != "analog":
         source = sim.SpikeSourceArray(spike_times=input_times(data, meta, sample))
         pops[inp["name"]] = sim.Population(inp["size"], source, label=inp["name"])
+    for name, n in (per_pop or {}).items():
+        if name in pops:
+            pops[name].set_max_atoms_per_core(int(n))
     for q in meta["projections"]:
         k = q["key"]
         conns = np.column_stack([data[k + "_pre"], data[k + "_post"], data[k + "_weight"],
