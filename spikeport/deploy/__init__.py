@@ -1,10 +1,17 @@
-"""Target-aware passes: constraint checks, quantization, partitioning, energy, reports.
+"""Target-aware passes: constraint checks, quantization, partitioning, energy, artifacts.
 
-Each pass is a plain function ``Network -> Network`` or ``Network -> report``;
-``deploy(network, target)`` will read them top to bottom. Here now:
-:func:`quantize` (a chip's integer formats; its networks run in the reference
-executor's fixed-point mode). Constraint checks, partitioning, energy and the
-``spikeport deploy`` / ``spikeport power`` commands arrive with the deploy issue.
+Each pass is a plain function of its own module, testable alone;
+:func:`~spikeport.deploy.pipeline.deploy` strings them together and
+:func:`~spikeport.deploy.pipeline.power` compares chips:
+
+- ``check`` / ``vendor_rules``: the profile's limits, and the Speck and Xylo mappers' rules
+- ``quantize`` / ``quantize_chips``: the chip's integer formats (per layer; Loihi; SpiNNaker)
+- ``partition``: neurons onto cores, cores onto chips, and the vendor tool's settings
+- ``energy``: dynamic and static energy per layer and in total; ANN baselines
+- ``emit_loihi`` / ``emit_scripts``: the nengo-loihi, PyNN (SpiNNaker) and Brian2 artifacts
+- ``report``: the HTML reports
+
+Nothing here imports a simulator at import time.
 """
 from .quantize import quantize
 
