@@ -356,6 +356,89 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _print_energy(name, e, stream=sys.stdout) -> None:
+    at_least = "" if e.get("complete", True) else ">= "  # unknown terms left out: a lower bound
+
+    def j(v):
+        return "unknown" if v is None else f"{at_least}{v * 1e6:.4g} uJ"
+    print(f"  {name}: {j(e.get('energy_per_inference_j'))} per inference (dynamic {j(e.get('dynamic_j'))}, "
+          f"static {j(e.get('static_j'))}); "
+          + ("unknown power" if e.get("power_w") is None else f"{at_least}{e['power_w'] * 1e3:.4g} mW")
+          + f" at {e.get('inferences_per_s', 0):.4g} inferences/s"
+          + ("" if e.get("complete", True) else f" (incomplete: unknown {', '.join(e.get('unknown', []))})"),
+          file=stream)
+
+
+def cmd_deploy(args) -> int:
+    from .deploy.pipeline import deploy
+
+    net = _load_graph(args.net, args.dt)
+    dataset = args.dataset or net.metadata.get("dataset") or "digits"
+    with _progress(args.samples, "deploy") as bar:
+        dep = deploy(net, args.target, data=dataset, samples=args.samples, steps=args.steps, seed=args.seed,
+                     out=args.out, force=args.force, data_dir=args.data_dir, progress=bar)
+    m = dep.manifest()
+    print(f"{args.net} -> {m['title']}: fits on {m['cores']} cores, {m['chips']} chip(s)")
+    for lay in m["layers"]:
+        err = lay["quant_max_abs_error"]
+        print(f"  {lay['name']:<14}{lay['neurons']:>9,} neurons {lay['cores']:>6} cores"
+              + ("" if err is None else f"   max |weight error| {err:.3g}"))
+    for w in m["warnings"]:
+        print(f"  WARNING: {w}")
+    acc = m["accuracy"]
+    print(f"  accuracy on {m['samples']} samples, T = {m['steps']}: float {acc['float']:.2%}, "
+          f"in the chip's formats {acc['quantized']:.2%}")
+    _print_energy("energy", m["energy"])
+    for name, b in m["baselines"].items():
+        _print_energy(f"{name} baseline (ANN)", b)
+    if m["unknown"]:
+        print(f"  not known for {m['target']}: {', '.join(u['key'] for u in m['unknown'])}")
+    print(f"wrote {args.out}/ ({', '.join(m['artifacts'])})")
+    return 0
+
+
+def cmd_power(args) -> int:
+    from .deploy.pipeline import power
+    from .deploy.report import power_html
+
+    net = _load_graph(args.net, args.dt)
+    dataset = args.dataset or net.metadata.get("dataset") or "digits"
+    targets = [t.strip() for t in args.target.split(",") if t.strip()]
+    for path in (args.json, args.html):
+        if path and not Path(path).resolve().parent.is_dir():
+            raise SpikeportError(f"{path}: directory {Path(path).parent} does not exist")
+    with _progress(args.samples, "power") as bar:
+        result = power(net, targets, data=dataset, samples=args.samples, steps=args.steps, seed=args.seed,
+                       data_dir=args.data_dir, progress=bar)
+    print(f"{args.net}: {result['samples']} samples of {result['dataset']}, T = {result['steps']} "
+          f"(float accuracy {result['float_accuracy']:.2%})")
+    for name, e in result["targets"].items():
+        _print_energy(f"{name} ({e['cores']} cores, {e['chips']} chips, accuracy {e['accuracy']:.2%})", e)
+    for name, b in result["baselines"].items():
+        _print_energy(f"{name} baseline (ANN)", b)
+    if args.json:
+        _write_json(args.json, result)
+    if args.html:
+        from .ir.io import atomic_write
+        text = power_html(result)
+        atomic_write(Path(args.html), lambda f: f.write(text.encode()))
+    return 0
+
+
+def cmd_targets(args) -> int:
+    from .hardware_profiles import load_all
+
+    for prof in load_all():
+        if prof.neuromorphic:
+            what = (f"{prof.value('core.neurons'):,} neurons/core, {prof.value('chip.cores'):,} cores/chip, "
+                    f"{prof.value('precision.weight_bits')}-bit weights")
+        else:
+            what = "conventional baseline (ANN)"
+        unknown = len(prof.unknowns())
+        print(f"{prof.name:<11} {prof.title:<38} {what}" + (f"; {unknown} figures unknown" if unknown else ""))
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
@@ -454,6 +537,35 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True, metavar="FILE")
     e.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
     e.set_defaults(func=cmd_export)
+
+    dp = sub.add_parser("deploy", help="check, quantize, map and estimate energy for one chip; write DIR")
+    dp.add_argument("net", metavar="NET")
+    dp.add_argument("--target", required=True, metavar="CHIP", help="a chip (spikeport targets) or a profile .toml")
+    dp.add_argument("--out", required=True, metavar="DIR")
+    dp.add_argument("--force", action="store_true", help="replace DIR if it exists and is not empty")
+    dp.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="default: the network's")
+    dp.add_argument("--samples", type=_positive, default=100, help="test samples the accuracy and activity come from")
+    dp.add_argument("--steps", type=_positive, default=100)
+    dp.add_argument("--seed", type=int, default=0)
+    dp.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
+    dp.add_argument("--data-dir", **data_dir)
+    dp.set_defaults(func=cmd_deploy)
+
+    pw = sub.add_parser("power", help="energy per inference and power on several chips, side by side")
+    pw.add_argument("net", metavar="NET")
+    pw.add_argument("--target", required=True, metavar="CHIP[,CHIP...]")
+    pw.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="default: the network's")
+    pw.add_argument("--samples", type=_positive, default=100)
+    pw.add_argument("--steps", type=_positive, default=100)
+    pw.add_argument("--seed", type=int, default=0)
+    pw.add_argument("--json", default=None, metavar="FILE")
+    pw.add_argument("--html", default=None, metavar="FILE")
+    pw.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
+    pw.add_argument("--data-dir", **data_dir)
+    pw.set_defaults(func=cmd_power)
+
+    tg = sub.add_parser("targets", help="list the chips spikeport knows")
+    tg.set_defaults(func=cmd_targets)
 
     d = sub.add_parser("demo", help="train -> convert -> simulate on digits")
     d.add_argument("--out", default="out/demo", metavar="DIR")

@@ -544,10 +544,23 @@ def check_xylo(network, profile: Profile) -> tuple:
 
 def check_vendor(network, profile: Profile) -> tuple:
     """The vendor mapper's rules for ``profile.mapper``: (violations, mapping); ([], None) without one."""
-    if profile.mapper == "speck":
-        return check_speck(network, profile)
-    if profile.mapper == "xylo":
-        return check_xylo(network, profile)
     if profile.mapper == "":
         return [], None
-    raise ProfileError(f"{profile.path}: mapper: unknown vendor mapper {profile.mapper!r}")
+    if profile.mapper not in ("speck", "xylo"):
+        raise ProfileError(f"{profile.path}: mapper: unknown vendor mapper {profile.mapper!r}")
+    violations, mapping = (check_speck if profile.mapper == "speck" else check_xylo)(network, profile)
+    spiking = _spike_input(network, profile)
+    return (violations + spiking, None if spiking else mapping)
+
+
+def _spike_input(network, profile: Profile) -> list:
+    """Speck and Xylo take events only: sinabs feeds Speck DVS events or spike rasters
+    (``DynapcnnNetwork`` converts input tensors to events), rockpool's Xylo modules take
+    spike counts per time step on their input channels. An analog (constant current)
+    input has no realization on either chip."""
+    inp = network.population(network.input)
+    if inp.encoding.kind != "analog":
+        return []
+    return [Violation(layer=inp.name, what="input encoding", limit="spike events", value="analog",
+                      key="mapper", fix=f"{profile.title} takes spike events only: convert with --encoding "
+                                        f"regular or poisson")]

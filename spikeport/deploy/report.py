@@ -1,0 +1,145 @@
+"""Self-contained HTML reports: a deployment (DIR/report.html) and a power comparison.
+
+Plain HTML with inline CSS, no scripts and nothing fetched: the file opens anywhere,
+including on a machine with no network. Numbers that the profile does not know are
+printed as "unknown", never as zero.
+"""
+from __future__ import annotations
+
+import html
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}
+table{border-collapse:collapse;margin:0.6em 0 1.4em}th,td{border:1px solid #bbb;padding:0.25em 0.6em;
+text-align:right}th{background:#eee}td.l,th.l{text-align:left}.warn{color:#a40}.small{font-size:0.85em;color:#555}"""
+
+
+def _fmt(v, unit: str = "") -> str:
+    if v is None:
+        return "unknown"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        if v == 0:
+            return "0" + (f" {unit}" if unit else "")
+        prefixes = [(1e-12, "p"), (1e-9, "n"), (1e-6, "µ"), (1e-3, "m"), (1.0, "")]
+        if unit in ("J", "W", "s"):
+            for scale, p in reversed(prefixes):
+                if abs(v) >= scale:
+                    return f"{v / scale:.4g} {p}{unit}"
+            return f"{v / 1e-12:.4g} p{unit}"
+        return f"{v:.4g}" + (f" {unit}" if unit else "")
+    if isinstance(v, int):
+        return f"{v:,}" + (f" {unit}" if unit else "")
+    return html.escape(str(v))
+
+
+def _table(headers: list, rows: list, left: int = 1) -> str:
+    head = "".join(f"<th class='l'>{html.escape(h)}</th>" if i < left else f"<th>{html.escape(h)}</th>"
+                   for i, h in enumerate(headers))
+    body = "".join("<tr>" + "".join(f"<td class='l'>{c}</td>" if i < left else f"<td>{c}</td>"
+                                    for i, c in enumerate(row)) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _energy_rows(energy: dict) -> list:
+    rows = []
+    for lay in energy.get("layers", []):
+        rows.append([html.escape(str(lay["name"])), _fmt(lay.get("neurons")), _fmt(lay.get("cores")),
+                     _fmt(lay.get("synops")), _fmt(lay.get("spikes")), _fmt(lay.get("dynamic_j"), "J"),
+                     _fmt(lay.get("static_j"), "J"), _fmt(lay.get("energy_j"), "J")])
+    return rows
+
+
+def _energy_summary(e: dict) -> list:
+    return [["energy per inference", _fmt(e.get("energy_per_inference_j"), "J")],
+            ["dynamic", _fmt(e.get("dynamic_j"), "J")], ["static", _fmt(e.get("static_j"), "J")],
+            ["time per inference (real time)", _fmt(e.get("time_per_inference_s"), "s")],
+            ["inferences per second", _fmt(e.get("inferences_per_s"))], ["average power", _fmt(e.get("power_w"), "W")],
+            ["synaptic operations", _fmt(e.get("synops"))], ["neuron updates", _fmt(e.get("neuron_updates"))],
+            ["spikes", _fmt(e.get("spikes"))],
+            ["complete (every coefficient known)", _fmt(e.get("complete"))]]
+
+
+def _sources(e: dict) -> str:
+    src = e.get("sources") or {}
+    if not src:
+        return ""
+    return "<p class='small'>Sources: " + "; ".join(f"{html.escape(k)}: {html.escape(str(v))}"
+                                                   for k, v in sorted(src.items())) + "</p>"
+
+
+def _page(title: str, body: str) -> str:
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{_CSS}</style></head><body>{body}</body></html>\n")
+
+
+def html_report(m: dict) -> str:
+    """DIR/report.html from a deployment manifest."""
+    parts = [f"<h1>spikeport deploy: {html.escape(m['title'])}</h1>",
+             f"<p>{_fmt(m['cores'])} cores on {_fmt(m['chips'])} chip(s); measured on {_fmt(m['samples'])} samples "
+             f"of {html.escape(str(m.get('dataset')))} at T = {m['steps']} steps. Profile: "
+             f"{html.escape(str(m['profile']))}.</p>"]
+    acc = m.get("accuracy", {})
+    parts.append("<h2>Accuracy</h2>" + _table(["network", "accuracy"], [
+        ["float (reference executor)", _fmt(acc.get("float"))],
+        ["in the chip's formats (fixed-point mode)", _fmt(acc.get("quantized"))],
+        ["same prediction as the float network", _fmt(m.get("agreement_quantized_vs_float"))]]))
+    for w in m.get("warnings", []):
+        parts.append(f"<p class='warn'>WARNING: {html.escape(w)}</p>")
+    rows = [[html.escape(str(l["name"])), _fmt(l["neurons"]), _fmt(l["cores"]), _fmt(l.get("fan_in_max")),
+             _fmt(l.get("weight_bits")), _fmt(l.get("quant_max_abs_error")),
+             html.escape(", ".join(f"{k} {v:.0%}" for k, v in (l.get("utilization") or {}).items()
+                                   if isinstance(v, (int, float))))] for l in m["layers"]]
+    parts.append("<h2>Mapping</h2>" + _table(["layer", "neurons", "cores", "fan-in (max)", "weight bits",
+                                               "max |weight error|", "utilization (busiest core)"], rows))
+    worked = m.get("violations_worked_around") or []
+    if worked:
+        parts.append("<p>Limits handled by splitting: " + "; ".join(
+            html.escape(f"{v['layer']}: {v['what']} {v['value']} > {v['limit']}") for v in worked) + "</p>")
+    e = m["energy"]
+    parts.append("<h2>Energy</h2>" + _table(["", ""], _energy_summary(e)))
+    parts.append(_table(["layer", "neurons", "cores", "synops", "spikes", "dynamic", "static", "total"],
+                        _energy_rows(e)))
+    parts.append(_sources(e))
+    base = m.get("baselines") or {}
+    if base:
+        parts.append("<h2>Conventional baselines (the same network as an ANN)</h2>" + _table(
+            ["device", "MACs", "energy per inference", "dynamic", "static", "power"],
+            [[html.escape(k), _fmt(b.get("macs")), _fmt(b.get("energy_per_inference_j"), "J"),
+              _fmt(b.get("dynamic_j"), "J"), _fmt(b.get("static_j"), "J"), _fmt(b.get("power_w"), "W")]
+             for k, b in base.items()]))
+    unknown = m.get("unknown") or []
+    if unknown:
+        parts.append("<h2>Not known for this chip</h2><ul>" + "".join(
+            f"<li>{html.escape(u['key'])}: {html.escape(u['why'])}</li>" for u in unknown) + "</ul>")
+    parts.append("<h2>Files</h2><ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in m.get("artifacts", []))
+                 + "</ul>")
+    return _page(f"spikeport deploy {m['target']}", "".join(parts))
+
+
+def power_html(result: dict) -> str:
+    """The HTML of ``spikeport power``: chips side by side, then the baselines."""
+    targets = result["targets"]
+    keys = [("energy per inference", "energy_per_inference_j", "J"), ("dynamic", "dynamic_j", "J"),
+            ("static", "static_j", "J"), ("average power", "power_w", "W"),
+            ("inferences per second", "inferences_per_s", ""), ("cores", "cores", ""), ("chips", "chips", ""),
+            ("synaptic operations", "synops", ""), ("spikes", "spikes", ""), ("accuracy", "accuracy", ""),
+            ("complete", "complete", "")]
+    rows = [[label] + [_fmt(t.get(k), unit) for t in targets.values()] for label, k, unit in keys]
+    parts = [f"<h1>spikeport power</h1><p>{_fmt(result['samples'])} samples of {html.escape(str(result['dataset']))}, "
+             f"T = {result['steps']}; float accuracy {_fmt(result['float_accuracy'])}.</p>",
+             _table([""] + [t.get("title", n) for n, t in targets.items()], rows)]
+    for name, t in targets.items():
+        parts.append(f"<h2>{html.escape(t.get('title', name))}</h2>")
+        parts.append(_table(["layer", "neurons", "cores", "synops", "spikes", "dynamic", "static", "total"],
+                            _energy_rows(t)))
+        if t.get("unknown"):
+            parts.append("<p>Unknown coefficients: " + html.escape(", ".join(t["unknown"])) + "</p>")
+        parts.append(_sources(t))
+    base = result.get("baselines") or {}
+    if base:
+        parts.append("<h2>Baselines (the same network as an ANN)</h2>" + _table(
+            ["device", "MACs", "energy per inference", "power"],
+            [[html.escape(k), _fmt(b.get("macs")), _fmt(b.get("energy_per_inference_j"), "J"),
+              _fmt(b.get("power_w"), "W")] for k, b in base.items()]))
+    return _page("spikeport power", "".join(parts))
