@@ -71,6 +71,18 @@ def test_deploy_loihi_writes_the_manifest_report_and_artifacts(conv_net_file, tm
     # the deployed network is the quantized one: it loads and is fixed-point
     from spikeport.ir import load_network
     assert load_network(out / "network.spk").fixed_point is not None
+    # the emitted nengo-loihi script runs as written on the emulator and agrees with
+    # `spikeport validate --backend nengo-loihi` on the same samples and steps
+    import subprocess
+    import sys
+
+    from spikeport.api import validate
+    run = subprocess.run([sys.executable, "run_loihi.py", "--target", "sim", "--out", "p.json"], cwd=out,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    script = json.loads((out / "p.json").read_text())
+    val = validate(load_network(conv_net_file), "digits", 20, samples=20, backend="nengo-loihi")
+    assert script["predictions"] == val.simulation.activity.predictions[:, -1].tolist()
 
 
 def test_deploy_spinnaker_writes_the_pynn_script_and_placements(conv_net_file, tmp_path):
