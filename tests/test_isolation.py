@@ -8,7 +8,9 @@ import venv
 from conftest import ROOT
 
 CORE = ("spikeport", "spikeport.ir", "spikeport.models", "spikeport.backends", "spikeport.backends.reference",
-        "spikeport.deploy", "spikeport.datasets", "spikeport.api", "spikeport.cli")
+        "spikeport.deploy", "spikeport.datasets", "spikeport.api", "spikeport.cli", "spikeport.hardware_profiles",
+        *(f"spikeport.deploy.{m}" for m in ("pipeline", "check", "vendor_rules", "quantize_chips", "partition",
+                                              "energy", "emit_loihi", "emit_scripts", "report")))
 SIMULATORS = ("brian2", "nengo", "nengo_loihi", "pyNN", "spynnaker", "nest")
 
 
@@ -42,7 +44,10 @@ def test_train_convert_simulate_in_a_fresh_venv_with_numpy2(tmp_path):
     r = subprocess.run([py, "-c", check], capture_output=True, text=True, env=env)
     assert r.stdout.split()[0].startswith("2.") and r.stdout.strip().endswith("[]"), r.stdout + r.stderr
     for args in (["train", "--epochs", "2", "--out", "m.pt"], ["convert", "m.pt", "--out", "n.spk"],
-                 ["simulate", "n.spk", "--steps", "32", "--json", "s.json"]):
+                 ["simulate", "n.spk", "--steps", "32", "--json", "s.json"],
+                 ["power", "n.spk", "--target", "loihi,spinnaker,truenorth", "--samples", "20", "--json", "p.json"],
+                 ["deploy", "n.spk", "--target", "truenorth", "--out", "tn", "--samples", "20"]):
         r = subprocess.run([py, "-m", "spikeport", *args], capture_output=True, text=True, env=env, cwd=tmp_path)
         assert r.returncode == 0, r.stderr
-    assert (tmp_path / "s.json").is_file()
+    assert (tmp_path / "s.json").is_file() and (tmp_path / "p.json").is_file()
+    assert (tmp_path / "tn" / "manifest.json").is_file() and (tmp_path / "tn" / "brian2" / "run_brian2.py").is_file()
