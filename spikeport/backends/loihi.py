@@ -422,12 +422,7 @@ class _Chip:
             self.ens[name] = ens
         self.discrete = comp.voltage.dtype.kind == "i"
         if self.discrete:
-            # the chip's full 24-bit range below zero (nengo-loihi rounds vmin to a power of two)
-            comp.vmin[:] = -V_LIMIT
-            comp.vmax[:] = np.minimum(comp.vmax, V_LIMIT)
-            for blocks in self.blocks.values():
-                for block in blocks:
-                    block.compartment.vmin = -V_LIMIT
+            _full_voltage_range(comp, self.blocks.values())
         self.vth = {name: comp.vth[index].astype(np.float64) for name, index in self.index.items()}
         self.routing = _SpikeRouting(self.emu) if self.discrete and FAST_ROUTING else None
 
@@ -472,6 +467,16 @@ class _Chip:
             idx = np.flatnonzero(trains[s])
             if idx.size:
                 spike_input.add_spikes(t0 + s + 1, idx)
+
+
+def _full_voltage_range(comp, block_lists) -> None:
+    """Give the emulator's membranes the chip's full 24-bit range below zero (nengo-loihi rounds
+    vmin to a power of two)."""
+    comp.vmin[:] = -V_LIMIT
+    comp.vmax[:] = np.minimum(comp.vmax, V_LIMIT)
+    for blocks in block_lists:
+        for block in blocks:
+            block.compartment.vmin = -V_LIMIT
 
 
 def _ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:

@@ -61,7 +61,7 @@ NETWORK = "loihi_network.npz"
 INPUTS = "inputs.npz"
 FORMAT = "spikeport-loihi-script"
 #: what the script copies from :mod:`spikeport.backends.loihi`, in this order
-EMBEDDED = ("_tau_syn", "LoihiIF", "_build_loihi_if", "_ranges", "_SpikeRouting")
+EMBEDDED = ("_tau_syn", "LoihiIF", "_build_loihi_if", "_full_voltage_range", "_ranges", "_SpikeRouting")
 
 
 def write_loihi(network, out_dir, *, x=None, steps: int = 100, block_shapes: dict | None = None, labels=None,
@@ -563,12 +563,7 @@ class Chip:
             self.index[name], self.units[name], self.blocks[name] = index, units, blocks
         self.discrete = comp.voltage.dtype.kind == "i"
         if self.discrete:
-            # the chip's full 24-bit range below zero (nengo-loihi rounds vmin to a power of two)
-            comp.vmin[:] = -V_LIMIT
-            comp.vmax[:] = np.minimum(comp.vmax, V_LIMIT)
-            for blocks in self.blocks.values():
-                for block in blocks:
-                    block.compartment.vmin = -V_LIMIT
+            _full_voltage_range(comp, self.blocks.values())
         self.routing = _SpikeRouting(self.emu) if self.discrete and fast else None
 
     def reset(self):
