@@ -92,6 +92,12 @@ def html_report(m: dict) -> str:
                                    if isinstance(v, (int, float))))] for l in m["layers"]]
     parts.append("<h2>Mapping</h2>" + _table(["layer", "neurons", "cores", "fan-in (max)", "weight bits",
                                                "max |weight error|", "utilization (busiest core)"], rows))
+    per_core = (m.get("partition") or {}).get("per_core") or {}
+    limits = [(k, v) for k, v in per_core.items() if isinstance(v, dict) and "mean" in v]
+    if limits:
+        parts.append(f"<p>Per core ({_fmt(per_core.get('count'))} cores), share of each limit used:</p>" + _table(
+            ["limit", "mean over cores", "busiest core"],
+            [[html.escape(k.replace("_", " ")), f"{v['mean']:.1%}", f"{v['max']:.1%}"] for k, v in limits]))
     worked = m.get("violations_worked_around") or []
     if worked:
         parts.append("<p>Limits handled by splitting: " + "; ".join(
