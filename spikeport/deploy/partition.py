@@ -1268,7 +1268,9 @@ def partition(network, profile: Profile, *, neurons_per_core: int | None = None,
     elif t.spinnaker:
         vendor = {"neurons_per_core": {p.name: int(placed[p.name].slicing.block[0]) for p in spiking}}
         notes.append("sPyNNaker counting: one core per slice of neurons_per_core neurons, one SpikeSourceArray "
-                     "core for a spiking input, delay extensions; system cores not counted")
+                     "core for a spiking input, delay extensions; system cores not counted. Chips are packed "
+                     "densely, a lower bound: sPyNNaker's placer keeps one more core free on the Ethernet chip and "
+                     "starts populations on fresh chips (bench/RESULTS.md: up to one chip more on four networks)")
     limits = {"neurons": t.core_neurons, "neurons_per_core": t.cap, "input_axons": t.input_axons,
               "output_axons": t.output_axons, "synapse_memory_bits": None if t.memory is None else t.memory.limit,
               "chip_cores": t.chip_cores, "chip_neurons": t.chip_neurons, "chips_max": t.chips_max}
