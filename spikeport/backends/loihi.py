@@ -438,13 +438,7 @@ class _Chip:
         """Every compartment's state to zero, no bias, no spike in flight: the state before a sample."""
         if self.lowered.spike_source is not None:
             self.lowered.process.input.spikes.clear()     # the last steps' input would arrive after the run
-        comp = self.emu.compartment
-        comp.input[:] = 0
-        comp.current[:] = 0
-        comp.voltage[:] = 0
-        comp.spiked[:] = False
-        comp.ref_count[:] = 0
-        comp.bias[:] = 0
+        _clear_compartments(self.emu.compartment)
 
     def write(self, name: str, bias=None, voltage=None, current=None):
         """Write a population's bias and/or membrane, or add to its current (all in thresholds)."""
@@ -467,6 +461,16 @@ class _Chip:
             idx = np.flatnonzero(trains[s])
             if idx.size:
                 spike_input.add_spikes(t0 + s + 1, idx)
+
+
+def _clear_compartments(comp) -> None:
+    """Every compartment's input, current, membrane, spike, refractory count and bias to zero."""
+    comp.input[:] = 0
+    comp.current[:] = 0
+    comp.voltage[:] = 0
+    comp.spiked[:] = False
+    comp.ref_count[:] = 0
+    comp.bias[:] = 0
 
 
 def _full_voltage_range(comp, block_lists) -> None:

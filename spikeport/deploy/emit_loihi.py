@@ -61,7 +61,7 @@ NETWORK = "loihi_network.npz"
 INPUTS = "inputs.npz"
 FORMAT = "spikeport-loihi-script"
 #: what the script copies from :mod:`spikeport.backends.loihi`, in this order
-EMBEDDED = ("_tau_syn", "LoihiIF", "_build_loihi_if", "_full_voltage_range", "_ranges", "_SpikeRouting")
+EMBEDDED = ("_tau_syn", "LoihiIF", "_build_loihi_if", "_clear_compartments", "_full_voltage_range", "_ranges", "_SpikeRouting")
 
 
 def write_loihi(network, out_dir, *, x=None, steps: int = 100, block_shapes: dict | None = None, labels=None,
@@ -569,13 +569,7 @@ class Chip:
     def reset(self):
         if self.process is not None:
             self.process.input.spikes.clear()
-        comp = self.emu.compartment
-        comp.input[:] = 0
-        comp.current[:] = 0
-        comp.voltage[:] = 0
-        comp.spiked[:] = False
-        comp.ref_count[:] = 0
-        comp.bias[:] = 0
+        _clear_compartments(self.emu.compartment)
 
     def _units(self, name, thresholds):
         value = thresholds * self.units[name]
