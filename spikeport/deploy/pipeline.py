@@ -213,8 +213,11 @@ def write(dep: Deployment, out: Path, *, x=None, y=None, force: bool = False) ->
 
     _check_out(out, force)
     out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    except OSError as exc:
+        raise SpikeportError(f"{out}: cannot create it ({exc.strerror})") from None
     try:
         dep.artifacts = _emit(dep, tmp, x, y) + ["manifest.json", "report.html"]
         manifest = dep.manifest()
@@ -227,6 +230,9 @@ def write(dep: Deployment, out: Path, *, x=None, y=None, force: bool = False) ->
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, out)
+    except OSError as exc:  # a full disk, a permission: the user's machine, not a bug
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise SpikeportError(f"{out}: cannot write it ({exc.strerror or exc}); nothing was written") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
