@@ -192,3 +192,26 @@ def test_speck_refuses_analog_input_and_names_the_fix(conv_net_file, tmp_path):
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "input" in r.stderr and "analog" in r.stderr and "--encoding" in r.stderr
     assert not (tmp_path / "s").exists()
+
+
+def test_host_synops_are_exactly_the_reference_events_of_an_analog_input():
+    """An analog input reaches a chip as currents the host computes: the events the reference counts for
+    it are recomputed exactly from the samples and taken out of the chip's synaptic operations."""
+    from conftest import small_network
+
+    from spikeport.backends import reference
+    from spikeport.deploy.energy import estimate
+    from spikeport.deploy.pipeline import host_synops
+    from spikeport.hardware_profiles import load
+
+    net = small_network(encoding="analog")                     # input -> h is h's only projection
+    x = np.random.default_rng(3).random((6, 12)).astype(np.float32)
+    x[:, :4] = 0                                               # zero pixels send nothing
+    act = reference.run(net, x, 16)
+    host = host_synops(net, x, 16)
+    assert set(host) == {"h"} and host["h"] == pytest.approx(float(act.synops["h"].mean()), rel=1e-12)
+    e = estimate(net, load("loihi"), act, cores={"h": 1, "out": 1}, host_synops=host)
+    h = next(l for l in e["layers"] if l["name"] == "h")
+    assert h["synops"] == pytest.approx(0.0, abs=1e-6) and h["host_synops"] == host["h"]
+    assert e["synops"] == pytest.approx(float(act.synops["out"].mean()))
+    assert host_synops(small_network(encoding="poisson"), x, 16) == {}

@@ -113,7 +113,7 @@ def _check_cores(network, cores, needed: bool) -> dict | None:
     return out
 
 
-def estimate(network, profile, activity, *, cores=None, chips=None) -> dict:
+def estimate(network, profile, activity, *, cores=None, chips=None, host_synops=None) -> dict:
     """Energy per inference and average power of ``network`` on the chip of ``profile``.
 
     Parameters
@@ -126,6 +126,10 @@ def estimate(network, profile, activity, *, cores=None, chips=None) -> dict:
         gives ``energy.static_core_w``; the input population may be left out (0 cores: its
         spikes come from the host), or given where the chip spends cores on spike sources.
     chips : chips used (default 1)
+    host_synops : {population: mean events per inference} of ``activity.synops`` that came from
+        an analog input, which chips realize as currents computed by the host (Loihi's bias
+        registers, SpiNNaker's ``i_offset``), not as synaptic events: they are taken out of the
+        layer's ``synops`` and reported as its ``host_synops``
 
     The time of one inference is ``activity.steps`` x the chip's time step (the profile's
     ``time.dt_s``), not the network's ``dt_s``: the chip advances one step per its own dt in
@@ -173,16 +177,20 @@ def estimate(network, profile, activity, *, cores=None, chips=None) -> dict:
     inp = network.population(network.input)
     input_spiking = inp.name in activity.population_spikes
     if not input_spiking:
-        notes.append(f"input {inp.name!r} is analog (not spikes): sending its values to the chip is not counted")
+        notes.append(f"input {inp.name!r} is analog (not spikes): sending its values to the chip is not counted"
+                     + ("; its projections reach the chip as currents computed by the host, not as synaptic "
+                        "events (host_synops)" if host_synops else ""))
 
     layers = []
     for pop in network.order():
         if pop.is_input and not input_spiking:
             continue
-        counts = {"synops": 0.0 if pop.is_input else _mean(activity.synops[pop.name], f"synops[{pop.name!r}]"),
+        host = float((host_synops or {}).get(pop.name, 0.0))
+        counts = {"synops": 0.0 if pop.is_input else
+                  max(0.0, _mean(activity.synops[pop.name], f"synops[{pop.name!r}]") - host),
                   "neuron_updates": 0 if pop.is_input else pop.size * steps,
                   "spikes": _mean(activity.population_spikes[pop.name], f"population_spikes[{pop.name!r}]")}
-        row = {"name": pop.name, "input": pop.is_input, "neurons": pop.size,
+        row = {"name": pop.name, "input": pop.is_input, "neurons": pop.size, "host_synops": host,
                "cores": None if cores is None else cores[pop.name], **counts}
         missing = set()
         for count, key, out in DYNAMIC_TERMS:

@@ -118,6 +118,23 @@ def _measure(network, x, steps: int, seed: int, progress=None):
     return reference.run(network, x, steps, seed=seed, record_counts=False, progress=progress)
 
 
+def host_synops(network, x, steps: int) -> dict:
+    """{population: mean per sample of the events the reference counts for projections out of an analog
+    input}: one per existing synapse per step for every nonzero input value. Chips receive these as
+    currents the host computes (Loihi's bias registers, SpiNNaker's i_offset), not as synaptic events."""
+    inp = network.population(network.input)
+    if inp.encoding.kind != "analog":
+        return {}
+    nonzero = (np.asarray(x, np.float32).reshape(len(x), -1) != 0).astype(np.float64)
+    out = {}
+    for pr in network.projections:
+        if pr.pre == inp.name:
+            delivered = max(0, steps - pr.delay_steps)
+            fan = pr.synapses_per_pre(inp.shape).astype(np.float64)
+            out[pr.post] = out.get(pr.post, 0.0) + float((nonzero @ fan).mean()) * delivered
+    return out
+
+
 def _cores_per_layer(part) -> dict:
     return {lay["name"]: lay["cores"] for lay in part.to_dict()["layers"]}
 
@@ -152,7 +169,8 @@ def deploy(network, target, *, data="digits", samples: int | None = 100, steps: 
         float_activity = _measure(network, x, steps, seed, progress)
     q_activity = float_activity if deployed is network else _measure(deployed, x, steps, seed)
     from .energy import estimate
-    energy = estimate(deployed, profile, q_activity, cores=_cores_per_layer(part), chips=part.chips)
+    energy = estimate(deployed, profile, q_activity, cores=_cores_per_layer(part), chips=part.chips,
+                      host_synops=host_synops(deployed, x, steps))
     acc = {"float": float_activity.accuracy(y), "quantized": q_activity.accuracy(y)}
     agree = float((float_activity.predictions[:, -1] == q_activity.predictions[:, -1]).mean())
     dep = Deployment(profile=profile, network=network, deployed=deployed, violations=violations, vendor_mapping=vmap,
@@ -281,7 +299,8 @@ def power(network, targets, *, data="digits", samples: int | None = 100, steps: 
     for prof in profiles:
         violations, vmap, deployed, qreport, part, warns = fitted[prof.name]
         act = float_activity if deployed is network else _measure(deployed, x, steps, seed)
-        est = estimate(deployed, prof, act, cores=_cores_per_layer(part), chips=part.chips)
+        est = estimate(deployed, prof, act, cores=_cores_per_layer(part), chips=part.chips,
+                       host_synops=host_synops(deployed, x, steps))
         est.update({"title": prof.title, "cores": part.cores, "chips": part.chips,
                     "accuracy": act.accuracy(y), "warnings": warns,
                     "unknown_profile_keys": [k for k, _ in prof.unknowns()]})
