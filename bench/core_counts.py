@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 import warnings
 from collections import OrderedDict
@@ -91,28 +92,14 @@ def mlp2000(args):
 
 
 def digits_conv(args):
-    """tests/conftest.py's digits_conv_snn, with the bench's input encoding."""
-    import torch
-    from torch import nn
+    """tests/conftest.py's digits conv network, with the bench's input encoding."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from conftest import digits_conv_model
 
     from spikeport.models import convert
 
-    ds = spikeport.load_dataset("digits")
-    torch.manual_seed(0)
-    model = nn.Sequential(OrderedDict(conv1=nn.Conv2d(1, 8, 3, padding=1), relu1=nn.ReLU(), pool1=nn.AvgPool2d(2),
-                                      flatten=nn.Flatten(), fc1=nn.Linear(8 * 4 * 4, 64), relu2=nn.ReLU(),
-                                      fc2=nn.Linear(64, 10)))
-    opt = torch.optim.Adam(model.parameters(), 3e-3)
-    x, y = torch.as_tensor(ds.x("train")), torch.as_tensor(ds.y("train"))
-    gen = torch.Generator().manual_seed(0)
-    for _ in range(12):
-        order = torch.randperm(len(x), generator=gen)
-        for i in range(0, len(x), 64):
-            idx = order[i:i + 64]
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-    return convert(model.eval(), ds.x("train")[:512], encoding=args.encoding)
+    model, ds = digits_conv_model()
+    return convert(model, ds.x("train")[:512], encoding=args.encoding)
 
 
 def cnn_digits(args):

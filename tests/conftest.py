@@ -84,17 +84,15 @@ def digits_model(digits_model_file):
     return load_model(digits_model_file)
 
 
-@pytest.fixture(scope="session")
-def digits_conv_snn():
-    """conv 8@3x3 - avgpool 2 - fc 64 - fc 10, trained with ReLU on digits for 12 epochs (~2 s), converted
-    (percentile 99.9, analog input): the small conv + dense network every backend runs."""
+def digits_conv_model():
+    """conv 8@3x3 - avgpool 2 - fc 64 - fc 10, trained with ReLU on digits for 12 epochs (~2 s), seeded:
+    (module in eval mode, the digits Dataset). Also bench/core_counts.py's digits network."""
     from collections import OrderedDict
 
     import torch
     from torch import nn
 
     import spikeport
-    from spikeport.models import convert
 
     ds = spikeport.load_dataset("digits")
     torch.manual_seed(0)
@@ -112,4 +110,14 @@ def digits_conv_snn():
                 opt.zero_grad()
                 nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
                 opt.step()
-    return convert(model.eval(), ds.x("train")[:512]), ds
+    return model.eval(), ds
+
+
+@pytest.fixture(scope="session")
+def digits_conv_snn():
+    """:func:`digits_conv_model` converted (percentile 99.9, analog input): the small conv + dense
+    network every backend runs."""
+    from spikeport.models import convert
+
+    model, ds = digits_conv_model()
+    return convert(model, ds.x("train")[:512]), ds

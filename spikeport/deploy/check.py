@@ -29,19 +29,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ..errors import SpikeportError
 from ..hardware_profiles import Profile
-from .partition import analyze
+from .partition import analyze, chips_in_system, shares_one_core
 from .violation import Violation
 
 SHOWN = 3          # fatal violations spelled out in require_fit's line
-
-
-def _chips_in_system(profile: Profile):
-    n = profile.value("chip.chips_max")
-    return 1 if n is None and profile.mapper else n
 
 
 def check(network, profile: Profile) -> list:
@@ -52,10 +45,9 @@ def check(network, profile: Profile) -> list:
     out = []
     core_neurons = v("core.neurons")
     chip_cores = v("chip.cores")
-    chips = _chips_in_system(profile)
+    chips = chips_in_system(profile)
     system_cores = None if chips is None or chip_cores is None else chips * chip_cores
-    # a chip of one core (Xylo) holds every layer on it: its totals are checked in _chip_totals
-    single = chip_cores == 1 and profile.backend not in ("nengo-loihi", "spinnaker")
+    single = shares_one_core(profile)       # then its totals are checked in _chip_totals
     total_cores = 0
     for pop in network.populations:
         if pop.is_input:
@@ -144,7 +136,7 @@ def _projection_checks(out, proj, pops, profile):
 
 def _chip_totals(out, network, profile):
     v = profile.value
-    chips = _chips_in_system(profile)
+    chips = chips_in_system(profile)
     per = 1 if chips is None else chips
     inp = network.population(network.input)
     outp = network.population(network.output)
@@ -157,7 +149,7 @@ def _chip_totals(out, network, profile):
         out.append(Violation(outp.name, "output neurons", outputs * per, outp.size, "chip.outputs",
                              f"reduce the output layer to {outputs * per} neurons"))
     limit = v("chip.neurons")
-    if limit is None and v("chip.cores") == 1 and profile.backend not in ("nengo-loihi", "spinnaker"):
+    if limit is None and shares_one_core(profile):
         limit = v("core.neurons")          # one core holds every layer
     if limit is None:
         return
@@ -193,9 +185,3 @@ def require_fit(violations, profile: Profile | None = None) -> None:
     more = len(fatal) - SHOWN
     raise SpikeportError(f"{where}: {text}" + (f"; and {more} more" if more > 0 else ""))
 
-
-def fan_summary(network, profile: Profile | None = None) -> dict:
-    """{population: {"fan_in_max", "fan_out_max"}} of every population (for reports)."""
-    an = analyze(network, profile)
-    return {p.name: {"fan_in_max": None if p.is_input else int(np.max(an.fan_in(p.name), initial=0)),
-                     "fan_out_max": int(np.max(an.fan_out(p.name), initial=0))} for p in network.populations}

@@ -136,6 +136,20 @@ class _Memory:
         return full * words(self.block * per + self.overhead) + np.where(rem > 0, words(rem * per + self.overhead), 0.0)
 
 
+def shares_one_core(profile: Profile) -> bool:
+    """A chip of one core (Xylo) holds every population on that core, its output neurons apart where
+    it has some; not so where the vendor tool places one population per core (nengo-loihi's blocks,
+    sPyNNaker's vertices), whatever the profile's core count."""
+    return profile.value("chip.cores") == 1 and profile.backend not in ("nengo-loihi", "spinnaker")
+
+
+def chips_in_system(profile: Profile):
+    """``chip.chips_max``; one chip for a profile with a vendor mapper (Speck, Xylo), whose mapper
+    maps onto one chip; None for no limit."""
+    n = profile.value("chip.chips_max")
+    return 1 if n is None and profile.mapper else n
+
+
 class _Target:
     """The limits of a profile that partitioning uses, and how its backend counts."""
 
@@ -162,11 +176,9 @@ class _Target:
         self.chip_cores = int(v("chip.cores"))
         self.chip_neurons = v("chip.neurons")
         self.chips_max = v("chip.chips_max")
-        # a chip of one core (Xylo) holds every population on it; its output neurons apart where it has some
-        self.shared = self.chip_cores == 1 and not (self.loihi or self.spinnaker)
+        self.shared = shares_one_core(profile)
         self.readout = self.shared and v("chip.outputs") is not None
-        if self.chips_max is None and profile.mapper:
-            self.chips_max = 1      # a vendor mapper (Speck, Xylo) maps onto one chip
+        self.chips_max = chips_in_system(profile)
 
     def limit(self, what: str):
         return {"neurons": self.core_neurons, "input_axons": self.input_axons,

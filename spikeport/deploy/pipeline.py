@@ -23,6 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -60,7 +61,7 @@ class Deployment:
         qproj = {p["name"]: p for p in self.quantization.get("projections", [])}
         bits = self.quantization.get("format", {}).get("weight_bits")
         rows = []
-        for lay in self.partition.to_dict()["layers"]:
+        for lay in self.partition.layers:
             into = [p for p in self.network.projections if p.post == lay["name"]]
             errors = [qproj[p.name]["max_abs_error"] for p in into if p.name in qproj]
             rows.append({"name": lay["name"], "kind": lay.get("kind"), "neurons": lay["neurons"],
@@ -88,12 +89,20 @@ class Deployment:
 
 # ---------------------------------------------------------------------------- stages
 
-def fit(network, profile: Profile):
-    """Check, quantize and partition; raise one line where the network cannot fit.
+class Fitted(NamedTuple):
+    """What :func:`fit` found: the limits worked around, the vendor mapper's mapping, the network
+    in the chip's formats with its quantization report and warnings, and the partition."""
 
-    Returns (non-fatal violations, vendor mapping, quantized network, quantization report,
-    partition, warnings).
-    """
+    violations: list
+    vendor_mapping: object
+    deployed: object
+    quantization: dict
+    partition: object
+    warnings: list
+
+
+def fit(network, profile: Profile) -> Fitted:
+    """Check, quantize and partition; raise one line where the network cannot fit."""
     from .check import check, require_fit
     from .partition import partition
     from .quantize_chips import quantize_for, warnings as zero_warnings
@@ -109,8 +118,8 @@ def fit(network, profile: Profile):
     require_fit(violations, profile)
     deployed, report = quantize_for(network, profile)
     part = partition(network, profile)
-    return ([v for v in violations if not v.fatal], vendor_mapping, deployed, report, part,
-            list(zero_warnings(report)))
+    return Fitted([v for v in violations if not v.fatal], vendor_mapping, deployed, report, part,
+                  list(zero_warnings(report)))
 
 
 def _measure(network, x, steps: int, seed: int, progress=None):
@@ -135,8 +144,15 @@ def host_synops(network, x, steps: int) -> dict:
     return out
 
 
-def _cores_per_layer(part) -> dict:
-    return {lay["name"]: lay["cores"] for lay in part.to_dict()["layers"]}
+def _priced(network, deployed, profile: Profile, part, x, steps: int, seed: int, float_activity):
+    """(activity, energy) of the deployed network: the float run where quantization changed nothing,
+    else a run of the chip's formats in the executor's fixed-point mode."""
+    from .energy import estimate
+
+    act = float_activity if deployed is network else _measure(deployed, x, steps, seed)
+    energy = estimate(deployed, profile, act, cores={lay["name"]: lay["cores"] for lay in part.layers},
+                      chips=part.chips, host_synops=host_synops(deployed, x, steps))
+    return act, energy
 
 
 def baselines(network) -> dict:
@@ -151,12 +167,11 @@ def _samples(data, samples, data_dir=None):
 
 
 def deploy(network, target, *, data="digits", samples: int | None = 100, steps: int = 100, seed: int = 0,
-           out=None, force: bool = False, data_dir=None, progress=None, float_activity=None) -> Deployment:
+           out=None, force: bool = False, data_dir=None, progress=None) -> Deployment:
     """Deploy ``network`` to ``target`` (a profile name, path or :class:`Profile`).
 
     ``data``: a data set name or (x, y) whose test samples measure accuracy and activity;
-    ``out``: the directory to write (see :func:`write`); ``float_activity``: a reference run
-    of the float network on the same samples and steps, when the caller has one.
+    ``out``: the directory to write (see :func:`write`).
     """
     profile = target if isinstance(target, Profile) else load_profile(target)
     t0 = time.perf_counter()
@@ -165,12 +180,8 @@ def deploy(network, target, *, data="digits", samples: int | None = 100, steps: 
     violations, vmap, deployed, qreport, part, warns = fit(network, profile)
     t_fit = time.perf_counter() - t0
     x, y, name = _samples(data, samples, data_dir)
-    if float_activity is None:
-        float_activity = _measure(network, x, steps, seed, progress)
-    q_activity = float_activity if deployed is network else _measure(deployed, x, steps, seed)
-    from .energy import estimate
-    energy = estimate(deployed, profile, q_activity, cores=_cores_per_layer(part), chips=part.chips,
-                      host_synops=host_synops(deployed, x, steps))
+    float_activity = _measure(network, x, steps, seed, progress)
+    q_activity, energy = _priced(network, deployed, profile, part, x, steps, seed, float_activity)
     acc = {"float": float_activity.accuracy(y), "quantized": q_activity.accuracy(y)}
     agree = float((float_activity.predictions[:, -1] == q_activity.predictions[:, -1]).mean())
     dep = Deployment(profile=profile, network=network, deployed=deployed, violations=violations, vendor_mapping=vmap,
@@ -205,7 +216,7 @@ def _emit(dep: Deployment, tmp: Path, x, y) -> list:
     if dep.deployed is not dep.network:
         written.append(save_network(dep.network, tmp / "network-float.spk"))
     backend = dep.profile.backend
-    settings = dep.partition.to_dict().get("vendor", {})
+    settings = dep.partition.vendor
     if backend == "nengo-loihi":
         from .emit_loihi import write_loihi
         written += write_loihi(dep.network, tmp, x=x, labels=y, steps=dep.steps,
@@ -293,16 +304,13 @@ def power(network, targets, *, data="digits", samples: int | None = 100, steps: 
             raise SpikeportError(str(exc) if str(exc).startswith(f"{prof.name}:") else f"{prof.name}: {exc}") from None
     x, y, name = _samples(data, samples, data_dir)
     float_activity = _measure(network, x, steps, seed, progress)
-    from .energy import estimate
     out = {"samples": len(x), "steps": steps, "dataset": name, "float_accuracy": float_activity.accuracy(y),
            "targets": {}, "baselines": baselines(network)}
     for prof in profiles:
-        violations, vmap, deployed, qreport, part, warns = fitted[prof.name]
-        act = float_activity if deployed is network else _measure(deployed, x, steps, seed)
-        est = estimate(deployed, prof, act, cores=_cores_per_layer(part), chips=part.chips,
-                       host_synops=host_synops(deployed, x, steps))
-        est.update({"title": prof.title, "cores": part.cores, "chips": part.chips,
-                    "accuracy": act.accuracy(y), "warnings": warns,
+        f = fitted[prof.name]
+        act, est = _priced(network, f.deployed, prof, f.partition, x, steps, seed, float_activity)
+        est.update({"title": prof.title, "cores": f.partition.cores, "chips": f.partition.chips,
+                    "accuracy": act.accuracy(y), "warnings": f.warnings,
                     "unknown_profile_keys": [k for k, _ in prof.unknowns()]})
         out["targets"][prof.name] = est
     return _plain(out)

@@ -28,7 +28,7 @@ from ..errors import GraphError
 from ..ir import AvgPool2d, Conv2d, FixedPoint, Network, SumPool2d
 
 
-def _effective_ops(proj, pre_shape):
+def effective_ops(proj, pre_shape):
     """Ops of ``proj`` with sums instead of averages, the 1/k**2 factors folded into one weighted op."""
     factor, ops = 1.0, []
     for op in proj.ops:
@@ -75,7 +75,7 @@ def quantize(network: Network, fmt: FixedPoint) -> tuple[Network, dict]:
         raise GraphError("network: already fixed-point")
     wmax, smax = fmt.weight_max, fmt.state_max
     shapes = {p.name: p.shape for p in network.populations}
-    effective = {pr.name: _effective_ops(pr, shapes[pr.pre]) for pr in network.projections}
+    effective = {pr.name: effective_ops(pr, shapes[pr.pre]) for pr in network.projections}
     lsb = {}
     for pop in network.populations:
         if pop.is_input:
@@ -85,12 +85,12 @@ def quantize(network: Network, fmt: FixedPoint) -> tuple[Network, dict]:
         # no incoming weights: let the threshold use the weight range
         lsb[pop.name] = largest / wmax if largest > 0 else pop.neuron.threshold / wmax
     report = {"format": fmt.to_dict(), "projections": [], "populations": []}
-    projections = []
+    weights = {}
     for pr in network.projections:
         ops, i = effective[pr.name]
         q = lsb[pr.post]
         w = ops[i].weight
-        w_int = np.clip(np.rint(w / q), -wmax, wmax)
+        w_int = weights[pr.name] = np.clip(np.rint(w / q), -wmax, wmax)
         err = np.abs(w_int * q - w)
         nonzero = w != 0
         report["projections"].append({
@@ -98,12 +98,9 @@ def quantize(network: Network, fmt: FixedPoint) -> tuple[Network, dict]:
             "max_abs_error": float(err.max()) if err.size else 0.0,
             "mean_abs_error": float(err.mean()) if err.size else 0.0,
             "zeroed_fraction": float(((w_int == 0) & nonzero).sum() / max(int(nonzero.sum()), 1))})
-        ops[i] = dataclasses.replace(ops[i], weight=w_int.astype(np.float32))
-        projections.append(dataclasses.replace(pr, ops=ops))
-    populations = []
+    states = {}
     for pop in network.populations:
         if pop.is_input:
-            populations.append(pop)
             continue
         q, nm = lsb[pop.name], pop.neuron
         theta = round(nm.threshold / q)
@@ -113,11 +110,44 @@ def quantize(network: Network, fmt: FixedPoint) -> tuple[Network, dict]:
                              f"{need} state bits (the format has {fmt.state_bits})")
         bias, v_init = (_state_integers(pop, what, getattr(pop, what), q, smax, fmt.state_bits)
                         for what in ("bias", "v_init"))
-        neuron = dataclasses.replace(nm, threshold=float(max(theta, 1)), v_init=float(round(nm.v_init / q)))
-        report["populations"].append({"name": pop.name, "lsb": q, "threshold_int": int(neuron.threshold),
-                                      "threshold_error": abs(neuron.threshold * q - nm.threshold)})
-        populations.append(dataclasses.replace(pop, neuron=neuron, bias=bias, v_init=v_init))
+        theta_int, v0 = float(max(theta, 1)), float(round(nm.v_init / q))
+        report["populations"].append({"name": pop.name, "lsb": q, "threshold_int": int(theta_int),
+                                      "threshold_error": abs(theta_int * q - nm.threshold)})
+        states[pop.name] = (theta_int, v0, bias, v_init)
+    return assemble(network, effective, weights, states, fmt, report), report
+
+
+def integers(a) -> np.ndarray:
+    """Integer values as float32 where that is exact, else float64 (the graph's array types)."""
+    a = np.asarray(a, dtype=np.float64)
+    f = a.astype(np.float32)
+    return f if np.array_equal(f.astype(np.float64), a) else a
+
+
+def assemble(network: Network, effective: dict, weights: dict, states: dict, fmt: FixedPoint,
+             report: dict) -> Network:
+    """The fixed-point network every quantizer returns.
+
+    effective: {projection: (ops, index of the weighted op)}, the ops with averages folded
+    (:func:`effective_ops`); weights: {projection: integer weights of that op}; states:
+    {population: (threshold, scalar v_init, bias array or None, v_init array or None)}, all
+    integers in the population's units; the report goes into the metadata.
+    """
+    projections = []
+    for pr in network.projections:
+        ops, i = effective[pr.name]
+        ops = list(ops)
+        ops[i] = dataclasses.replace(ops[i], weight=integers(weights[pr.name]))
+        projections.append(dataclasses.replace(pr, ops=ops))
+    populations = []
+    for pop in network.populations:
+        if pop.is_input:
+            populations.append(pop)
+            continue
+        theta, v0, bias, v_init = states[pop.name]
+        neuron = dataclasses.replace(pop.neuron, threshold=float(theta), v_init=float(v0))
+        populations.append(dataclasses.replace(pop, neuron=neuron, bias=None if bias is None else integers(bias),
+                                               v_init=None if v_init is None else integers(v_init)))
     meta = dict(network.metadata, quantization=report)
-    out = Network(populations, projections, dt_s=network.dt_s, input=network.input, output=network.output,
-                  readout=network.readout, metadata=meta, fixed_point=fmt)
-    return out.validate(), report
+    return Network(populations, projections, dt_s=network.dt_s, input=network.input, output=network.output,
+                   readout=network.readout, metadata=meta, fixed_point=fmt).validate()

@@ -79,7 +79,7 @@ import numpy as np
 
 from ..errors import SpikeportError
 from ..ir import FixedPoint, Network
-from .quantize import _effective_ops, quantize
+from .quantize import assemble, effective_ops, quantize
 
 SCHEMES = ("loihi", "spinnaker", "per-layer", "none")
 
@@ -134,7 +134,7 @@ def _layers(network) -> dict:
     shapes = {p.name: p.shape for p in network.populations}
     out = {}
     for pr in network.projections:
-        ops, i = _effective_ops(pr, shapes[pr.pre])
+        ops, i = effective_ops(pr, shapes[pr.pre])
         pre = network.population(pr.pre)
         out[pr.name] = _Layer(pr, ops, i, np.asarray(ops[i].weight, dtype=np.float64),
                               pre.is_input and pre.encoding.kind == "analog", tuple(shapes[pr.pre]))
@@ -148,13 +148,6 @@ def _setting(profile, key: str, default: int) -> int:
     if float(v) != int(v):
         raise SpikeportError(f"profile {profile.name!r}: {key} must be an integer for its quantization, got {v}")
     return int(v)
-
-
-def _floats(a) -> np.ndarray:
-    """Integers as float32 where exact there, else float64."""
-    a = np.asarray(a, dtype=np.float64)
-    f = a.astype(np.float32)
-    return f if np.array_equal(f.astype(np.float64), a) else a
 
 
 def _weight_entry(layer, w_q, lsb, bits, **extra) -> dict:
@@ -187,27 +180,9 @@ def _state(pop, what: str, values, scale: float, limit: int, chip: str):
     return out
 
 
-def _assemble(network, layers, weights: dict, states: dict, fp: FixedPoint, report: dict) -> Network:
-    """The fixed-point network: integer weights per projection, (threshold, v_init, bias, v_init array) per
-    population."""
-    projections = []
-    for pr in network.projections:
-        layer = layers[pr.name]
-        ops = list(layer.ops)
-        ops[layer.index] = dataclasses.replace(ops[layer.index], weight=_floats(weights[pr.name]))
-        projections.append(dataclasses.replace(pr, ops=ops))
-    populations = []
-    for pop in network.populations:
-        if pop.is_input:
-            populations.append(pop)
-            continue
-        theta, v0, bias, v_init = states[pop.name]
-        neuron = dataclasses.replace(pop.neuron, threshold=float(theta), v_init=float(v0))
-        populations.append(dataclasses.replace(pop, neuron=neuron, bias=None if bias is None else _floats(bias),
-                                               v_init=None if v_init is None else _floats(v_init)))
-    meta = dict(network.metadata, quantization=report)
-    return Network(populations, projections, dt_s=network.dt_s, input=network.input, output=network.output,
-                   readout=network.readout, metadata=meta, fixed_point=fp).validate()
+def _effective(layers: dict) -> dict:
+    """{projection: (ops, index of the weighted op)}, as :func:`~spikeport.deploy.quantize.assemble` takes."""
+    return {name: (layer.ops, layer.index) for name, layer in layers.items()}
 
 
 def _weight_bits_for(weights: dict, chip: str) -> int:
@@ -327,7 +302,7 @@ def _loihi(network, profile):
                                "backend writes it to the bias register: a 12-bit mantissa with an exponent)")
     fp = FixedPoint(weight_bits=_weight_bits_for(weights, "Loihi"), state_bits=sb, decay_bits=LOIHI_DECAY_BITS)
     report["fixed_point"] = fp.to_dict()
-    return _assemble(network, layers, weights, states, fp, report), report
+    return assemble(network, _effective(layers), weights, states, fp, report), report
 
 
 # ---------------------------------------------------------------------------- SpiNNaker
@@ -418,7 +393,7 @@ def _spinnaker(network, profile):
     fp = FixedPoint(weight_bits=_weight_bits_for(weights, "SpiNNaker"), state_bits=sb,
                     decay_bits=min(SPINNAKER_DECAY_BITS, 53 - sb))
     report["fixed_point"] = fp.to_dict()
-    return _assemble(network, layers, weights, states, fp, report), report
+    return assemble(network, _effective(layers), weights, states, fp, report), report
 
 
 # ---------------------------------------------------------------------------- entry points
