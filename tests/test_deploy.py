@@ -215,3 +215,22 @@ def test_host_synops_are_exactly_the_reference_events_of_an_analog_input():
     assert h["synops"] == pytest.approx(0.0, abs=1e-6) and h["host_synops"] == host["h"]
     assert e["synops"] == pytest.approx(float(act.synops["out"].mean()))
     assert host_synops(small_network(encoding="poisson"), x, 16) == {}
+
+
+def test_relay_cores_are_priced_with_the_population_they_serve():
+    """nengo-loihi needs a relay population for the residual path of a delayed network: its core
+    is static power too, counted with the population whose spikes it carries."""
+    from conftest import conv_network
+
+    from spikeport.deploy.pipeline import fit, power
+    from spikeport.hardware_profiles import load
+
+    net = conv_network(delay=2)
+    part = fit(net, load("loihi")).partition
+    assert [l["serves"] for l in part.layers if l["kind"] == "relay"] == ["c"]
+    x = np.random.default_rng(0).random((4, 2, 8, 8)).astype(np.float32)
+    t = power(net, ["loihi"], data=(x, np.arange(4)), samples=4, steps=10)["targets"]["loihi"]
+    layers = {l["name"]: l for l in t["layers"]}
+    assert layers["c"]["cores"] == part.layer("c")["cores"] + part.layer("c~relay1")["cores"]
+    assert sum(l["cores"] for l in t["layers"]) == part.cores == t["cores"]
+    assert any("relays use cores" in n for n in t["notes"])

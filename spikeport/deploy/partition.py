@@ -829,8 +829,9 @@ def analyze(network, profile: Profile | None = None) -> Analysis:
 class Partition:
     """Cores and chips of a network on one target.
 
-    ``layers``: one dict per population (and per sPyNNaker delay extension): ``name``, ``kind``
-    ("spiking", "input", "delay_extension"), ``neurons``, ``cores``, ``neurons_per_core`` (the
+    ``layers``: one dict per population (and per nengo-loihi relay and sPyNNaker delay extension):
+    ``name``, ``kind`` ("spiking", "input", "relay", "delay_extension"), ``serves`` (the population
+    whose spikes it carries: its own name for a population), ``neurons``, ``cores``, ``neurons_per_core`` (the
     largest core), ``block_shape`` (tile per axis, or one entry: runs of consecutive neurons),
     ``fan_in_max``, ``fan_out_max``, ``synapses`` (into the layer), ``input_axons_max``,
     ``output_axons_max``, ``synapse_bits_max`` (None where the chip has no such limit),
@@ -1198,7 +1199,7 @@ def partition(network, profile: Profile, *, neurons_per_core: int | None = None,
         relay = pop.name not in an.pops
         fan_out = part.fan(pop.name, "fan_out") if relay else an.fan_out(pop.name)
         row = {"name": pop.name, "kind": "input" if pop.is_input else "relay" if relay else "spiking",
-               "neurons": int(pop.size),
+               "serves": pop.name.split("~relay")[0], "neurons": int(pop.size),
                "fan_in_max": None, "fan_out_max": int(fan_out.max(initial=0)), "synapses": 0}
         if pop.is_input:
             cores = 1 if (t.spinnaker and not part.analog) else 0
@@ -1250,7 +1251,8 @@ def partition(network, profile: Profile, *, neurons_per_core: int | None = None,
     notes = []
     if t.spinnaker:
         for name, cores in _spinnaker_delay_extensions(network, part, placed).items():
-            rows.append({"name": f"{name}_delayed", "kind": "delay_extension", "neurons": 0, "cores": cores,
+            rows.append({"name": f"{name}_delayed", "kind": "delay_extension", "serves": name, "neurons": 0,
+                         "cores": cores,
                          "neurons_per_core": 0, "block_shape": None, "fan_in_max": None, "fan_out_max": None,
                          "synapses": 0, "input_axons_max": None, "output_axons_max": None, "synapse_bits_max": None,
                          "utilization": {}, "binding": None, "placement": "sPyNNaker delay extension"})

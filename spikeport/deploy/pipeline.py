@@ -150,8 +150,16 @@ def _priced(network, deployed, profile: Profile, part, x, steps: int, seed: int,
     from .energy import estimate
 
     act = float_activity if deployed is network else _measure(deployed, x, steps, seed)
-    energy = estimate(deployed, profile, act, cores={lay["name"]: lay["cores"] for lay in part.layers},
-                      chips=part.chips, host_synops=host_synops(deployed, x, steps))
+    cores = {}
+    for lay in part.layers:  # relays and delay extensions count with the population they serve
+        cores[lay["serves"]] = cores.get(lay["serves"], 0) + lay["cores"]
+    energy = estimate(deployed, profile, act, cores=cores, chips=part.chips,
+                      host_synops=host_synops(deployed, x, steps))
+    helpers = sorted({lay["kind"] for lay in part.layers if lay["kind"] in ("relay", "delay_extension")})
+    if helpers:
+        energy["notes"].append(f"{' and '.join(k.replace('_', ' ') + 's' for k in helpers)} use cores counted "
+                               f"in the static energy of the population they serve; the spikes they pass on "
+                               f"are not counted in the dynamic energy (a lower bound)")
     return act, energy
 
 
