@@ -76,6 +76,8 @@ def labelled_samples(data, samples: int | None = None, data_dir=None):
     if samples is not None:
         if samples < 1:
             raise SpikeportError(f"--samples must be at least 1, got {samples}")
+        if samples > len(x):
+            raise SpikeportError(f"--samples {samples}: the {name or 'given'} test set has only {len(x)} samples")
         x, y = x[:samples], y[:samples]
     return x, y, name
 

@@ -234,3 +234,9 @@ def test_relay_cores_are_priced_with_the_population_they_serve():
     assert layers["c"]["cores"] == part.layer("c")["cores"] + part.layer("c~relay1")["cores"]
     assert sum(l["cores"] for l in t["layers"]) == part.cores == t["cores"]
     assert any("relays use cores" in n for n in t["notes"])
+
+
+def test_more_samples_than_the_test_set_is_refused_not_truncated(conv_net_file, tmp_path):
+    r = run_cli("deploy", conv_net_file, "--target", "loihi", "--out", tmp_path / "d", "--samples", "1000")
+    assert r.returncode == 2 and "--samples 1000" in r.stderr and "359" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "d").exists()
