@@ -239,3 +239,18 @@ def test_per_neuron_initial_membrane():
     h.v_init = np.linspace(0.0, 0.9, 9).astype(np.float32)
     act = run(net.validate(), np.ones((1, 12), np.float32), 4, record_counts=True)
     np.testing.assert_array_equal(act.neuron_counts["h"][0], [0, 0, 1, 1, 1, 1, 1, 1, 1])
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [(2, None, 0), (3, None, 0), (2, 1, 0), (2, None, 1)])
+def test_pooling_is_bit_identical_to_torch(kernel, stride, padding):
+    """The strided-addition pooling adds in torch's order: the same floats, not just close ones."""
+    import torch
+    from spikeport.ir import AvgPool2d, SumPool2d
+    x = torch.from_numpy(np.random.default_rng(3).random((5, 3, 13, 11)).astype(np.float32))
+    ref = torch.nn.functional.avg_pool2d
+    s = stride or kernel
+    got = reference._avgpool2d(AvgPool2d(kernel, stride, padding), x, None)
+    assert torch.equal(got, ref(x, kernel, s, padding, count_include_pad=True))
+    got = reference._sumpool2d(SumPool2d(kernel, stride, padding), x, None)
+    assert torch.equal(got, ref(x, kernel, s, padding, count_include_pad=True, divisor_override=1))
+    assert not torch.equal(got, ref(x, kernel, s, padding, count_include_pad=True))  # the two differ

@@ -62,14 +62,36 @@ def _conv2d(op, x, cache):
                                          groups=op.groups)
 
 
+def _window_sum(op, x):
+    """Sums over non-overlapping, unpadded windows as strided additions in the order torch's
+    pooling kernel adds them (row by row), so the result is bit-identical to avg_pool2d's sum;
+    2.5x faster than avg_pool2d on LeNet's spike maps (bench/RESULTS.md). Other windows: None."""
+    (kh, kw), (sh, sw), (ph, pw) = op.kernel_size, op.stride, op.padding
+    if (kh, kw) != (sh, sw) or ph or pw:
+        return None
+    ho, wo = x.shape[-2] // kh, x.shape[-1] // kw
+    out = None
+    for u in range(kh):
+        for v in range(kw):
+            part = x[..., u:u + kh * ho:kh, v:v + kw * wo:kw]
+            out = part.clone() if out is None else out.add_(part)
+    return out
+
+
 def _avgpool2d(op, x, cache):
-    return _torch().nn.functional.avg_pool2d(x, op.kernel_size, op.stride, op.padding, count_include_pad=True)
+    out = _window_sum(op, x)
+    if out is None:
+        return _torch().nn.functional.avg_pool2d(x, op.kernel_size, op.stride, op.padding, count_include_pad=True)
+    return out.div_(op.kernel_size[0] * op.kernel_size[1])
 
 
 def _sumpool2d(op, x, cache):
     # divisor 1: exact sums of spikes, the same additions as the materialized matrix
-    return _torch().nn.functional.avg_pool2d(x, op.kernel_size, op.stride, op.padding, count_include_pad=True,
-                                             divisor_override=1)
+    out = _window_sum(op, x)
+    if out is None:
+        return _torch().nn.functional.avg_pool2d(x, op.kernel_size, op.stride, op.padding, count_include_pad=True,
+                                                 divisor_override=1)
+    return out
 
 
 TORCH_OPS = {"dense": _dense, "flatten": _flatten, "conv2d": _conv2d, "avgpool2d": _avgpool2d,
