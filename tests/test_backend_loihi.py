@@ -116,16 +116,22 @@ def test_subtractive_reset_is_named_and_changes_counts():
     np.testing.assert_array_equal(same.neuron_counts["h"], act.neuron_counts["h"])
 
 
+def conv_chain(encoding, rate, size, in_conv, ab_ops, b_shape, out_w):
+    """input (1, size, size) -in_conv-> a (4, 8, 8) -ab_ops-> b (b_shape) -dense out_w-> out."""
+    nm = NeuronModel("if", threshold=1.0, reset="zero")
+    pops = [Population("input", (1, size, size), encoding=InputEncoding(encoding, rate)),
+            Population("a", (4, 8, 8), neuron=nm, bias=np.full((4, 8, 8), 0.01, np.float32)),
+            Population("b", b_shape, neuron=nm), Population("out", (out_w.shape[0],), neuron=nm)]
+    projs = [Projection("in->a", "input", "a", [in_conv]), Projection("a->b", "a", "b", ab_ops),
+             Projection("b->out", "b", "out", [Flatten(), Dense(out_w)])]
+    return Network(pops, projs, input="input", output="out").validate()
+
+
 def two_convs(encoding="regular"):
     rng = np.random.default_rng(0)
-    nm = NeuronModel("if", threshold=1.0, reset="zero")
-    pops = [Population("input", (1, 8, 8), encoding=InputEncoding(encoding, 300.0)),
-            Population("a", (4, 8, 8), neuron=nm, bias=np.full((4, 8, 8), 0.01, np.float32)),
-            Population("b", (3, 6, 6), neuron=nm), Population("out", (5,), neuron=nm)]
-    projs = [Projection("in->a", "input", "a", [Conv2d(rng.normal(0, 0.5, (4, 1, 3, 3)).astype(np.float32), padding=1)]),
-             Projection("a->b", "a", "b", [Conv2d(rng.normal(0.05, 0.4, (3, 4, 3, 3)).astype(np.float32))]),
-             Projection("b->out", "b", "out", [Flatten(), Dense(rng.normal(0.05, 0.3, (5, 108)).astype(np.float32))])]
-    return Network(pops, projs, input="input", output="out").validate()
+    return conv_chain(encoding, 300.0, 8, Conv2d(rng.normal(0, 0.5, (4, 1, 3, 3)).astype(np.float32), padding=1),
+                      [Conv2d(rng.normal(0.05, 0.4, (3, 4, 3, 3)).astype(np.float32))], (3, 6, 6),
+                      rng.normal(0.05, 0.3, (5, 108)).astype(np.float32))
 
 
 def test_convolution_transform_equals_the_sparse_matrix_and_uses_less_memory():
@@ -215,15 +221,9 @@ def test_pooling_folds_into_the_next_convolution_exactly():
 def pool_conv(encoding="regular"):
     """input (1, 10, 10) -conv 3x3-> a (4, 8, 8) -[avgpool 2, conv 3x3]-> b (3, 2, 2) -dense-> out (4)."""
     rng = np.random.default_rng(1)
-    nm = NeuronModel("if", threshold=1.0, reset="zero")
-    pops = [Population("input", (1, 10, 10), encoding=InputEncoding(encoding, 400.0)),
-            Population("a", (4, 8, 8), neuron=nm, bias=np.full((4, 8, 8), 0.01, np.float32)),
-            Population("b", (3, 2, 2), neuron=nm), Population("out", (4,), neuron=nm)]
-    projs = [Projection("in->a", "input", "a", [Conv2d(rng.normal(0.1, 0.6, (4, 1, 3, 3)).astype(np.float32))]),
-             Projection("a->b", "a", "b",
-                        [AvgPool2d(2), Conv2d(rng.normal(0.1, 0.8, (3, 4, 3, 3)).astype(np.float32))]),
-             Projection("b->out", "b", "out", [Flatten(), Dense(rng.normal(0.2, 0.6, (4, 12)).astype(np.float32))])]
-    return Network(pops, projs, input="input", output="out").validate()
+    return conv_chain(encoding, 400.0, 10, Conv2d(rng.normal(0.1, 0.6, (4, 1, 3, 3)).astype(np.float32)),
+                      [AvgPool2d(2), Conv2d(rng.normal(0.1, 0.8, (3, 4, 3, 3)).astype(np.float32))], (3, 2, 2),
+                      rng.normal(0.2, 0.6, (4, 12)).astype(np.float32))
 
 
 def test_pooled_convolution_as_one_convolution_is_the_graph_spike_for_spike():
