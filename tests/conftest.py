@@ -121,3 +121,23 @@ def digits_conv_snn():
 
     model, ds = digits_conv_model()
     return convert(model, ds.x("train")[:512]), ds
+
+
+def overflow_network():
+    """(network, x): 300 synchronous input spikes of one threshold each exceed the 21-bit input of
+    h's first neuron at each of the 10 steps of samples 0 and 2 (20 wrapped values); 10 do not
+    (h's second neuron), nothing wraps in out, and sample 1 sends no spike."""
+    from spikeport.ir import Dense, InputEncoding, Network, NeuronModel, Population, Projection
+
+    n = 300
+    w = np.zeros((2, n), np.float32)
+    w[0], w[1, :10] = 1.0, 1.0
+    nm = NeuronModel("if", threshold=1.0, reset="zero")
+    net = Network([Population("input", (n,), encoding=InputEncoding("regular", 1000.0)),
+                   Population("h", (2,), neuron=nm), Population("out", (2,), neuron=nm)],
+                  [Projection("in->h", "input", "h", [Dense(w)]),
+                   Projection("h->out", "h", "out", [Dense(np.eye(2, dtype=np.float32))])],
+                  input="input", output="out").validate()
+    x = np.ones((3, n), np.float32)
+    x[1] = 0.0
+    return net, x

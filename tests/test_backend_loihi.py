@@ -10,7 +10,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from conftest import conv_network, small_network
+from conftest import conv_network, overflow_network, small_network
 from spikeport.backends import get_backend, reference
 from spikeport.errors import SpikeportError
 from spikeport.ir import (AvgPool2d, Conv2d, Dense, FixedPoint, Flatten, InputEncoding, Network, NeuronModel,
@@ -320,19 +320,7 @@ def test_converted_digits_network_with_poisson_input(digits_conv_snn):
 
 
 def test_register_overflow_is_named_with_its_layer_and_samples():
-    """300 synchronous input spikes of one threshold each exceed the 21-bit input of h's first
-    neuron every step they arrive; 10 do not (h's second neuron), nor does anything reach out."""
-    n = 300
-    w = np.zeros((2, n), np.float32)
-    w[0], w[1, :10] = 1.0, 1.0
-    nm = NeuronModel("if", threshold=1.0, reset="zero")
-    net = Network([Population("input", (n,), encoding=InputEncoding("regular", 1000.0)),
-                   Population("h", (2,), neuron=nm), Population("out", (2,), neuron=nm)],
-                  [Projection("in->h", "input", "h", [Dense(w)]),
-                   Projection("h->out", "h", "out", [Dense(np.eye(2, dtype=np.float32))])],
-                  input="input", output="out").validate()
-    x = np.ones((3, n), np.float32)
-    x[1] = 0.0                                              # no input spikes: nothing wraps
+    net, x = overflow_network()
     act = loihi.run(net, x, 10)
     note = next(n for n in act.notes if n.startswith("overflow:"))
     assert "(h 21-bit input 20)" in note and "in 2 of 3 samples" in note, note

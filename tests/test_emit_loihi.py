@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import small_network
+from conftest import overflow_network, small_network
 from spikeport.errors import SpikeportError
 from spikeport.ir import (AvgPool2d, Conv2d, Dense, Flatten, InputEncoding, Network, NeuronModel, Population,
                           Projection, SumPool2d)
@@ -243,3 +243,11 @@ def test_write_errors_and_no_simulator_import_at_module_load(tmp_path):
     code = "import sys, spikeport.deploy.emit_loihi; print(any(m.split('.')[0] in ('nengo', 'nengo_loihi') for m in sys.modules))"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT)
     assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr
+
+
+@pytest.mark.parametrize("mode", [(), ("--rebuild",)], ids=["registers", "rebuild"])
+def test_the_script_names_register_overflows_as_the_backend_does(mode, tmp_path, no_spikeport):
+    net, x = overflow_network()
+    out, r = emit_and_run(net, x, 10, tmp_path, *mode, no_spikeport=no_spikeport)
+    note = next(n for n in loihi.run(net, x, 10).notes if n.startswith("overflow:"))
+    assert out["overflows"] == 20 and out["overflow_note"] == note and note in r.stdout

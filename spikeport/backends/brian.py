@@ -379,8 +379,9 @@ def run(network, x, steps: int, *, checkpoints=None, seed: int = 0, record_count
               for name in lowered.groups}
     early = {key: np.concatenate([p[1][key] for p in parts]) for key in parts[0][1]}
     inputs = np.concatenate([p[4] for p in parts]) if lowered.spiking_input else None
-    notes = [f"brian2 ({codegen}): build {t_built - t_start:.2f} s ({lowered.synapse_count:,} synapses: "
-             f"{'one sample at a time' if batch == 1 else f'{batch} copies of the network side by side'}), simulate {t_end - t_built:.2f} s",
+    side = "one sample at a time" if batch == 1 else f"{batch} copies of the network side by side"
+    notes = [f"brian2 ({codegen}): build {t_built - t_start:.2f} s ({lowered.synapse_count:,} synapses: {side}), "
+             f"simulate {t_end - t_built:.2f} s",
              "brian2 computes in float64, the reference executor in float32: a spike can differ where a membrane "
              "lands within rounding of the threshold"]
     trains = {name: np.concatenate([p[2][name] for p in parts]) for name in parts[0][2]}

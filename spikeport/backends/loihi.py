@@ -426,7 +426,7 @@ class _Chip:
             _full_voltage_range(comp, self.blocks.values())
         self.vth = {name: comp.vth[index].astype(np.float64) for name, index in self.index.items()}
         self.routing = _SpikeRouting(self.emu) if self.discrete and FAST_ROUTING else None
-        self.overflows = _OverflowTally(comp, self.index) if self.discrete else None
+        self.overflows = _OverflowTally().attach(comp, self.index) if self.discrete else None
 
     def bias_int(self, name: str, bias_thresholds: np.ndarray) -> np.ndarray:
         """A bias in thresholds per step as the chip's register value (mantissa * 2**exponent)."""
@@ -468,30 +468,35 @@ class _Chip:
 class _OverflowTally:
     """Where the emulator's registers wrap: counts per (population, register) and the samples hit.
 
-    Replaces the emulator's own check (the same ``overflow_signed`` wrap and the same warning)
-    with one that also records which compartments wrapped, so a run can name the layer.
-    Registers: q0 the 21-bit input of one step, current and u2 (current plus bias) 23 bits.
+    :meth:`attach` replaces an emulator's own check (the same ``overflow_signed`` wrap and the
+    same warning) with one that also records which compartments wrapped, so a run can name the
+    layer; one tally may follow several emulators (a build per sample). Registers: q0 the
+    21-bit input of one step, current and u2 (current plus bias) 23 bits.
     """
 
-    def __init__(self, comp, index: dict):
-        self.owner = np.full(len(comp.voltage), len(index), dtype=np.int64)
-        self.names = list(index) + ["(other)"]
+    BITS = {"q0": "21-bit input", "current": "23-bit current", "u2": "23-bit current + bias"}
+
+    def __init__(self):
+        self.counts, self.samples_hit, self._hit = {}, 0, False
+
+    def attach(self, comp, index: dict):
+        """Tally ``comp``'s overflows by population (``index``: {population: compartment indices})."""
+        names = list(index) + ["(other)"]
+        owner = np.full(len(comp.voltage), len(index), dtype=np.int64)
         for k, idx in enumerate(index.values()):
-            self.owner[idx] = k
-        self.counts: dict = {}
-        self.samples_hit, self._hit = 0, False
+            owner[idx] = k
 
         def overflow(x, bits, name=None):
             _, wrapped = overflow_signed(x, bits=bits, out=x)
             if wrapped.any():
-                owners, n = np.unique(self.owner[wrapped], return_counts=True)
-                for k, c in zip(owners, n):
-                    key = (self.names[k], name)
+                for k, c in zip(*np.unique(owner[wrapped], return_counts=True)):
+                    key = (names[k], name)
                     self.counts[key] = self.counts.get(key, 0) + int(c)
                 self._hit = True
                 comp.error("Overflow" + (" in %s" % name if name else ""))
 
         comp._overflow = overflow
+        return self
 
     def end_sample(self):
         self.samples_hit += self._hit
@@ -500,15 +505,15 @@ class _OverflowTally:
     def total(self) -> int:
         return sum(self.counts.values())
 
-    def note(self, samples: int) -> str | None:
+    def note(self, samples: int):
+        """One line naming where values wrapped, or None where none did."""
         if not self.counts:
             return None
-        bits = {"q0": "21-bit input", "current": "23-bit current", "u2": "23-bit current + bias"}
-        parts = ", ".join(f"{pop} {bits.get(reg, reg)} {c}" for (pop, reg), c in
+        parts = ", ".join("%s %s %d" % (pop, self.BITS.get(reg, reg), c) for (pop, reg), c in
                           sorted(self.counts.items(), key=lambda kv: -kv[1]))
-        return (f"overflow: {self.total()} register values wrapped around as on the chip ({parts}), "
-                f"in {self.samples_hit} of {samples} samples (a wrapped value is that step's input or current "
-                f"of that neuron; the agreement with the reference measures the effect)")
+        return ("overflow: %d register values wrapped around as on the chip (%s), in %d of %d samples "
+                "(a wrapped value is that step's input or current of that neuron)"
+                % (self.total(), parts, self.samples_hit, samples))
 
 
 def _clear_compartments(comp) -> None:

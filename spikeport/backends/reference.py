@@ -79,20 +79,21 @@ def _window_sum(op, x):
     return out
 
 
-def _avgpool2d(op, x, cache):
+def _pool(op, x, divisor_override):
     out = _window_sum(op, x)
     if out is None:
-        return _torch().nn.functional.avg_pool2d(x, op.kernel_size, op.stride, op.padding, count_include_pad=True)
-    return out.div_(op.kernel_size[0] * op.kernel_size[1])
+        return _torch().nn.functional.avg_pool2d(x, op.kernel_size, op.stride, op.padding, count_include_pad=True,
+                                                 divisor_override=divisor_override)
+    return out if divisor_override == 1 else out.div_(op.kernel_size[0] * op.kernel_size[1])
+
+
+def _avgpool2d(op, x, cache):
+    return _pool(op, x, None)
 
 
 def _sumpool2d(op, x, cache):
     # divisor 1: exact sums of spikes, the same additions as the materialized matrix
-    out = _window_sum(op, x)
-    if out is None:
-        return _torch().nn.functional.avg_pool2d(x, op.kernel_size, op.stride, op.padding, count_include_pad=True,
-                                                 divisor_override=1)
-    return out
+    return _pool(op, x, 1)
 
 
 TORCH_OPS = {"dense": _dense, "flatten": _flatten, "conv2d": _conv2d, "avgpool2d": _avgpool2d,

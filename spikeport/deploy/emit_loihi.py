@@ -38,7 +38,8 @@ emulator to see it.
 Does the script need spikeport? No. It needs Python 3, numpy, nengo and nengo-loihi 1.1.
 The few pieces of the backend it runs are copied into its text when it is written
 (``inspect.getsource``, :data:`EMBEDDED`): the ``LoihiIF`` neuron type and its
-nengo-loihi builder, ``_tau_syn`` and the vectorized spike routing; the rest of the
+nengo-loihi builder, ``_tau_syn``, the vectorized spike routing and the overflow tally
+(so predictions.json and the run's output name where registers wrapped); the rest of the
 script (building from the data files, the register writes, the readout) is its own.
 This module imports nengo and nengo-loihi only when :func:`write_loihi` runs.
 """
@@ -61,7 +62,8 @@ NETWORK = "loihi_network.npz"
 INPUTS = "inputs.npz"
 FORMAT = "spikeport-loihi-script"
 #: what the script copies from :mod:`spikeport.backends.loihi`, in this order
-EMBEDDED = ("_tau_syn", "LoihiIF", "_build_loihi_if", "_clear_compartments", "_full_voltage_range", "_ranges", "_SpikeRouting")
+EMBEDDED = ("_tau_syn", "LoihiIF", "_build_loihi_if", "_clear_compartments", "_full_voltage_range", "_ranges",
+            "_SpikeRouting", "_OverflowTally")
 
 
 def write_loihi(network, out_dir, *, x=None, steps: int = 100, block_shapes: dict | None = None, labels=None,
@@ -390,7 +392,7 @@ try:
     from nengo.params import IntParam, NumberParam
     from nengo_loihi.builder import Builder as LoihiBuilder
     from nengo_loihi.builder import Model as LoihiModel
-    from nengo_loihi.builder.discretize import BIAS_MAX, bias_to_manexp
+    from nengo_loihi.builder.discretize import BIAS_MAX, bias_to_manexp, overflow_signed
     from nengo_loihi.inputs import ChipProcess, SpikeInput
 except ImportError as exc:
     sys.stderr.write("run_loihi.py: needs numpy, nengo and nengo-loihi (pip install nengo-loihi): %s\n" % exc)
@@ -546,24 +548,31 @@ def block_units(sim, ensemble, dt):
     return blocks, ids, units
 
 
+def compartments(sim, names, dt):
+    """Per population: the emulator's compartment index of each neuron, its units of one threshold,
+    and its blocks."""
+    slices = sim.sims["emulator"].block_info.slices
+    index, units, blocks = {}, {}, {}
+    for name, ensemble in names.items():
+        blocks[name], ids, units[name] = block_units(sim, ensemble, dt)
+        index[name] = np.empty(ensemble.n_neurons, dtype=np.int64)
+        for block, idx in zip(blocks[name], ids):
+            index[name][idx] = np.arange(slices[block].start, slices[block].stop)
+    return index, units, blocks
+
+
 class Chip:
     """The built emulator through the registers a host writes between samples."""
 
-    def __init__(self, sim, names, process, dt, fast):
+    def __init__(self, sim, names, process, dt, fast, overflows):
         self.sim, self.process = sim, process
         self.emu = sim.sims["emulator"]
         comp = self.emu.compartment
-        slices = self.emu.block_info.slices
-        self.index, self.units, self.blocks = {}, {}, {}
-        for name, ensemble in names.items():
-            blocks, ids, units = block_units(sim, ensemble, dt)
-            index = np.empty(ensemble.n_neurons, dtype=np.int64)
-            for block, idx in zip(blocks, ids):
-                index[idx] = np.arange(slices[block].start, slices[block].stop)
-            self.index[name], self.units[name], self.blocks[name] = index, units, blocks
+        self.index, self.units, self.blocks = compartments(sim, names, dt)
         self.discrete = comp.voltage.dtype.kind == "i"
         if self.discrete:
             _full_voltage_range(comp, self.blocks.values())
+            overflows.attach(comp, self.index)
         self.routing = _SpikeRouting(self.emu) if self.discrete and fast else None
 
     def reset(self):
@@ -633,7 +642,7 @@ def run_registers(meta, data, inputs, samples, steps, target, fast, report):
         sim = simulator(net, dt, target, report)
     report["warnings"] += sorted({str(w.message) for w in caught})
     try:
-        chip = Chip(sim, names, process, dt, fast)
+        chip = Chip(sim, names, process, dt, fast, report["overflows"])
         v_init = {p["name"]: data[p["key"] + "_v_init"] for p in meta["populations"]}
         results = []
         for k in range(samples):
@@ -642,13 +651,13 @@ def run_registers(meta, data, inputs, samples, steps, target, fast, report):
                 chip.queue_input(inputs["input_trains"][k][:steps])
             ev = events(meta, inputs, k, total)
             cuts = sorted(set(ev) | {0, total})
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the emulator warns at every overflow: tallied instead
                 for a, b in zip(cuts[:-1], cuts[1:]):
                     for name, bias, kick, first in ev.get(a, []):
                         chip.write(name, bias=bias, voltage=v_init[name] if first else None, current=kick)
                     sim.run_steps(b - a)
-            report["overflows"] += sum("Overflow" in str(w.message) for w in caught)
+            report["overflows"].end_sample()
             results.append(readout(meta, sim, probes, chip.units[meta["output"]], steps))
             sim.clear_probes()
     finally:
@@ -668,6 +677,9 @@ def run_rebuild(meta, data, inputs, samples, steps, target, report, hardware_opt
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             sim = simulator(net, dt, target, report, hardware_options)
+            emulator = sim.sims.get("emulator")
+            if emulator is not None and emulator.compartment.voltage.dtype.kind == "i":
+                report["overflows"].attach(emulator.compartment, compartments(sim, names, dt)[0])
             try:
                 try:
                     sim.run_steps(total)
@@ -679,8 +691,8 @@ def run_rebuild(meta, data, inputs, samples, steps, target, report, hardware_opt
                 results.append(readout(meta, sim, probes, units, steps))
             finally:
                 sim.close()
-        report["overflows"] += sum("Overflow" in str(w.message) for w in caught)
-        report["warnings"] += sorted({str(w.message) for w in caught if "Overflow" not in str(w.message)}
+        report["overflows"].end_sample()
+        report["warnings"] += sorted({str(w.message) for w in caught if not str(w.message).startswith("Overflow")}
                                      - set(report["warnings"]))
     return results
 
@@ -757,7 +769,7 @@ def run(args):
         for line in meta["rebuild_not_exact"] or ["nothing: this network has no bias that a lag delays, no v_init "
                                                   "and no analog input that varies"]:
             print("rebuild per sample, not exact:", line)
-    report = {"warnings": [], "overflows": 0}
+    report = {"warnings": [], "overflows": _OverflowTally()}
     start = time.perf_counter()
     if rebuild:
         options = {} if args.n_chips is None else {"n_chips": args.n_chips}
@@ -775,7 +787,8 @@ def run(args):
            "samples": samples, "steps": steps, "run_steps": steps + meta["max_lag"],
            "predictions": predictions.tolist(), "accuracy": accuracy, "output_counts": counts.tolist(),
            "population_spikes": {p["name"]: [r[1][p["name"]] for r in results] for p in meta["populations"]},
-           "blocks": report["blocks"], "overflows": report["overflows"], "warnings": report["warnings"],
+           "blocks": report["blocks"], "overflows": report["overflows"].total(),
+           "overflow_note": report["overflows"].note(samples), "warnings": report["warnings"],
            "seconds": round(seconds, 3)}
     path = args.out or os.path.join(HERE, "predictions.json")
     try:
@@ -785,9 +798,8 @@ def run(args):
         raise Fail("cannot write %s: %s" % (path, exc))
     print("nengo-loihi %s (%s): %d samples of %d steps on %d blocks in %.2f s"
           % (args.target, out["mode"], samples, steps, report["blocks"], seconds))
-    if report["overflows"]:
-        print("overflow: the emulator reported %d overflows of a 21-bit input or 23-bit current"
-              % report["overflows"])
+    if out["overflow_note"]:
+        print(out["overflow_note"])
     if accuracy is not None:
         print("accuracy: %.4f (%d/%d)" % (accuracy, int(round(accuracy * samples)), samples))
     print("predictions written to", path)
