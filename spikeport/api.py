@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backends import Activity, get_backend
+from .backends import PRECISION, Activity, get_backend
 from .datasets import Dataset, load_dataset
 from .errors import SpikeportError
 from .ir import Network
@@ -163,7 +163,9 @@ def validate(network: Network, data="digits", steps: int = 100, *, samples: int 
     sim = Simulation(network=network, activity=activity, labels=y, dataset=name)
     reference = None
     if backend != "reference":
-        reference = get_backend("reference").run(network, x, steps, seed=seed, record_counts=True)
+        # in the backend's own precision: Brian2 and NEST compute in float64
+        reference = get_backend("reference").run(network, x, steps, seed=seed, record_counts=True,
+                                                 precision=PRECISION.get(backend, "float32"))
     diagnosis = None
     if diagnose:
         diagnosis = diagnose_layers(network, module, x, steps, min_correlation=min_correlation, activity=activity)

@@ -21,7 +21,7 @@ def assert_same(net, x, steps, checkpoints=None, **kw):
     """pynn-nest and the reference executor give the same spikes of every neuron, the same
     predictions at every checkpoint (membrane tie rule included) and the same first spikes."""
     cps = checkpoints or [steps // 2, steps]
-    ref = reference.run(net, x, steps, checkpoints=cps, record_counts=True, seed=3)
+    ref = reference.run(net, x, steps, checkpoints=cps, record_counts=True, seed=3, precision="float64")
     act = pynn_nest.run(net, x, steps, checkpoints=cps, record_counts=True, seed=3, **kw)
     assert set(act.neuron_counts) == set(ref.neuron_counts)
     for name in ref.neuron_counts:

@@ -254,3 +254,27 @@ def test_pooling_is_bit_identical_to_torch(kernel, stride, padding):
     got = reference._sumpool2d(SumPool2d(kernel, stride, padding), x, None)
     assert torch.equal(got, ref(x, kernel, s, padding, count_include_pad=True, divisor_override=1))
     assert not torch.equal(got, ref(x, kernel, s, padding, count_include_pad=True))  # the two differ
+
+
+def test_float64_precision_runs_the_same_trains_in_double_precision():
+    # Poisson and regular trains do not depend on the precision; a float32(0.04) current reaches
+    # theta = 1 a step later in float64 (the double-precision simulators' arithmetic)
+    from spikeport.ir import Dense, InputEncoding, Network, NeuronModel, Population, Projection
+
+    for encoding in ("poisson", "regular"):
+        net = small_network(encoding=encoding)
+        x = np.random.default_rng(0).random((4, 12)).astype(np.float32)
+        a = reference.run(net, x, 30, seed=3, record_trains=["h"])
+        b = reference.run(net, x, 30, seed=3, record_trains=["h"], precision="float64")
+        assert a.population_spikes["input"].sum() > 0
+        np.testing.assert_array_equal(a.population_spikes["input"], b.population_spikes["input"])
+    net = Network([Population("input", (1,), encoding=InputEncoding("analog")),
+                   Population("out", (1,), neuron=NeuronModel("if"))],
+                  [Projection("p", "input", "out", [Dense(np.array([[0.04]], np.float32))])], output="out").validate()
+    x = np.ones((1, 1), np.float32)
+    single = reference.run(net, x, 30, record_trains=["out"]).spike_trains["out"][0, :, 0]
+    double = reference.run(net, x, 30, record_trains=["out"], precision="float64").spike_trains["out"][0, :, 0]
+    assert np.flatnonzero(single).tolist() == [24] and np.flatnonzero(double).tolist() == [25]
+    from spikeport.errors import SpikeportError
+    with pytest.raises(SpikeportError, match="precision"):
+        reference.run(net, x, 5, precision="half")

@@ -21,6 +21,12 @@ BACKENDS = {
 }
 
 
+# the arithmetic of each simulator: a conformance run of the reference executor beside it
+# uses the same precision (reference.run(precision=...)), so that only real differences show
+PRECISION = {"reference": "float32", "brian2": "float64", "nengo-loihi": "float32", "pynn-nest": "float64",
+             "spinnaker": "float32"}
+
+
 def get_backend(name: str):
     """The backend module registered as ``name``; its ``run`` follows the contract."""
     if name not in BACKENDS:
@@ -32,4 +38,4 @@ def get_backend(name: str):
         raise SpikeportError(f"backend {name!r} needs its simulator: pip install 'spikeport[{extra}]' ({exc})") from None
 
 
-__all__ = ["Activity", "BACKENDS", "get_backend"]
+__all__ = ["Activity", "BACKENDS", "PRECISION", "get_backend"]

@@ -466,7 +466,7 @@ def _run_batch(plan, x, sample0, seed, chunk):
 
 def run(network: Network, x, steps: int, *, checkpoints=None, device=None, batch_size=None, seed: int = 0,
         memory_bytes: int | None = None, chunk_steps: int | None = None, record_counts: bool = False,
-        record_trains=(), progress=None) -> Activity:
+        record_trains=(), progress=None, precision: str = "float32") -> Activity:
     """Simulate ``network`` on samples ``x`` for ``steps`` steps.
 
     Parameters
@@ -486,6 +486,11 @@ def run(network: Network, x, steps: int, *, checkpoints=None, device=None, batch
         (``Activity.spike_trains[name]``: bool (samples, steps, *shape)); nothing else
         is held beyond one chunk
     progress : an object with ``update(n)`` called after each batch
+    precision : "float32" (the default: fast) or "float64", the arithmetic of the
+        conformance runs beside a double-precision simulator (Brian2, NEST): a
+        membrane that lands within float32 rounding of its threshold then spikes
+        or not as the simulator's does. Poisson and regular trains are the same
+        in both. A fixed-point network is always run exactly in float64.
 
     Example
     -------
@@ -505,8 +510,10 @@ def run(network: Network, x, steps: int, *, checkpoints=None, device=None, batch
     samples = len(x)
     if memory_bytes is None:
         memory_bytes = int(_available_memory(device) * DEFAULT_MEMORY_FRACTION)
+    if precision not in ("float32", "float64"):
+        raise SpikeportError(f"unknown precision {precision!r} (float32 or float64)")
     # fixed point: integers of up to 53 bits are exact in float64
-    dtype = torch.float64 if network.fixed_point is not None else torch.float32
+    dtype = torch.float64 if network.fixed_point is not None or precision == "float64" else torch.float32
     plan = _Plan(network, steps, checkpoints, every_step, device, dtype, memory_bytes, record_counts, record_trains)
     bs, chunk = plan.batch_and_chunk(samples, batch_size)
     if chunk_steps is not None:
