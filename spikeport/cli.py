@@ -45,6 +45,26 @@ def _positive(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def _arch(text: str) -> str:
+    from .models.architectures import ArchSpec
+
+    try:
+        ArchSpec(arch=text, input_shape=(1, 28, 28), classes=10)
+    except SpikeportError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _steps_list(text: str):
     if text.strip() == "all":
         return "all"
@@ -85,18 +105,62 @@ def _progress(total, label):
 
 # ----------------------------------------------------------------------------- commands
 
+def _option_value(text: str):
+    """KEY=VALUE of --option: a number, true/false, or a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise SpikeportError(f"--option {text!r}: expected KEY=VALUE")
+    low = value.strip().lower()
+    if low in ("true", "false"):
+        return key.strip(), low == "true"
+    for kind in (int, float):
+        try:
+            return key.strip(), kind(value)
+        except ValueError:
+            pass
+    return key.strip(), value
+
+
 def cmd_train(args) -> int:
     from .datasets import load_dataset
     from .models import save_model, train
 
     ds = load_dataset(args.dataset, args.data_dir)
-    with _progress(args.epochs or 1, "train") as bar:
+    options = dict(_option_value(o) for o in args.option)
+    checkpoint = args.checkpoint or f"{args.out}.ckpt"
+    validation = args.validation
+    if validation is not None:
+        validation = float(validation) if "." in validation else int(validation)
+    with _progress(1, "train") as bar:
         model = train(ds, arch=args.arch, method=args.method, epochs=args.epochs, seed=args.seed,
-                      qcfs_levels=args.qcfs_levels, progress=bar)
+                      batch_size=args.batch_size, lr=args.lr, qcfs_levels=args.qcfs_levels, options=options,
+                      device=args.device, validation=validation, checkpoint=checkpoint, resume=args.resume,
+                      init=args.init, progress=bar)
     save_model(model, args.out)
     m = model.meta
-    print(f"trained {args.arch} ({args.method}) on {ds.name}: {m['epochs']} epochs, "
-          f"train accuracy {m['train_accuracy']:.2%}, test accuracy {m['test_accuracy']:.2%} -> {args.out}")
+    val = "" if m["val_accuracy"] is None else f", validation {m['val_accuracy']:.2%} (epoch {m['selected_epoch']})"
+    train_acc = "" if "train_accuracy" not in m else f"train accuracy {m['train_accuracy']:.2%}, "
+    what = "SNN" if m["method"] in ("proxy", "spike-bp") else "ANN"
+    print(f"trained {m['arch']} ({m['method']}) on {ds.name}: {m['epochs']} epochs in {m['train_seconds']:.0f} s, "
+          f"{train_acc}{what} test accuracy {m['test_accuracy']:.2%}{val} -> {args.out}")
+    return 0
+
+
+def cmd_methods(args) -> int:
+    from .models.methods import METHODS, describe
+
+    names = [args.name] if args.name else list(METHODS)
+    decls = [describe(n) for n in names]
+    if args.json:
+        _write_json(args.json, {d["name"]: d for d in decls})
+    for d in decls:
+        from .models.methods.base import SpikingSpec
+        print(f"{d['name']}: {d['citation']}")
+        print(f"  ANN       {d['ann']}")
+        print(f"  training  {d['training']}")
+        print(f"  SNN       {SpikingSpec(**d['snn']).describe()}")
+        if d["options"]:
+            print("  options   " + ", ".join(f"{k}={v}" for k, v in d["options"].items()))
     return 0
 
 
@@ -107,14 +171,11 @@ def cmd_convert(args) -> int:
     from .models import convert, load_model
 
     if is_nir_file(args.model):
-        unused = [opt for opt, value, default in (("--norm", args.norm, "percentile"),
-                                                  ("--percentile", args.percentile, 99.9),
-                                                  ("--encoding", args.encoding, "analog"),
-                                                  ("--max-rate", args.max_rate, 1000.0),
-                                                  ("--v-init", args.v_init, "zero"),
-                                                  ("--l4", args.l4, None),
-                                                  ("--calibrate", args.calibrate, None),
-                                                  ("--for-steps", args.for_steps, None)) if value != default]
+        unused = [opt for opt, value in (("--norm", args.norm), ("--percentile", args.percentile),
+                                         ("--encoding", args.encoding), ("--max-rate", args.max_rate),
+                                         ("--v-init", args.v_init), ("--l4", args.l4),
+                                         ("--calibrate", args.calibrate), ("--for-steps", args.for_steps))
+                  if value is not None]
         if unused:
             raise SpikeportError(f"{args.model}: {', '.join(unused)} {'applies' if len(unused) == 1 else 'apply'} "
                                  f"to model files, not to a NIR file")
@@ -126,34 +187,53 @@ def cmd_convert(args) -> int:
         print(f"imported NIR file {args.model} -> {out} ({len(net.populations)} populations, "
               f"{len(net.projections)} projections, dt {net.dt_s * 1e3:g} ms)")
         return 0
-    _check_adjust_options(args)
     model = load_model(args.model)
+    method = model.meta.get("method", "relu")
+    rate_converted = method in ("relu", "qcfs")
+    _check_adjust_options(args, rate_converted, method)
     dataset = args.dataset or model.meta.get("dataset", "digits")
     ds = load_dataset(dataset, args.data_dir)
     if ds.input_shape != model.spec.input_shape:
         raise SpikeportError(f"{args.model}: the model takes input {model.spec.input_shape}, "
                              f"but data set {dataset!r} has {ds.input_shape}")
-    meta = {"source": {"model": str(args.model), "arch": model.spec.arch, "method": model.meta.get("method")},
+    meta = {"source": {"model": str(args.model), "arch": model.spec.arch, "method": method},
             "dataset": dataset, "ann_accuracy": model.meta.get("test_accuracy") if dataset == model.meta.get("dataset") else None}
-    net = _noting_warnings(convert, model.module, ds.x("train"), norm=args.norm, percentile=args.percentile,
-                           v_init=args.v_init, encoding=args.encoding, max_rate_hz=args.max_rate,
-                           dt_s=args.dt or 1e-3, metadata=meta)
+    given = {"norm": args.norm, "percentile": args.percentile, "v_init": args.v_init, "encoding": args.encoding,
+             "max_rate_hz": args.max_rate, "dt_s": args.dt}
+    options = {k: v for k, v in given.items() if v is not None}
+    flags = {"norm": "--norm", "percentile": "--percentile", "v_init": "--v-init", "encoding": "--encoding",
+             "max_rate_hz": "--max-rate", "dt_s": "--dt"}
+    from .models.methods import get_method
+    allowed = get_method(method).METHOD.convert_options
+    stray = [flags[k] for k in options if k not in allowed]
+    if stray:
+        raise SpikeportError(f"{args.model}: a {method} model converts to its own spiking network; "
+                             f"{', '.join(stray)} {'does' if len(stray) == 1 else 'do'} not apply "
+                             f"(its options: {', '.join(flags[k] for k in allowed) or 'none'})")
+    net = _noting_warnings(convert, model, ds.x("train"), metadata=meta, **options)
     net, adjusted = _adjust(net, args, ds, model.module)
     out = args.out or Path(args.model).with_suffix(".spk")
     save_network(net, out)
-    scales = ", ".join(f"{k} {v:.3g}" for k, v in net.metadata["conversion"]["scales"].items())
-    p = net.metadata["conversion"]["percentile"]
-    print(f"converted {args.model} -> {out} ({args.norm} normalization{'' if p is None else f', p = {p:g}'}, "
-          f"v(0) = {args.v_init}; scales: {scales})")
+    conv = net.metadata["conversion"]
+    if rate_converted:
+        scales = ", ".join(f"{k} {v:.3g}" for k, v in conv["scales"].items())
+        p = conv["percentile"]
+        print(f"converted {args.model} -> {out} ({conv['norm']} normalization{'' if p is None else f', p = {p:g}'}, "
+              f"v(0) = {conv['v_init']}; scales: {scales})")
+    else:
+        print(f"converted {args.model} ({method}) -> {out}: {conv.get('neuron', '')}")
     for line in adjusted:
         print(f"  {line}")
     return 0
 
 
-def _check_adjust_options(args) -> None:
-    """Before any work: the adjustment options make sense together."""
+def _check_adjust_options(args, rate_converted: bool = True, method: str = "relu") -> None:
+    """Before any work: the adjustment options make sense together (and with the model's method)."""
     if args.norm == "l4":  # the design's NORM list: percentile normalization with the L4 adjustment
         args.norm, args.l4 = "percentile", args.l4 or "scale"
+    if (args.l4 or args.calibrate) and not rate_converted:
+        raise SpikeportError(f"--l4 and --calibrate adjust rate-converted networks (relu, qcfs); a {method} model "
+                             f"was trained for its own spiking network")
     if args.l4 or args.calibrate:
         if args.for_steps is None:
             raise SpikeportError("--l4 and --calibrate are made for one number of steps: give --for-steps T")
@@ -444,7 +524,7 @@ def cmd_targets(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .models.architectures import ARCHITECTURES
     from .models.convert import NORMS
-    from .models.training import METHODS
+    from .models.methods import METHODS
     from .ir.neurons import ENCODINGS
 
     p = _Parser(prog="spikeport", description="Deploy trained neural networks onto neuromorphic hardware.")
@@ -454,28 +534,47 @@ def build_parser() -> argparse.ArgumentParser:
     dt_help = dict(help="time step; required for a NIR file (MODEL or NET), whose neurons are continuous-time "
                         "(default for a model file: 0.001)")
 
-    t = sub.add_parser("train", help="train an ANN")
+    t = sub.add_parser("train", help="train a network with one of the training methods (spikeport methods)")
     t.add_argument("--dataset", choices=DATASET_NAMES, default="digits")
-    t.add_argument("--arch", choices=ARCHITECTURES, default="mlp")
+    t.add_argument("--arch", type=_arch, default=None,
+                   help=f"{', '.join(ARCHITECTURES)}, or layers such as 16c5-p2-64c5-p2 (default: the method's "
+                        f"architecture for the data set)")
     t.add_argument("--method", choices=METHODS, default="relu")
-    t.add_argument("--epochs", type=_positive, default=None)
+    t.add_argument("--epochs", type=_positive, default=None, help="default: the method's for the data set")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--qcfs-levels", type=_positive, default=8, metavar="L",
+    t.add_argument("--batch-size", type=_positive, default=None)
+    t.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: the method's)")
+    t.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a method option (spikeport methods NAME lists them), repeatable")
+    t.add_argument("--qcfs-levels", type=_positive, default=None, metavar="L",
                    help="quantization steps of the QCFS activation (--method qcfs; about the T you will run)")
+    t.add_argument("--validation", default=None, metavar="N|FRACTION",
+                   help="training samples held out to choose the epoch (default: 5000 for MNIST and Fashion-MNIST, "
+                        "10 %% otherwise; 0: none)")
+    t.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    t.add_argument("--checkpoint", default=None, metavar="FILE", help="written after every epoch (default: MODEL.ckpt)")
+    t.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    t.add_argument("--init", default=None, metavar="MODEL", help="start from the weights of a trained model")
     t.add_argument("--out", required=True, metavar="MODEL")
     t.add_argument("--data-dir", **data_dir)
     t.set_defaults(func=cmd_train)
 
+    me = sub.add_parser("methods", help="list the training methods and what each trains and converts to")
+    me.add_argument("name", nargs="?", choices=METHODS, default=None)
+    me.add_argument("--json", default=None, metavar="FILE")
+    me.set_defaults(func=cmd_methods)
+
     c = sub.add_parser("convert", help="convert a trained model, or import a NIR file, into a spiking graph file")
     c.add_argument("model", metavar="MODEL", help="a model file, or a NIR file (.nir / HDF5; needs --dt)")
     c.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="calibration data (default: the model's)")
-    c.add_argument("--norm", choices=NORMS + ("l4",), default="percentile",
-                   help="l4: percentile, then --l4 scale (needs --for-steps)")
-    c.add_argument("--percentile", type=float, default=99.9)
-    c.add_argument("--v-init", choices=("zero", "half"), default="zero",
-                   help="initial membrane: 0, or half the threshold (threshold shift)")
-    c.add_argument("--encoding", choices=ENCODINGS, default="analog")
-    c.add_argument("--max-rate", type=float, default=1000.0, metavar="HZ", help="rate of a pixel of 1 (spiking encodings)")
+    c.add_argument("--norm", choices=NORMS + ("l4",), default=None,
+                   help="relu and qcfs models (default percentile); l4: percentile, then --l4 scale (needs --for-steps)")
+    c.add_argument("--percentile", type=float, default=None, help="default 99.9")
+    c.add_argument("--v-init", choices=("zero", "half"), default=None,
+                   help="initial membrane: 0, or half the threshold (threshold shift; default: the method's)")
+    c.add_argument("--encoding", choices=ENCODINGS, default=None, help="default: the method's")
+    c.add_argument("--max-rate", type=float, default=None, metavar="HZ",
+                   help="rate of a pixel of 1 (spiking encodings; default: the method's)")
     c.add_argument("--for-steps", type=_positive, default=None, metavar="T",
                    help="the number of steps --l4 and --calibrate adjust the network for")
     c.add_argument("--l4", choices=("scale", "shift"), default=None,

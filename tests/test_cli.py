@@ -59,7 +59,7 @@ def test_simulate_bad_file_is_one_line_exit_2(tmp_path, kind):
 
 @pytest.mark.parametrize("args, expected", [
     (["simulate", "x.spk", "--steps", "0"], "--steps"),
-    (["train", "--out", "m.pt", "--arch", "resnet"], "invalid choice: 'resnet'"),
+    (["train", "--out", "m.pt", "--arch", "resnet"], "unknown architecture 'resnet'"),
     (["convert", "absent.pt"], "absent.pt: no such file"),
     (["teleport"], "invalid choice: 'teleport'"),
 ])

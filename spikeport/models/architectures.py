@@ -7,12 +7,57 @@ the converted network.
 from __future__ import annotations
 
 import math
+import re
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 
 from ..errors import SpikeportError
 
 ARCHITECTURES = ("mlp", "lenet", "cnn")
+_LAYER = re.compile(r"^(?:(?P<conv>\d+)c(?P<k>\d+)(?P<same>s?)|p(?P<pool>\d+)|(?:fc)?(?P<fc>\d+))$")
+MAX_LAYER_SIZE = 1 << 16
+
+
+def parse_layers(text: str) -> list:
+    """A sequence in the papers' notation, e.g. ``16c5-p2-64c5-p2`` or ``32c3s-p2-128``:
+    ``NcK`` a K x K convolution to N channels (``s``: zero-padded to keep the size), ``pK``
+    K x K average pooling, ``N`` (or ``fcN``) a fully connected layer of N; every
+    convolution and fully connected layer is followed by the activation, and a last fully
+    connected layer to the classes is added. Returns [(kind, ...)]; errors name the token."""
+    layers = []
+    for token in str(text).lower().split("-"):
+        m = _LAYER.match(token.strip())
+        if not m:
+            raise SpikeportError(f"architecture {text!r}: cannot read layer {token!r} "
+                                 f"(NcK convolution, NcKs padded, pK pooling, N fully connected)")
+        if m["conv"]:
+            n, k = int(m["conv"]), int(m["k"])
+            if not (1 <= n <= MAX_LAYER_SIZE and 1 <= k <= 31) or (m["same"] and k % 2 == 0):
+                raise SpikeportError(f"architecture {text!r}: layer {token!r} needs 1..{MAX_LAYER_SIZE} channels and "
+                                     f"a kernel of 1..31 (odd when padded)")
+            layers.append(("conv", n, k, bool(m["same"])))
+        elif m["pool"]:
+            k = int(m["pool"])
+            if not 1 <= k <= 16:
+                raise SpikeportError(f"architecture {text!r}: layer {token!r} needs a pooling window of 1..16")
+            layers.append(("pool", k))
+        else:
+            n = int(m["fc"])
+            if not 1 <= n <= MAX_LAYER_SIZE:
+                raise SpikeportError(f"architecture {text!r}: layer {token!r} needs 1..{MAX_LAYER_SIZE} neurons")
+            layers.append(("fc", n))
+    return layers
+
+
+def is_architecture(name: str) -> bool:
+    """A named architecture or a layer sequence (:func:`parse_layers`)."""
+    if name in ARCHITECTURES:
+        return True
+    try:
+        parse_layers(name)
+    except SpikeportError:
+        return False
+    return True
 
 
 @dataclass
@@ -24,23 +69,30 @@ class ArchSpec:
       AvgPool 2 - Conv 50@5x5 - ReLU - AvgPool 2 - FC 200 - ReLU - FC classes, with biases.
     - ``cnn``: 32C3-32C3-P2-64C3-64C3-P2-FC256-classes, 3x3 convolutions padded by 1,
       each followed by BatchNorm and ReLU; average pooling.
+    - a layer sequence in the papers' notation (:func:`parse_layers`), e.g. ``16c5-p2-64c5-p2``
+      (Liu & Furber's MNIST network); ``bias`` and ``batchnorm`` apply to its hidden layers.
     """
 
     arch: str
     input_shape: tuple
     classes: int
     hidden: tuple = (256, 128)
-    activation: str = "relu"        # "relu", or "qcfs" (QCFS with ``qcfs_levels`` steps, trainable clip)
+    activation: str = "relu"        # "relu", "qcfs" (QCFS with ``qcfs_levels`` steps), or the method's own
     qcfs_levels: int = 8
+    bias: bool = True               # layer sequences: biases in convolutions and hidden layers
+    batchnorm: bool = False         # layer sequences: BatchNorm after each convolution and hidden layer
 
     def __post_init__(self):
         self.input_shape = tuple(int(s) for s in self.input_shape)
         self.hidden = tuple(int(h) for h in self.hidden)
-        if self.arch not in ARCHITECTURES:
-            raise SpikeportError(f"unknown architecture {self.arch!r} (known: {', '.join(ARCHITECTURES)})")
-        if self.activation not in ("relu", "qcfs") or not 1 <= int(self.qcfs_levels) <= 256:
-            raise SpikeportError(f"architecture {self.arch!r}: unknown activation {self.activation!r} "
-                                 f"or bad qcfs_levels {self.qcfs_levels!r}")
+        if not is_architecture(self.arch):
+            if "-" in self.arch or self.arch[:1].isdigit():
+                parse_layers(self.arch)  # a layer sequence: the error names the token
+            raise SpikeportError(f"unknown architecture {self.arch!r} (known: {', '.join(ARCHITECTURES)}, "
+                                 f"or layers such as 16c5-p2-64c5-p2)")
+        if not isinstance(self.activation, str) or not self.activation or not 1 <= int(self.qcfs_levels) <= 256:
+            raise SpikeportError(f"architecture {self.arch!r}: bad activation {self.activation!r} "
+                                 f"or qcfs_levels {self.qcfs_levels!r}")
         if self.classes < 2 or any(h < 1 for h in self.hidden) or not self.input_shape or min(self.input_shape) < 1:
             raise SpikeportError(f"architecture {self.arch!r}: bad sizes (input {self.input_shape}, "
                                  f"hidden {self.hidden}, classes {self.classes})")
@@ -55,7 +107,8 @@ class ArchSpec:
         try:
             return cls(arch=d["arch"], input_shape=tuple(d["input_shape"]), classes=int(d["classes"]),
                        hidden=tuple(d.get("hidden", ())), activation=d.get("activation", "relu"),
-                       qcfs_levels=int(d.get("qcfs_levels", 8)))
+                       qcfs_levels=int(d.get("qcfs_levels", 8)), bias=bool(d.get("bias", True)),
+                       batchnorm=bool(d.get("batchnorm", False)))
         except (KeyError, TypeError, ValueError) as exc:
             raise SpikeportError(f"bad architecture spec {d!r}: {exc}") from None
 
@@ -66,22 +119,81 @@ def _check_spatial(spec: ArchSpec, minimum: int) -> None:
                              f"got input shape {spec.input_shape} (use --arch mlp for small inputs)")
 
 
-def build(spec: ArchSpec):
-    """The torch module of ``spec`` (an ``nn.Sequential`` with named layers); with activation
-    "qcfs" every ReLU is a QCFS (spikeport.models.activations) of ``qcfs_levels`` steps."""
+def build(spec: ArchSpec, activation=None):
+    """The torch module of ``spec`` (an ``nn.Sequential`` with named layers).
+
+    Every ReLU is replaced by ``activation(name)`` when given (a method's own activation
+    module); with activation "qcfs" by a QCFS (spikeport.models.activations) of
+    ``qcfs_levels`` steps."""
     module = _build(spec)
-    if spec.activation == "qcfs":
+    if activation is None and spec.activation == "qcfs":
         from .activations import qcfs_class
         qcfs = qcfs_class()
+        activation = lambda name: qcfs(levels=spec.qcfs_levels, lam=4.0)
+    if activation is not None:
         for name, child in list(module.named_children()):
             if type(child).__name__ == "ReLU":
-                setattr(module, name, qcfs(levels=spec.qcfs_levels, lam=4.0))
+                setattr(module, name, activation(name))
     return module
+
+
+def _build_layers(spec: ArchSpec):
+    """A layer sequence (:func:`parse_layers`): conv1, relu1, pool1, ..., fc1, relu, ..., output."""
+    from torch import nn
+
+    layers = OrderedDict()
+    shape = spec.input_shape
+    spatial = len(shape) == 3
+    n_conv = n_fc = n_pool = n_act = 0
+    for layer in parse_layers(spec.arch):
+        if layer[0] in ("conv", "pool") and (not spatial or len(shape) != 3):
+            raise SpikeportError(f"architecture {spec.arch!r}: a {layer[0]} layer needs images (C, H, W) before any "
+                                 f"fully connected layer, got input shape {spec.input_shape}")
+        if layer[0] == "conv":
+            _, n, k, same = layer
+            pad = k // 2 if same else 0
+            side = [s + 2 * pad - k + 1 for s in shape[1:]]
+            if min(side) < 1:
+                raise SpikeportError(f"architecture {spec.arch!r}: a {k}x{k} convolution does not fit a "
+                                     f"{shape[1]}x{shape[2]} map")
+            n_conv += 1
+            layers[f"conv{n_conv}"] = nn.Conv2d(shape[0], n, k, padding=pad, bias=spec.bias and not spec.batchnorm)
+            if spec.batchnorm:
+                layers[f"bn{n_conv}"] = nn.BatchNorm2d(n)
+            n_act += 1
+            layers[f"relu{n_act}"] = nn.ReLU()
+            shape = (n, *side)
+        elif layer[0] == "pool":
+            k = layer[1]
+            if min(shape[1:]) < k:
+                raise SpikeportError(f"architecture {spec.arch!r}: pooling {k}x{k} does not fit a "
+                                     f"{shape[1]}x{shape[2]} map")
+            n_pool += 1
+            layers[f"pool{n_pool}"] = nn.AvgPool2d(k)
+            shape = (shape[0], shape[1] // k, shape[2] // k)
+        else:
+            if len(shape) > 1:
+                layers["flatten"] = nn.Flatten()
+                shape = (math.prod(shape),)
+            n_fc += 1
+            layers[f"fc{n_fc}"] = nn.Linear(shape[0], layer[1], bias=spec.bias and not spec.batchnorm)
+            if spec.batchnorm:
+                layers[f"bnf{n_fc}"] = nn.BatchNorm1d(layer[1])
+            n_act += 1
+            layers[f"relu{n_act}"] = nn.ReLU()
+            shape = (layer[1],)
+    if len(shape) > 1:
+        layers["flatten"] = nn.Flatten()
+        shape = (math.prod(shape),)
+    layers[f"fc{n_fc + 1}"] = nn.Linear(shape[0], spec.classes, bias=spec.bias)
+    return nn.Sequential(layers)
 
 
 def _build(spec: ArchSpec):
     from torch import nn
 
+    if spec.arch not in ARCHITECTURES:
+        return _build_layers(spec)
     if spec.arch == "lenet":
         _check_spatial(spec, 16)
         c, h, w = spec.input_shape

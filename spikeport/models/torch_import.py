@@ -32,7 +32,10 @@ Normalization (``norm``), with lambda_input = 1 (inputs in [0, 1]):
   largest input the neuron can receive when every source fires at its maximum:
   sum_j max(0, w_ij lambda_source) + max(0, b_i);
 - a clipped ReLU or QCFS population uses its clip level (Deng & Gu 2021; Bu et al.
-  2022): lambda_P = c, whatever ``norm`` says.
+  2022): lambda_P = c, whatever ``norm`` says;
+- ``none``: lambda_P = 1 everywhere, the module's own weights and biases (for methods
+  trained for their spiking network, which then set each population's neuron model:
+  :mod:`spikeport.models.methods`).
 
 Then every chain into P is scaled by lambda_source / lambda_P and P's bias by
 1 / lambda_P; neurons are IF with threshold 1 and reset by subtraction, and
@@ -54,7 +57,7 @@ from ..ir import (AvgPool2d, Conv2d, Dense, Flatten, InputEncoding, Network, Neu
                   SumPool2d)
 from .activations import qcfs_class
 
-NORMS = ("percentile", "max", "model-max")
+NORMS = ("percentile", "max", "model-max", "none")
 
 
 class ConversionWarning(UserWarning):
@@ -93,6 +96,12 @@ class _Batch:
 def _torch():
     import torch
     return torch
+
+
+def _is_activation(m) -> bool:
+    """A training method's activation module (it sets ``spikeport_activation = True``): a
+    population of the method's neurons, whose model and scale the method sets after import."""
+    return getattr(m, "spikeport_activation", False) is True
 
 
 # ----------------------------------------------------------------------------- ops on values
@@ -168,7 +177,7 @@ class _Importer:
 
         class Tracer(fx.Tracer):
             def is_leaf_module(self, m, qualname):
-                return isinstance(m, qcfs) or super().is_leaf_module(m, qualname)
+                return isinstance(m, qcfs) or _is_activation(m) or super().is_leaf_module(m, qualname)
 
         try:
             graph = Tracer().trace(module)
@@ -237,6 +246,8 @@ class _Importer:
         name = node.target
         if isinstance(m, qcfs_class()):
             return self._population(node, x, clip=float(m.lam.detach()))
+        if _is_activation(m):  # a training method's own activation: its population, scaled by the method
+            return self._population(node, x, clip=None)
         if isinstance(m, nn.ReLU):
             return self._population(node, x, clip=None)
         if isinstance(m, nn.ReLU6):
@@ -470,13 +481,15 @@ def import_torch(module, calibration, *, norm: str = "percentile", percentile: f
     imp = _Importer(module, calibration.shape[1:]).run()
     pops = imp.pops
     p = 100.0 if norm == "max" else percentile
-    data_based = [q for q in pops if q.clip is None] if norm != "model-max" else []
+    data_based = [q for q in pops if q.clip is None] if norm not in ("model-max", "none") else []
     stats = exact_percentiles(imp.gm, [q.node for q in data_based], calibration, p) if data_based else {}
     scales = {"input": 1.0}
     shapes = {"input": tuple(calibration.shape[1:])}
     for q in pops:
         shapes[q.name] = q.value.shape
-        if q.clip is not None:
+        if norm == "none":
+            lam = 1.0
+        elif q.clip is not None:
             lam = q.clip
         elif norm == "model-max":
             lam = _model_max(q, scales, shapes)
@@ -498,7 +511,7 @@ def import_torch(module, calibration, *, norm: str = "percentile", percentile: f
             suffix = "" if len(q.value.terms) == 1 else f"#{k}"
             projections.append(Projection(f"{t.source}->{q.name}{suffix}", t.source, q.name, ops))
     meta = dict(metadata or {})
-    meta["conversion"] = {"norm": norm, "percentile": p if norm != "model-max" else None, "scales": scales,
+    meta["conversion"] = {"norm": norm, "percentile": p if norm not in ("model-max", "none") else None, "scales": scales,
                           "calibration_samples": int(len(calibration)), "encoding": encoding,
                           "v_init": v_init, "clipped": [q.name for q in pops if q.clip is not None],
                           "activation_nodes": {q.name: q.node for q in pops},

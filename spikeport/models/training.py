@@ -15,12 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FileFormatError, SpikeportError
-from .architectures import ArchSpec, build
+from .architectures import ArchSpec
 
-METHODS = ("relu", "qcfs")
 MODEL_FORMAT = "spikeport-model"
 MODEL_VERSION = 1
-DEFAULT_EPOCHS = {"digits": 60, "mnist-5k": 30, "mnist": 10, "fashion-mnist": 15}
+CHECKPOINT_FORMAT = "spikeport-checkpoint"
+# validation samples held out of the training split, per data set (a fraction elsewhere)
+VALIDATION = {"mnist": 5000, "fashion-mnist": 5000, "mnist-5k": 500, "digits": 0.1}
+EVAL_BATCH = 500
 
 
 @dataclass
@@ -33,7 +35,7 @@ class TrainedModel:
 
 
 def evaluate(module, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> float:
-    """Classification accuracy of ``module`` on (x, y)."""
+    """Classification accuracy of a plain ANN ``module`` on (x, y)."""
     import torch
 
     module.eval()
@@ -45,54 +47,264 @@ def evaluate(module, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> fl
     return correct / len(x)
 
 
-def train(dataset, arch: str = "mlp", method: str = "relu", epochs: int | None = None, seed: int = 0,
-          batch_size: int = 64, lr: float = 1e-3, hidden=None, qcfs_levels: int = 8, progress=None) -> TrainedModel:
-    """Train ``arch`` with ``method`` on ``dataset`` (a :class:`spikeport.datasets.Dataset`).
+def method_accuracy(method, module, x, y, options, device="cpu", seed=0, batch_size=EVAL_BATCH) -> float:
+    """Accuracy of ``method.predict`` (the ANN's scores; spike-bp's own spiking run) on (x, y).
 
-    Adam with a cosine learning-rate decay, cross-entropy loss, deterministic for
-    a given seed on a given machine. ``relu``: ReLU activations. ``qcfs``: every
-    ReLU is a QCFS activation (Bu et al. 2022; L = ``qcfs_levels`` steps, clip level lam
-    initialized to 4 and trained with the weights), whose SNN twin is an IF
-    neuron with threshold lam and v(0) = lam / 2 (convert with --v-init half).
+    Ties in the scores count as wrong: the top score must be the label's alone (proxy
+    learning's public notebook counted tied spike counts as right; docs/methods.md)."""
+    import torch
+
+    from .methods import Context
+
+    module.eval()
+    correct = 0
+    gen = torch.Generator().manual_seed(_mix(seed, 0x5EED))
+    ctx = Context(options=options, device=device, generator=gen, epoch=-1, training=False)
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            scores = method.predict(module, torch.as_tensor(x[i:i + batch_size]).to(device), ctx).float().cpu()
+            top = scores.max(dim=1, keepdim=True).values
+            alone = (scores == top).sum(dim=1) == 1
+            label = torch.as_tensor(y[i:i + batch_size])
+            correct += int(((scores.argmax(dim=1) == label) & alone).sum())
+    return correct / len(x)
+
+
+def _mix(*values) -> int:
+    """A seed from several integers (splitmix64 of their sum with odd multipliers)."""
+    z = 0
+    for k, v in enumerate(values):
+        z = (z + (int(v) + 1) * (0x9E3779B97F4A7C15 + 2 * k)) % 2**64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) % 2**64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) % 2**64
+    return (z ^ (z >> 31)) % 2**63
+
+
+def validation_split(dataset, validation):
+    """(train indices, validation indices) of the training split: ``validation`` samples
+    (int), a fraction (float), or the data set's default (None); stratified and fixed
+    (the same images whatever the seed), never from the test set."""
+    from ..datasets import stratified_split
+
+    labels = dataset.y("train")
+    if validation is None:
+        validation = VALIDATION.get(dataset.name, 0.1)
+    if isinstance(validation, bool) or not isinstance(validation, (int, float)) or validation < 0:
+        raise SpikeportError(f"--validation must be a number of samples or a fraction, got {validation!r}")
+    if validation == 0:
+        return np.arange(len(labels)), np.arange(0)
+    classes = len(np.unique(labels))
+    per_class = validation / len(labels) if isinstance(validation, int) or validation >= 1 else float(validation)
+    if isinstance(validation, float) and validation >= 1:
+        raise SpikeportError(f"--validation {validation}: a fraction must be below 1")
+    if isinstance(validation, int) and validation >= len(labels) - classes:
+        raise SpikeportError(f"--validation {validation}: the {dataset.name} training split has only {len(labels)} samples")
+    return stratified_split(labels, float(per_class), seed=7)
+
+
+def _optimizer(module, defaults, lr, total_steps):
+    import torch
+
+    lr = float(defaults.get("lr", 1e-3) if lr is None else lr)
+    kind = defaults.get("optimizer", "adam")
+    wd = float(defaults.get("weight_decay", 0.0))
+    if kind == "sgd":
+        opt = torch.optim.SGD(module.parameters(), lr=lr, momentum=float(defaults.get("momentum", 0.9)), weight_decay=wd)
+    else:
+        opt = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=wd)
+    if defaults.get("schedule", "cosine") == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total_steps))
+    else:
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    return opt, sched, lr
+
+
+def train(dataset, arch: str | None = None, method: str = "relu", epochs: int | None = None, seed: int = 0,
+          batch_size: int | None = None, lr: float | None = None, hidden=None, qcfs_levels: int | None = None,
+          options: dict | None = None, device: str = "cpu", validation=None, checkpoint=None, resume: bool = False,
+          init=None, progress=None) -> TrainedModel:
+    """Train ``arch`` with training method ``method`` on ``dataset`` (a :class:`spikeport.datasets.Dataset`).
+
+    Everything a method needs comes from its declaration (``spikeport.models.methods``):
+    the ANN it builds, its loss, its optimizer, learning rate, batch size and epochs per
+    data set, and its own ``options`` (paper defaults; give any of them to override).
+    ``arch`` defaults to the method's paper architecture for the data set.
+
+    - ``validation``: samples held out of the training split (count, fraction, or None for
+      the data set's default; 0: train on all). The model returned is the epoch with the
+      best validation accuracy (the last one without a validation split); the test set is
+      only scored, never used to choose.
+    - ``checkpoint``: a file written after every epoch (model, optimizer, schedule, history);
+      with ``resume`` training continues from it and ends exactly where an uninterrupted
+      run would (every epoch's batch order and noise come from (seed, epoch)).
+    - ``init``: a model file or :class:`TrainedModel` whose weights start the training
+      (every tensor of the same name and shape; e.g. spike-bp from a ReLU LeNet).
+    - ``device``: "cpu" or "cuda"; ``progress``: an object with ``update(n)`` and optionally
+      ``note(text)``, called per batch.
+
+    Deterministic for a given seed on a given machine (and thread count).
     """
     import torch
-    from torch import nn
 
-    if method not in METHODS:
-        raise SpikeportError(f"unknown training method {method!r} (known: {', '.join(METHODS)})")
-    epochs = DEFAULT_EPOCHS.get(dataset.name, 10) if epochs is None else int(epochs)
+    from .methods import Context, get_method
+
+    m = get_method(method)
+    decl = m.METHOD
+    if device not in ("cpu", "cuda"):
+        raise SpikeportError(f"unknown device {device!r} (cpu or cuda)")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SpikeportError("--device cuda: no CUDA device is available")
+    options = dict(options or {})
+    if qcfs_levels is not None:
+        if method != "qcfs":
+            raise SpikeportError("--qcfs-levels applies to --method qcfs")
+        options["levels"] = int(qcfs_levels)
+    opts = decl.resolve_options(options)
+    epochs = decl.epochs_for(dataset.name) if epochs is None else int(epochs)
     if epochs < 1:
         raise SpikeportError(f"--epochs must be at least 1, got {epochs}")
+    batch_size = int(decl.defaults.get("batch_size", 64) if batch_size is None else batch_size)
+    if batch_size < 1:
+        raise SpikeportError(f"--batch-size must be at least 1, got {batch_size}")
+    arch = arch or decl.arch_for(dataset.name)
+    flags = dict(decl.defaults.get("arch_flags", {}))
     spec = ArchSpec(arch=arch, input_shape=dataset.input_shape, classes=dataset.classes,
-                    activation="qcfs" if method == "qcfs" else "relu", qcfs_levels=qcfs_levels,
-                    **({"hidden": tuple(hidden)} if hidden else {}))
-    torch.manual_seed(seed)
-    module = build(spec)
-    x, y = torch.as_tensor(dataset.x("train")), torch.as_tensor(dataset.y("train"))
+                    qcfs_levels=int(opts.get("levels", 8)), **flags, **({"hidden": tuple(hidden)} if hidden else {}))
+    train_idx, val_idx = validation_split(dataset, validation)
+    x_all, y_all = dataset.x("train"), dataset.y("train")
+    x, y = torch.as_tensor(x_all[train_idx]), torch.as_tensor(y_all[train_idx])
     steps_per_epoch = (len(x) + batch_size - 1) // batch_size
-    opt = torch.optim.Adam(module.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
-    loss_fn = nn.CrossEntropyLoss()
-    gen = torch.Generator().manual_seed(seed)
-    start = time.perf_counter()
-    for epoch in range(epochs):
+
+    torch.manual_seed(seed)
+    module = m.build(spec, opts)
+    if init is not None:
+        _init_from(module, init)
+    module.to(device)
+    opt, sched, lr = _optimizer(module, decl.defaults, lr, epochs * steps_per_epoch)
+    settings = {"method": method, "arch": arch, "dataset": dataset.name, "seed": seed, "epochs": epochs,
+                "batch_size": batch_size, "lr": lr, "options": opts, "validation": int(len(val_idx))}
+    history, best, start_epoch, seconds = [], None, 0, 0.0
+    ckpt_path = None if checkpoint is None else Path(checkpoint)
+    if resume:
+        if ckpt_path is None or not ckpt_path.is_file():
+            raise SpikeportError(f"--resume: no checkpoint file {ckpt_path}")
+        state = _read_checkpoint(ckpt_path, settings)
+        module.load_state_dict(state["state_dict"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        history, start_epoch, seconds = state["history"], int(state["epoch"]), float(state["seconds"])
+        best = None if state["best_state_dict"] is None else (float(state["best_accuracy"]), state["best_state_dict"],
+                                                              int(state["best_epoch"]))
+    if progress is not None and hasattr(progress, "set_total"):
+        progress.set_total(epochs * steps_per_epoch, done=start_epoch * steps_per_epoch)
+    for epoch in range(start_epoch, epochs):
+        t0 = time.perf_counter()
         module.train()
+        gen = torch.Generator().manual_seed(_mix(seed, epoch))
+        ctx = Context(options=opts, device=device, generator=gen, epoch=epoch, training=True)
         order = torch.randperm(len(x), generator=gen)
+        total, count = 0.0, 0
         for i in range(0, len(x), batch_size):
             idx = order[i:i + batch_size]
             opt.zero_grad()
-            loss = loss_fn(module(x[idx]), y[idx])
+            loss = m.loss(module, x[idx].to(device), y[idx].to(device), ctx)
+            if not torch.isfinite(loss):
+                raise SpikeportError(f"training {method} diverged at epoch {epoch + 1} (loss {float(loss)}): "
+                                     f"try a smaller --lr than {lr:g}")
             loss.backward()
             opt.step()
             sched.step()
-        if progress is not None:
-            progress.update(1)
-    meta = {"dataset": dataset.name, "method": method, "epochs": epochs, "seed": seed,
-            **({"qcfs_levels": int(qcfs_levels)} if method == "qcfs" else {}),
-            "train_seconds": round(time.perf_counter() - start, 3),
-            "train_accuracy": evaluate(module, dataset.x("train"), dataset.y("train")),
-            "test_accuracy": evaluate(module, dataset.x("test"), dataset.y("test"))}
+            total += float(loss.detach()) * len(idx)
+            count += len(idx)
+            if progress is not None:
+                progress.update(1)
+                if hasattr(progress, "note"):
+                    progress.note(f"epoch {epoch + 1}/{epochs} loss {total / count:.4f}"
+                                  + (f" val {history[-1]['val_accuracy']:.2%}" if history and
+                                     history[-1]["val_accuracy"] is not None else ""))
+        val_acc = None
+        if len(val_idx):
+            val_acc = method_accuracy(m, module, x_all[val_idx], y_all[val_idx], opts, device, seed)
+            if best is None or val_acc >= best[0]:  # ties: the later, more converged epoch
+                best = (val_acc, {k: v.detach().clone().cpu() for k, v in module.state_dict().items()}, epoch + 1)
+        seconds += time.perf_counter() - t0
+        history.append({"epoch": epoch + 1, "loss": round(total / max(count, 1), 6), "val_accuracy": val_acc,
+                        "seconds": round(time.perf_counter() - t0, 2)})
+        if progress is not None and hasattr(progress, "note"):
+            progress.note(f"epoch {epoch + 1}/{epochs} loss {history[-1]['loss']:.4f}"
+                          + ("" if val_acc is None else f" val {val_acc:.2%}"))
+        if ckpt_path is not None:
+            _write_checkpoint(ckpt_path, settings, spec, module, opt, sched, epoch + 1, history, best, seconds)
+    if best is not None:
+        module.load_state_dict(best[1])
+    module.eval()
+    meta = {**settings, "train_seconds": round(seconds, 3), "history": history,
+            "selected_epoch": best[2] if best is not None else epochs,
+            "val_accuracy": best[0] if best is not None else None,
+            "snn": decl.snn.to_dict(), "citation": decl.citation,
+            **({"qcfs_levels": int(opts["levels"])} if method == "qcfs" else {})}
+    if init is not None:
+        meta["init"] = str(init) if not isinstance(init, TrainedModel) else init.meta.get("source", "a trained model")
+    if decl.defaults.get("cheap_predict", True):
+        meta["train_accuracy"] = method_accuracy(m, module, x_all[train_idx], y_all[train_idx], opts, device, seed)
+    meta["test_accuracy"] = method_accuracy(m, module, dataset.x("test"), dataset.y("test"), opts, device, seed)
+    module.to("cpu")
     return TrainedModel(module=module, spec=spec, meta=meta)
+
+
+def _init_from(module, init) -> None:
+    """Copy every tensor of ``init`` whose name and shape match; refuse when none do."""
+    source = init if isinstance(init, TrainedModel) else load_model(init)
+    theirs = source.module.state_dict()
+    mine = module.state_dict()
+    taken = {k: v for k, v in theirs.items() if k in mine and tuple(mine[k].shape) == tuple(v.shape)}
+    weights = [k for k in mine if k.endswith("weight")]
+    if not weights or not any(k in taken for k in weights):
+        raise SpikeportError(f"--init {init}: none of its weights fits this architecture "
+                             f"({source.spec.arch} -> the model's layers)")
+    missing = [k for k in weights if k not in taken]
+    if missing:
+        raise SpikeportError(f"--init {init}: no matching weights for {', '.join(missing[:4])}")
+    mine.update(taken)
+    module.load_state_dict(mine)
+
+
+def _write_checkpoint(path, settings, spec, module, opt, sched, epoch, history, best, seconds) -> None:
+    import torch
+
+    from ..ir.io import atomic_write
+
+    payload = {"format": CHECKPOINT_FORMAT, "version": 1, "settings": json.dumps(settings),
+               "spec": json.dumps(spec.to_dict()), "epoch": epoch, "history": json.dumps(history),
+               "seconds": float(seconds), "state_dict": module.state_dict(), "optimizer": opt.state_dict(),
+               "scheduler": sched.state_dict(),
+               "best_state_dict": None if best is None else best[1],
+               "best_accuracy": None if best is None else float(best[0]),
+               "best_epoch": None if best is None else int(best[2])}
+    atomic_write(Path(path), lambda f: torch.save(payload, f))
+
+
+def _read_checkpoint(path, settings) -> dict:
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise FileFormatError(f"{path}: not a spikeport checkpoint readable with weights-only loading ({first})") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise FileFormatError(f"{path}: not a spikeport checkpoint")
+    try:
+        saved = json.loads(state["settings"])
+        state["history"] = json.loads(state["history"])
+    except (KeyError, TypeError, ValueError):
+        raise FileFormatError(f"{path}: checkpoint is inconsistent") from None
+    differ = [k for k in settings if json.dumps(saved.get(k), sort_keys=True) != json.dumps(settings[k], sort_keys=True)]
+    if differ:
+        k = differ[0]
+        raise SpikeportError(f"--resume: {path} was written for {k} {saved.get(k)!r}, not {settings[k]!r}; "
+                             f"resume with the same settings")
+    return state
 
 
 def save_model(model: TrainedModel, path) -> Path:
@@ -133,10 +345,18 @@ def load_model(path) -> TrainedModel:
     try:
         spec = ArchSpec.from_dict(json.loads(payload["spec"]))
         meta = json.loads(payload["meta"])
-        module = build(spec)
+        module = build_for(meta, spec)
         module.load_state_dict(payload["state_dict"], strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError, SpikeportError) as exc:
         first = str(exc).strip().splitlines()[0][:200]
         raise FileFormatError(f"{path}: model file is inconsistent ({first})") from None
     module.eval()
     return TrainedModel(module=module, spec=spec, meta=meta)
+
+
+def build_for(meta: dict, spec: ArchSpec):
+    """The module a model file's method builds for ``spec`` (with the options it was trained with)."""
+    from .methods import get_method
+
+    m = get_method(meta.get("method", "relu"))
+    return m.build(spec, m.METHOD.resolve_options(meta.get("options")))
