@@ -13,7 +13,9 @@ A method is one module of this package with
   for spike-bp the spiking module's own);
 - ``to_network(model, calibration, **overrides) -> Network``: the spiking network the
   trained model converts to, with no hand edits; ``overrides`` are the conversion options
-  the method lists in ``Method.convert_options`` (the command line refuses others).
+  the method lists in ``Method.convert_options`` (the command line refuses others);
+- optionally ``steps_for(model) -> int``: the steps a trained model is meant to run
+  (default ``METHOD.snn.steps``; QCFS: its L).
 
 The trainer (:mod:`spikeport.models.training`) is shared: batches, validation split,
 checkpoints, resume, progress and devices are the same for every method.
@@ -180,3 +182,12 @@ def steps_per(seconds: float, dt_s: float) -> int:
     if abs(n - round(n)) > 1e-9:
         raise SpikeportError(f"{seconds * 1e3:g} ms is not a whole number of {dt_s * 1e3:g} ms steps")
     return int(round(n))
+
+
+def steps_for(model) -> int:
+    """The time steps ``model`` (a TrainedModel) is meant to run: its method's ``steps_for`` or
+    the declared ``snn.steps``."""
+    from . import get_method
+
+    m = get_method(model.meta.get("method", "relu"))
+    return int(m.steps_for(model)) if hasattr(m, "steps_for") else int(m.METHOD.snn.steps)

@@ -26,6 +26,13 @@ METHOD = Method(
     convert_options=relu.METHOD.convert_options,
 )
 
+
+
+def steps_for(model) -> int:
+    """QCFS is made for T about L (bench/RESULTS.md: accuracy falls as T grows past L)."""
+    return int(model.meta.get("options", {}).get("levels", model.spec.qcfs_levels))
+
+
 build = relu.build
 loss = relu.loss
 predict = relu.predict
