@@ -10,7 +10,8 @@ _API = {
     "Projection": "spikeport.ir", "NeuronModel": "spikeport.ir", "InputEncoding": "spikeport.ir",
     "load_network": "spikeport.ir", "save_network": "spikeport.ir", "train": "spikeport.models",
     "convert": "spikeport.models", "load_model": "spikeport.models", "save_model": "spikeport.models",
-    "simulate": "spikeport.api", "SpikeportError": "spikeport.errors",
+    "simulate": "spikeport.api", "SpikeportError": "spikeport.errors", "fit_nsp": "spikeport.models.nsp_fit",
+    "methods": "spikeport.models",
 }
 
 __all__ = ["__version__", *_API]

@@ -55,6 +55,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
 def _arch(text: str) -> str:
     from .models.architectures import ArchSpec
 
@@ -146,6 +156,29 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_fit_nsp(args) -> int:
+    from .models.nsp_fit import fit_nsp
+
+    names = ("cm_nf", "tau_m_ms", "tau_refrac_ms", "tau_syn_ms", "v_rest_mv", "v_reset_mv", "v_thresh_mv",
+             "i_offset_na", "dt_ms", "duration_s", "trials", "fit_bias", "seed")
+    fit = fit_nsp(**{k: getattr(args, k) for k in names})
+    grid = f"{fit.means_na.size} mean currents x {fit.sigmas_na.size} noise levels"
+    bias = f", b {fit.bias_na:.3f} nA" if args.fit_bias else ""
+    print(f"Noisy Softplus fit for IF_curr_exp (cm {args.cm_nf:g} nF, tau_m {args.tau_m_ms:g} ms, tau_syn "
+          f"{args.tau_syn_ms:g} ms, tau_refrac {args.tau_refrac_ms:g} ms, threshold {args.v_thresh_mv - args.v_rest_mv:g} mV "
+          f"above rest, i_offset {args.i_offset_na:g} nA), {grid}, {args.trials} x {args.duration_s:g} s on a "
+          f"{args.dt_ms:g} ms grid:")
+    print(f"  k {fit.k:.4f}, S {fit.S_hz_per_na:.2f} Hz/nA{bias} (rms residual {fit.residual_hz:.2f} Hz)")
+    print(f"  train with: spikeport train --method noisy-softplus --option k={fit.k:.4f} "
+          f"--option S={fit.S_hz_per_na:.2f} --option tau_syn_ms={args.tau_syn_ms:g} ...")
+    if args.json:
+        _write_json(args.json, {"k": fit.k, "S_hz_per_na": fit.S_hz_per_na, "bias_na": fit.bias_na,
+                                "residual_hz": fit.residual_hz, "settings": fit.settings,
+                                "means_na": fit.means_na.tolist(), "sigmas_na": fit.sigmas_na.tolist(),
+                                "rates_hz": fit.rates_hz.tolist()})
+    return 0
+
+
 def cmd_methods(args) -> int:
     from .models.methods import METHODS, describe
 
@@ -209,7 +242,7 @@ def cmd_convert(args) -> int:
     if stray:
         raise SpikeportError(f"{args.model}: a {method} model converts to its own spiking network; "
                              f"{', '.join(stray)} {'does' if len(stray) == 1 else 'do'} not apply "
-                             f"(its options: {', '.join(flags[k] for k in allowed) or 'none'})")
+                             f"(its options: {', '.join(flags.get(k, k) for k in allowed) or 'none'})")
     net = _noting_warnings(convert, model, ds.x("train"), metadata=meta, **options)
     net, adjusted = _adjust(net, args, ds, model.module)
     out = args.out or Path(args.model).with_suffix(".spk")
@@ -558,6 +591,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, metavar="MODEL")
     t.add_argument("--data-dir", **data_dir)
     t.set_defaults(func=cmd_train)
+
+    nf = sub.add_parser("fit-nsp", help="fit Noisy Softplus' k and S to simulated rates of your LIF neurons")
+    for flag, default, what in (("--cm-nf", 0.25, "membrane capacitance, nF"), ("--tau-m-ms", 20.0, "membrane time constant"),
+                                ("--tau-refrac-ms", 1.0, "refractory period"), ("--tau-syn-ms", 5.0, "synaptic time constant"),
+                                ("--v-rest-mv", -65.0, "resting potential"), ("--v-reset-mv", -65.0, "reset potential"),
+                                ("--v-thresh-mv", -50.0, "threshold"), ("--i-offset-na", 0.1, "constant input current"),
+                                ("--dt-ms", 1.0, "simulation step (the SNN's)"), ("--duration-s", 10.0, "seconds per trial")):
+        nf.add_argument(flag, type=_finite_float, default=default, help=f"{what} (default {default:g})")
+    nf.add_argument("--trials", type=_positive, default=10)
+    nf.add_argument("--fit-bias", action="store_true", help="also fit an input offset b (the thesis's variant)")
+    nf.add_argument("--seed", type=int, default=0)
+    nf.add_argument("--json", default=None, metavar="FILE")
+    nf.set_defaults(func=cmd_fit_nsp)
 
     me = sub.add_parser("methods", help="list the training methods and what each trains and converts to")
     me.add_argument("name", nargs="?", choices=METHODS, default=None)

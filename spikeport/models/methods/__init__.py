@@ -16,6 +16,8 @@ from .base import Context, Method, SpikingSpec
 REGISTRY = {
     "relu": "relu",
     "qcfs": "qcfs",
+    "noisy-softplus": "noisy_softplus",
+    "soft-lif": "soft_lif",
 }
 METHODS = tuple(REGISTRY)
 
