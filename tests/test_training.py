@@ -128,7 +128,7 @@ def test_every_method_is_declared_completely():
     from spikeport.models.methods import METHODS, describe, get_method
     from spikeport.models.methods.base import SpikingSpec
 
-    assert METHODS[:4] == ("relu", "qcfs", "noisy-softplus", "soft-lif")
+    assert METHODS[:5] == ("relu", "qcfs", "noisy-softplus", "soft-lif", "proxy")
     for name in METHODS:
         m = get_method(name)
         d = describe(name)
@@ -179,7 +179,7 @@ def test_cli_methods_lists_every_method_with_its_spiking_network(tmp_path):
 
     r = run_cli("methods", "--json", tmp_path / "m.json")
     assert r.returncode == 0, r.stderr
-    for name in ("relu", "qcfs", "noisy-softplus", "soft-lif"):
+    for name in ("relu", "qcfs", "noisy-softplus", "soft-lif", "proxy"):
         assert f"{name}: " in r.stdout
     data = json.loads((tmp_path / "m.json").read_text())
     assert data["qcfs"]["snn"]["v_init"] == 0.5 and data["qcfs"]["options"] == {"levels": 8}
@@ -203,3 +203,26 @@ def test_cli_train_resume_and_convert_with_the_methods_defaults(tmp_path):
     assert r.returncode == 2 and "no option 'levels'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     r = run_cli("train", "--qcfs-levels", "4", "--out", tmp_path / "x.pt")
     assert r.returncode == 2 and "--qcfs-levels applies to --method qcfs" in r.stderr
+
+
+def test_cuda_training_scores_like_the_cpu(digits):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    from spikeport.models import train
+
+    kw = dict(arch="mlp", epochs=3, seed=0, hidden=(32,), validation=0)
+    cpu, gpu = train(digits, **kw), train(digits, device="cuda", **kw)
+    assert next(gpu.module.parameters()).device.type == "cpu"  # returned ready to convert
+    # the same batches and initial weights; the arithmetic differs in rounding only
+    assert abs(cpu.meta["test_accuracy"] - gpu.meta["test_accuracy"]) <= 0.03
+
+
+def test_cuda_refused_where_absent(digits):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    from spikeport.models import train
+
+    with pytest.raises(SpikeportError, match="no CUDA device"):
+        train(digits, arch="mlp", epochs=1, device="cuda")

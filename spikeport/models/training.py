@@ -8,6 +8,7 @@ numbers: ``{"format": "spikeport-model", "version": 1, "spec": <JSON>,
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,21 +103,34 @@ def validation_split(dataset, validation):
     return stratified_split(labels, float(per_class), seed=7)
 
 
-def _optimizer(module, defaults, lr, total_steps):
+def per_dataset(value, dataset: str):
+    """A default that may differ per data set: a dict {data set: value, "default": value}."""
+    if isinstance(value, dict):
+        return value.get(dataset, value.get("default"))
+    return value
+
+
+def _optimizer(module, defaults, lr, total_steps, steps_per_epoch, lr_factor=None):
+    """The method's optimizer and schedule. ``lr_factor(epoch) -> float``, when the method
+    has one, multiplies the learning rate epoch by epoch (proxy: its ANN-only epochs)."""
     import torch
 
-    lr = float(defaults.get("lr", 1e-3) if lr is None else lr)
     kind = defaults.get("optimizer", "adam")
     wd = float(defaults.get("weight_decay", 0.0))
     if kind == "sgd":
         opt = torch.optim.SGD(module.parameters(), lr=lr, momentum=float(defaults.get("momentum", 0.9)), weight_decay=wd)
     else:
-        opt = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=wd)
-    if defaults.get("schedule", "cosine") == "cosine":
+        opt = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=wd,
+                               betas=tuple(defaults.get("betas", (0.9, 0.999))))
+    if defaults.get("schedule", "cosine") == "cosine" and lr_factor is None:
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total_steps))
+    elif defaults.get("schedule", "cosine") == "cosine":
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: 0.5 * (1 + math.cos(math.pi * step / max(1, total_steps))) * lr_factor(step // steps_per_epoch))
     else:
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
-    return opt, sched, lr
+        factor = lr_factor or (lambda epoch: 1.0)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: factor(step // steps_per_epoch))
+    return opt, sched
 
 
 def train(dataset, arch: str | None = None, method: str = "relu", epochs: int | None = None, seed: int = 0,
@@ -159,11 +173,13 @@ def train(dataset, arch: str | None = None, method: str = "relu", epochs: int | 
         if method != "qcfs":
             raise SpikeportError("--qcfs-levels applies to --method qcfs")
         options["levels"] = int(qcfs_levels)
-    opts = decl.resolve_options(options)
+    # the method's measured best for this data set, then what the caller gives
+    opts = decl.resolve_options({**decl.defaults.get("options_for", {}).get(dataset.name, {}), **options})
     epochs = decl.epochs_for(dataset.name) if epochs is None else int(epochs)
     if epochs < 1:
         raise SpikeportError(f"--epochs must be at least 1, got {epochs}")
-    batch_size = int(decl.defaults.get("batch_size", 64) if batch_size is None else batch_size)
+    batch_size = int(per_dataset(decl.defaults.get("batch_size", 64), dataset.name) if batch_size is None else batch_size)
+    lr = float(per_dataset(decl.defaults.get("lr", 1e-3), dataset.name) if lr is None else lr)
     if batch_size < 1:
         raise SpikeportError(f"--batch-size must be at least 1, got {batch_size}")
     arch = arch or decl.arch_for(dataset.name)
@@ -180,7 +196,8 @@ def train(dataset, arch: str | None = None, method: str = "relu", epochs: int | 
     if init is not None:
         _init_from(module, init)
     module.to(device)
-    opt, sched, lr = _optimizer(module, decl.defaults, lr, epochs * steps_per_epoch)
+    lr_factor = (lambda epoch: m.lr_factor(epoch, opts)) if hasattr(m, "lr_factor") else None
+    opt, sched = _optimizer(module, decl.defaults, lr, epochs * steps_per_epoch, steps_per_epoch, lr_factor)
     settings = {"method": method, "arch": arch, "dataset": dataset.name, "seed": seed, "epochs": epochs,
                 "batch_size": batch_size, "lr": lr, "options": opts, "validation": int(len(val_idx))}
     history, best, start_epoch, seconds = [], None, 0, 0.0

@@ -18,6 +18,7 @@ REGISTRY = {
     "qcfs": "qcfs",
     "noisy-softplus": "noisy_softplus",
     "soft-lif": "soft_lif",
+    "proxy": "proxy",
 }
 METHODS = tuple(REGISTRY)
 
