@@ -128,7 +128,7 @@ def test_every_method_is_declared_completely():
     from spikeport.models.methods import METHODS, describe, get_method
     from spikeport.models.methods.base import SpikingSpec
 
-    assert METHODS[:5] == ("relu", "qcfs", "noisy-softplus", "soft-lif", "proxy")
+    assert METHODS == ("relu", "qcfs", "noisy-softplus", "soft-lif", "proxy", "spike-bp")
     for name in METHODS:
         m = get_method(name)
         d = describe(name)
@@ -179,7 +179,7 @@ def test_cli_methods_lists_every_method_with_its_spiking_network(tmp_path):
 
     r = run_cli("methods", "--json", tmp_path / "m.json")
     assert r.returncode == 0, r.stderr
-    for name in ("relu", "qcfs", "noisy-softplus", "soft-lif", "proxy"):
+    for name in ("relu", "qcfs", "noisy-softplus", "soft-lif", "proxy", "spike-bp"):
         assert f"{name}: " in r.stdout
     data = json.loads((tmp_path / "m.json").read_text())
     assert data["qcfs"]["snn"]["v_init"] == 0.5 and data["qcfs"]["options"] == {"levels": 8}

@@ -19,6 +19,7 @@ REGISTRY = {
     "noisy-softplus": "noisy_softplus",
     "soft-lif": "soft_lif",
     "proxy": "proxy",
+    "spike-bp": "spike_bp",
 }
 METHODS = tuple(REGISTRY)
 
