@@ -23,16 +23,19 @@ class _Parser(argparse.ArgumentParser):
         raise SpikeportError(f"{self.prog}: {message}")
 
 
-def _alpha(text: str):
-    if text == "auto":
-        return text
+def _number(text: str, ok, expected: str) -> float:
+    """A finite float for which ``ok(value)`` holds, else argparse's one-line error."""
     try:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0 or 'auto', got {text!r}")
+    if not (math.isfinite(value) and ok(value)):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def _alpha(text: str):
+    return text if text == "auto" else _number(text, lambda v: v >= 0, "a number >= 0 or 'auto'")
 
 
 def _positive(text: str) -> int:
@@ -46,23 +49,11 @@ def _positive(text: str) -> int:
 
 
 def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
+    return _number(text, lambda v: v > 0, "a number > 0")
 
 
 def _finite_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
+    return _number(text, lambda v: True, "a finite number")
 
 
 def _arch(text: str) -> str:

@@ -70,6 +70,12 @@ def _window_sum(op, x):
     (kh, kw), (sh, sw), (ph, pw) = op.kernel_size, op.stride, op.padding
     if (kh, kw) != (sh, sw) or ph or pw:
         return None
+    return window_sum(x, kh, kw)
+
+
+def window_sum(x, kh: int, kw: int):
+    """Sums of x (..., H, W) over non-overlapping kh x kw windows, added row by row as torch's
+    pooling kernel adds them (the executor's pooling; spike-bp's training forward shares it)."""
     ho, wo = x.shape[-2] // kh, x.shape[-1] // kw
     out = None
     for u in range(kh):
