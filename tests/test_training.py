@@ -226,3 +226,21 @@ def test_cuda_refused_where_absent(digits):
 
     with pytest.raises(SpikeportError, match="no CUDA device"):
         train(digits, arch="mlp", epochs=1, device="cuda")
+
+
+def test_cli_convert_takes_everything_from_a_method_model_and_refuses_rate_options(tmp_path):
+    out = tmp_path / "s.pt"
+    r = run_cli("train", "--method", "soft-lif", "--arch", "fc16", "--epochs", "1", "--out", out)
+    assert r.returncode == 0, r.stderr
+    for extra, words in ((("--norm", "max"), "--norm does not apply"),
+                         (("--l4", "scale", "--for-steps", "8"), "--l4 and --calibrate adjust rate-converted"),
+                         (("--v-init", "half"), "--v-init does not apply")):
+        r = run_cli("convert", out, *extra, "--out", tmp_path / "s.spk")
+        assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert not (tmp_path / "s.spk").exists()
+    r = run_cli("convert", out, "--out", tmp_path / "s.spk")
+    assert r.returncode == 0 and "(soft-lif)" in r.stdout, r.stderr
+    from spikeport.ir import load_network
+
+    net = load_network(tmp_path / "s.spk")
+    assert net.population("fc1").neuron.model == "lif" and net.population("fc1").neuron.refractory_steps == 2
