@@ -11,6 +11,7 @@ from spikeport.backends import reference  # noqa: E402
 from spikeport.models.architectures import ArchSpec  # noqa: E402
 from spikeport.models.methods import Context, get_method  # noqa: E402
 from spikeport.models.methods import spike_bp  # noqa: E402
+from spikeport.models.methods import spiking_window as window  # noqa: E402
 
 ARCH = "8c3-p2-64"
 STEPS = 20
@@ -40,9 +41,9 @@ def _code_gradients(module, x, u, steps, weight_of_out):
     autograd graph (src/mnist_LeNet.py: LIF_sNeuron, Pooling_sNeuron, LF_Unit, grad_cal and the
     hooks on every step's LIF output), with the graph's spike test U >= V_th."""
     lam, th = 0.99, 1.0
-    plan = spike_bp._plan(module)
+    plan = window._plan(module)
     batch = x.shape[0]
-    p = spike_bp.poisson_probability(x, 500.0).to(x.dtype)
+    p = window.poisson_probability(x, 500.0).to(x.dtype)
 
     class Spike(torch.autograd.Function):  # the code's SpikingNN: 1 where ex > 0, gradient passed there
         @staticmethod
@@ -60,7 +61,7 @@ def _code_gradients(module, x, u, steps, weight_of_out):
         h = (u[t] < p).to(x.dtype).reshape(x.shape)
         for kind, name, child in plan:
             if kind in ("weighted", "output"):
-                h = spike_bp._current(child, h)
+                h = window._current(child, h)
                 if kind == "output":
                     m = mem.get(name, 0) + h
                     mem[name] = lam * m.detach() + m - m.detach()
@@ -87,8 +88,8 @@ def _code_gradients(module, x, u, steps, weight_of_out):
         ng = (lf[name] > 1e-3).to(x.dtype) + math.log(lam) * lf[name] / tot  # the code's grad_cal
         for o in steps_out:
             o.register_hook(lambda g, ng=ng: g * ng)
-    out = mem[spike_bp._output_name(plan)] / (th * steps)
-    params = spike_bp._params(module)
+    out = mem[window._output_name(plan)] / (th * steps)
+    params = window._params(module)
     return torch.autograd.grad((out * weight_of_out).sum(), params)
 
 
@@ -107,9 +108,9 @@ def test_backward_is_the_authors_code(arch, shape):
     expected = _code_gradients(module, x, u, steps, weight_of_out)
     draw = lambda t0, t1: u[t0:t1]
     for chunk in (1, 5, steps):  # the reverse sweep carries its state across chunks
-        fn = spike_bp._bptt_function()
-        out = fn.apply(x, (module, steps, draw, 500.0, True, None, chunk), *spike_bp._params(module))
-        got = torch.autograd.grad((out * weight_of_out).sum(), spike_bp._params(module))
+        fn = window._bptt_function()
+        out = fn.apply(x, (module, steps, draw, 500.0, True, None, chunk), *window._params(module))
+        got = torch.autograd.grad((out * weight_of_out).sum(), window._params(module))
         for e, g in zip(expected, got):
             assert torch.allclose(e, g, rtol=1e-9, atol=1e-12)
     assert sum(float(e.abs().sum()) for e in expected) > 0
@@ -122,12 +123,12 @@ def test_leak_aware_derivative_against_the_formula():
     spikes[0, 0, 0] = spikes[9, 0, 0] = spikes[9, 0, 1] = 1
     w = torch.tensor([lam ** (steps - 1 - t) for t in range(steps)])
     total, leaky = spikes.sum(0), torch.tensordot(w, spikes, dims=1)
-    c = spike_bp.scale_from_totals(total, leaky, lam, theta)[0]
+    c = window.scale_from_totals(total, leaky, lam, theta)[0]
     assert c[0].item() == pytest.approx((1 + math.log(0.99) * (0.99 ** 9 + 1) / 2) / 1.0, rel=1e-6)
     assert c[0].item() == pytest.approx(0.990384, abs=1e-6)
     assert c[1].item() == pytest.approx(1 + math.log(0.99), rel=1e-6)
     assert c[2].item() == 0.0
-    assert spike_bp.scale_from_totals(total, leaky, lam, 2.0)[0, 1].item() == pytest.approx((1 + math.log(0.99)) / 2)
+    assert window.scale_from_totals(total, leaky, lam, 2.0)[0, 1].item() == pytest.approx((1 + math.log(0.99)) / 2)
 
 
 def test_training_lowers_the_loss_and_the_snn_scores(trained, digits):
@@ -185,12 +186,12 @@ def test_converted_network_is_the_module(trained, digits):
                             for i in range(0, len(x), 100)])
     np.testing.assert_array_equal(act.predictions[:, -1], scores.argmax(1).numpy())
     # and every population's spike counts, sample by sample
-    window = spike_bp._Window(trained.module, torch.as_tensor(x[:64]), STEPS,
-                              lambda t0, t1: reference.uniforms(0, 0, 64, t0, t1, 64), max_rate_hz=500.0,
-                              output_leak=True)
+    run = window._Window(trained.module, torch.as_tensor(x[:64]), STEPS,
+                         lambda t0, t1: reference.uniforms(0, 0, 64, t0, t1, 64), max_rate_hz=500.0,
+                         output_leak=True)
     for population, neurons in (("conv1", "lif1"), ("pool1", "pool1"), ("fc1", "lif2")):
         np.testing.assert_array_equal(act.neuron_counts[population][:64].reshape(64, -1),
-                                      window.counts[neurons].numpy().astype(np.int32))
+                                      run.counts[neurons].numpy().astype(np.int32))
     assert (scores.argmax(1).numpy() == y).mean() == pytest.approx(trained.meta["test_accuracy"], abs=1e-9)
 
 
