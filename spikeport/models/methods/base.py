@@ -59,7 +59,7 @@ class SpikingSpec:
     def describe(self) -> str:
         parts = [self.neuron.upper(), f"threshold {self.threshold:g}", f"reset {self.reset}"]
         if self.tau_rc_s is not None:
-            parts.append(f"tau_rc {self.tau_rc_s * 1e3:g} ms")
+            parts.append(f"tau_rc {self.tau_rc_s * 1e3:.3g} ms")
         if self.tau_ref_s:
             parts.append(f"tau_ref {self.tau_ref_s * 1e3:g} ms")
         parts.append("no synaptic filter" if self.tau_syn_s is None else f"exponential synapse {self.tau_syn_s * 1e3:g} ms")
