@@ -462,15 +462,28 @@ def cmd_demo(args) -> int:
 
 def _print_energy(name, e, stream=sys.stdout) -> None:
     at_least = "" if e.get("complete", True) else ">= "  # unknown terms left out: a lower bound
+    band = e.get("band") or {}
 
-    def j(v):
-        return "unknown" if v is None else f"{at_least}{v * 1e6:.4g} uJ"
-    print(f"  {name}: {j(e.get('energy_per_inference_j'))} per inference (dynamic {j(e.get('dynamic_j'))}, "
-          f"static {j(e.get('static_j'))}); "
+    def j(v, key=None):
+        if v is None:
+            return "unknown"
+        lo_hi = band.get(key)
+        rng = f" [{lo_hi[0] * 1e6:.3g}-{lo_hi[1] * 1e6:.3g}]" if lo_hi and lo_hi[0] != lo_hi[1] else ""
+        return f"{at_least}{v * 1e6:.4g}{rng} uJ"
+    speed = f" at {e.get('inferences_per_s', 0):.4g} inferences/s"
+    if e.get("steps_per_s"):
+        speed += f" ({e['steps_per_s']:.4g} steps/s, latency {e['time_per_inference_s'] * 1e3:.4g} ms)"
+    print(f"  {name}: {j(e.get('energy_per_inference_j'), 'energy_per_inference_j')} per inference "
+          f"(dynamic {j(e.get('dynamic_j'), 'dynamic_j')}, static {j(e.get('static_j'), 'static_j')}); "
           + ("unknown power" if e.get("power_w") is None else f"{at_least}{e['power_w'] * 1e3:.4g} mW")
-          + f" at {e.get('inferences_per_s', 0):.4g} inferences/s"
+          + speed
           + ("" if e.get("complete", True) else f" (incomplete: unknown {', '.join(e.get('unknown', []))})"),
           file=stream)
+    host = e.get("host")
+    if host:
+        print(f"    host side (not in the chip's figures): {host['macs']:.4g} MACs"
+              + ("" if host.get("energy_j") is None else f", {host['energy_j'] * 1e6:.4g} uJ")
+              + " for the analog input's first projection", file=stream)
 
 
 def cmd_deploy(args) -> int:

@@ -15,6 +15,7 @@ from spikeport.hardware_profiles import load, parse
 from spikeport.ir import AvgPool2d, Conv2d, Dense, Flatten, InputEncoding, Network, NeuronModel, Population, Projection
 
 E_SYNOP, E_UPDATE, E_SPIKE = 2.0**-30, 2.0**-29, 2.0**-31
+E_IN_SPIKE, E_IN_VALUE = 2.0**-28, 2.0**-27
 P_CORE, P_CHIP, DT_CHIP = 2.0**-4, 2.0**-2, 2.0**-10
 
 
@@ -22,14 +23,18 @@ def q(v):
     return {"value": v, "source": "assumed: test"}
 
 
-def chip_profile(dt=DT_CHIP, **energy):
-    """A neuromorphic profile with round numbers; energy=... overrides a coefficient (a dict)."""
+def chip_profile(dt=DT_CHIP, timing="realtime", time=None, io=None, **energy):
+    """A neuromorphic profile with round numbers; energy=... overrides a coefficient (a dict);
+    time and io add to (or override) those tables."""
     e = {"synop_j": q(E_SYNOP), "neuron_update_j": q(E_UPDATE), "spike_j": q(E_SPIKE),
          "static_core_w": q(P_CORE), "static_chip_w": q(P_CHIP)}
     e.update(energy)
+    i = {"input_spike_j": q(E_IN_SPIKE), "input_value_j": q(E_IN_VALUE)}
+    i.update(io or {})
     return parse({"name": "testchip", "title": "Test chip", "kind": "neuromorphic", "quantization": "none",
-                  "time": {"dt_s": q(dt)}, "core": {"neurons": q(256)}, "chip": {"cores": q(16)},
-                  "precision": {"weight_bits": q(8)}, "energy": e}, "test.toml")
+                  "timing": timing, "time": {"dt_s": q(dt), **(time or {})}, "core": {"neurons": q(256)},
+                  "chip": {"cores": q(16)}, "precision": {"weight_bits": q(8)}, "energy": e, "io": i},
+                 "test.toml")
 
 
 def device_profile(**energy):
@@ -103,7 +108,9 @@ def test_estimate_equals_the_hand_computation_exactly():
     assert layers["h"]["synops"] == 12.0 and layers["h"]["neuron_updates"] == 16 and layers["h"]["spikes"] == 7.0
     assert layers["input"]["neuron_updates"] == 0 and layers["input"]["cores"] == 0
     chip_static = 1 * P_CHIP * t_inf
-    dynamic = hand["input"] + hand["h"] + hand["out"]
+    # 8 input spikes per inference, each brought onto the chip from the host
+    assert result["input"]["kind"] == "spikes" and result["input"]["energy_j"] == 8 * E_IN_SPIKE
+    dynamic = hand["input"] + hand["h"] + hand["out"] + 8 * E_IN_SPIKE
     assert result["dynamic_j"] == dynamic
     assert result["chip_static_j"] == chip_static
     assert result["static_j"] == 3 * P_CORE * t_inf + chip_static
@@ -115,7 +122,9 @@ def test_estimate_equals_the_hand_computation_exactly():
     assert result["synop_energy_j"] == 19 * E_SYNOP
     assert result["complete"] is True and result["unknown"] == []
     assert set(result["sources"]) == {"time.dt_s", "energy.synop_j", "energy.neuron_update_j", "energy.spike_j",
-                                      "energy.static_core_w", "energy.static_chip_w"}
+                                      "energy.static_core_w", "energy.static_chip_w", "io.input_spike_j"}
+    # no range on any coefficient: the band is the value itself
+    assert result["band"]["energy_per_inference_j"] == [result["energy_per_inference_j"]] * 2
     assert (result["cores"], result["chips"], result["samples"]) == (3, 1, 2)
     json.dumps(result, allow_nan=False)  # plain JSON
 
@@ -193,13 +202,136 @@ def test_unknown_core_static_power_needs_no_cores_and_is_reported():
     assert result["static_j"] == P_CHIP * STEPS * DT_CHIP  # the chip's static power is still counted
 
 
-def test_the_loihi_profile_counts_its_chip_static_power():
+def test_the_loihi_profile_prices_measured_idle_power_over_the_barrier_time():
     net = tiny_network()
     result = estimate(net, load("loihi"), measured(), cores={"h": 1, "out": 1}, chips=1)
-    assert result["chip_static_j"] == 1 * 0.10 * (STEPS * 0.001)
-    # the per-chip figure covers the cores: nothing is added per core, and every coefficient is known
-    assert result["core_static_j"] == 0.0 and result["unknown"] == [] and result["complete"] is True
-    assert result["sources"]["energy.synop_j"].startswith("2nd:")
+    step = result["time"]["busiest_core_s"] + 1.4e-6  # the busiest core, then the barrier (SANA-FE)
+    assert result["step_s"] == pytest.approx(step, rel=1e-12) and result["time"]["model"] == "barrier"
+    assert result["chip_static_j"] == pytest.approx(0.029 * STEPS * step, rel=1e-12)  # measured idle, Blouw 2019
+    assert result["core_static_j"] == 0.0
+    # what no source gives is named, never invented: the host link's spike packets
+    assert {"io.input_spike_j", "io.input_spike_s"} <= set(result["unknown"]) and result["complete"] is False
+    assert result["sources"]["energy.synop_j"].startswith("src: SANA-FE")
+    # ranges in the profile give a band around every figure
+    lo, hi = result["band"]["energy_per_inference_j"]
+    assert lo < result["energy_per_inference_j"] <= hi
+    lo, hi = result["band"]["inferences_per_s"]
+    assert lo < result["inferences_per_s"] < hi
+
+
+BARRIER_TIME = {"synop_s": q(2.0**-20), "neuron_s": q(2.0**-21), "spike_s": q(2.0**-22), "message_s": q(2.0**-23),
+                "sync_s": q(2.0**-12)}
+COUNTS = {"synops": {"h": 24, "out": 14}, "spikes": {"input": 16, "h": 14, "out": 11}}
+
+
+def barrier_work(cores_out=1):
+    """Per-step work of the busiest core of h and of out (8 steps; 2 neurons each; messages = spikes in)."""
+    h = (24 * 2.0**-20 + 16 * 2.0**-21 + 14 * 2.0**-22 + 16 * 2.0**-23) / 1 / 8
+    out = (14 * 2.0**-20 + 16 * 2.0**-21 + 11 * 2.0**-22 + 14 * 2.0**-23) / cores_out / 8
+    return h, out
+
+
+def test_the_busiest_core_sets_a_barrier_chips_step():
+    net = tiny_network()
+    act = made_activity(net, 8, **COUNTS)
+    prof = chip_profile(timing="barrier", time=BARRIER_TIME, io={"input_spike_s": q(2.0**-24)})
+    result = estimate(net, prof, act, cores={"h": 1, "out": 1})
+    h, out = barrier_work()
+    assert h > out and result["time"]["busiest_layer"] == "h" and result["time"]["core_s"] == {"h": h, "out": out}
+    input_s = 16 * 2.0**-24 / 8  # the host sends the 16 input spikes of an inference over its 8 steps
+    assert result["time"]["input_s"] == input_s
+    assert result["step_s"] == h + 2.0**-12 + input_s
+    assert result["time_per_inference_s"] == 8 * result["step_s"]
+    assert result["inferences_per_s"] == 1 / (8 * result["step_s"])
+    assert result["chip_static_j"] == P_CHIP * 8 * result["step_s"]
+    # more cores for a layer split its work: with out's synops made heavy, its cores decide
+    heavy = made_activity(net, 8, synops={"h": 24, "out": 400}, spikes=COUNTS["spikes"])
+    one, two = (estimate(net, prof, heavy, cores={"h": 1, "out": c}) for c in (1, 2))
+    assert one["time"]["busiest_layer"] == "out" and two["time"]["core_s"]["out"] == one["time"]["core_s"]["out"] / 2
+    assert two["step_s"] < one["step_s"]
+
+
+def test_realtime_paces_a_barrier_chip_by_the_networks_dt():
+    net = tiny_network()  # dt 1 ms: far slower than this chip's steps
+    act = made_activity(net, 8, **COUNTS)
+    prof = chip_profile(timing="barrier", time=BARRIER_TIME, io={"input_spike_s": q(0.0)})
+    fast = estimate(net, prof, act, cores={"h": 1, "out": 1})
+    paced = estimate(net, prof, act, cores={"h": 1, "out": 1}, realtime=True)
+    assert fast["step_s"] < 1e-3 and paced["step_s"] == 1e-3
+    assert paced["static_j"] > fast["static_j"] and paced["dynamic_j"] == fast["dynamic_j"]
+    assert "realtime" in paced["time"]["paced_by"]
+
+
+def test_a_barrier_chip_without_core_times_gives_a_named_lower_bound():
+    net = tiny_network()
+    prof = chip_profile(timing="barrier", time={"sync_s": q(2.0**-12)}, io={"input_spike_s": q(0.0)})
+    result = estimate(net, prof, made_activity(net, 8, **COUNTS), cores={"h": 1, "out": 1})
+    assert result["step_s"] == 2.0**-12 and result["time"]["complete"] is False
+    assert {"time.synop_s", "time.neuron_s", "time.spike_s", "time.message_s"} <= set(result["unknown"])
+    assert any("lower bound" in n for n in result["notes"])
+
+
+def test_a_real_time_chip_keeps_its_tick_unless_a_core_cannot():
+    net = tiny_network()
+    act = made_activity(net, 8, **COUNTS)
+    keeps = estimate(net, chip_profile(time=BARRIER_TIME), act, cores={"h": 1, "out": 1})
+    assert keeps["step_s"] == DT_CHIP and keeps["time"]["late"] is False
+    slow = dict(BARRIER_TIME, synop_s=q(2.0**-10))  # 24 synops per 8 steps at ~1 ms each: 3 ticks of work
+    late = estimate(net, chip_profile(time=slow), act, cores={"h": 1, "out": 1})
+    h = (24 * 2.0**-10 + 16 * 2.0**-21 + 14 * 2.0**-22 + 16 * 2.0**-23) / 8
+    assert late["time"]["late"] is True and late["step_s"] == h + 2.0**-12 > DT_CHIP
+    assert any("cannot keep real time" in n for n in late["notes"])
+    # core times a real-time chip does not publish only leave the check undone: not an unknown of the estimate
+    unchecked = estimate(net, chip_profile(), act, cores={"h": 1, "out": 1})
+    assert unchecked["step_s"] == DT_CHIP and unchecked["complete"] is True
+
+
+@pytest.mark.parametrize("encoding", ["analog", "regular", "poisson"])
+def test_the_input_is_priced_where_it_runs(encoding):
+    from spikeport.backends import reference
+    from spikeport.deploy.pipeline import host_synops
+
+    net = tiny_network(encoding)
+    act = reference.run(net, X, STEPS, device="cpu", seed=0)
+    host = host_synops(net, X, STEPS)
+    result = estimate(net, chip_profile(), act, cores={"h": 1, "out": 1}, host_synops=host)
+    inp = result["input"]
+    if encoding == "analog":
+        # the host computes input->h once per inference (x = [1, 1, 0] and a zero sample: fan-outs 2 + 1,
+        # half of it per sample on average) and writes h's 2 currents into the chip
+        assert inp["kind"] == "values" and inp["values"] == 2 and inp["energy_j"] == 2 * E_IN_VALUE
+        assert result["host"]["macs"] == 1.5 and result["host"]["energy_j"] > 0
+        assert "host" in result["host"]["what"]
+        chip_only = result["dynamic_j"]
+        assert chip_only == pytest.approx(sum(lay["dynamic_j"] for lay in result["layers"]) + 2 * E_IN_VALUE)
+    else:
+        spikes = float(np.mean(act.population_spikes["input"]))
+        assert inp["kind"] == "spikes" and inp["spikes"] == spikes > 0
+        assert inp["energy_j"] == spikes * E_IN_SPIKE and result["host"] is None
+    assert inp["energy_j"] > 0 and inp["path"] == "host"
+
+
+def test_a_coefficient_range_gives_the_band():
+    net = tiny_network()
+    act = made_activity(net, 8, **COUNTS)
+    ranged = {"value": E_SYNOP, "low": E_SYNOP / 2, "high": E_SYNOP * 2, "source": "assumed: test"}
+    result = estimate(net, chip_profile(synop_j=ranged), act, cores={"h": 1, "out": 1})
+    lo = estimate(net, chip_profile(synop_j=q(E_SYNOP / 2)), act, cores={"h": 1, "out": 1})
+    hi = estimate(net, chip_profile(synop_j=q(E_SYNOP * 2)), act, cores={"h": 1, "out": 1})
+    assert result["band"]["energy_per_inference_j"] == [lo["energy_per_inference_j"], hi["energy_per_inference_j"]]
+    assert result["band"]["dynamic_j"][0] < result["dynamic_j"] < result["band"]["dynamic_j"][1]
+    assert result["band"]["inferences_per_s"] == [result["inferences_per_s"]] * 2  # time does not depend on it
+
+
+@pytest.mark.parametrize("field, why", [({"low": 2.0, "high": 3.0}, "low <= value <= high"),
+                                        ({"low": 0.5}, "both low and high"),
+                                        ({"low": "a", "high": 2.0}, "low <= value <= high")])
+def test_a_bad_range_is_one_line_naming_the_key(field, why):
+    from spikeport.hardware_profiles import ProfileError
+
+    with pytest.raises(ProfileError) as exc:
+        chip_profile(synop_j={"value": 1.0, "source": "assumed: test", **field})
+    assert "energy.synop_j" in str(exc.value) and why in str(exc.value) and "\n" not in str(exc.value)
 
 
 def test_analog_input_has_no_input_layer():

@@ -1,23 +1,35 @@
-"""Energy and power of one inference: on a neuromorphic chip, and of the same network as an ANN.
+"""Energy, power and speed of one inference: on a neuromorphic chip, and of the same network as an ANN.
 
 On a chip (:func:`estimate`), from the counts of a measured run (an
 :class:`~spikeport.backends.activity.Activity`), per layer and in total::
 
-    dynamic = synops x E_synop + neuron updates x E_update + spikes x E_route
-    static  = sum over layers of cores x P_core x t_inf  +  chips x P_chip x t_inf
-    t_inf   = steps x dt_chip                (the chip runs one network step per dt_chip, in real time)
-    energy per inference = dynamic + static;  inferences/s = 1 / t_inf;  power = energy x inferences/s
+    time per step   (the chip's time model, :func:`step_time`, by the profile's ``timing``)
+      barrier   (Loihi, Loihi 2): the busiest core's work of the step + the barrier (time.sync_s)
+                + the host's per-step driving (time.host_step_s) + the input's transfer;
+                --realtime: never faster than the network's dt (an application paced by its sensor)
+      realtime  (SpiNNaker, TrueNorth), clocked (Xylo), event (Speck, paced by its sensor):
+                the chip's tick time.dt_s; a step whose busiest core needs longer than the tick
+                runs late (reported, and the step is that long)
+      a core's work = (synops x time.synop_s + neuron updates x time.neuron_s + spikes x time.spike_s
+                       + messages received x time.message_s) / the layer's cores, per step
+    latency = steps x step;  inferences/s = 1 / latency   (one inference after another, batch 1)
 
-with the coefficients of the chip's hardware profile (``energy.synop_j``,
-``energy.neuron_update_j``, ``energy.spike_j``, ``energy.static_core_w``,
-``energy.static_chip_w``, ``time.dt_s``). Static power is never left out: an
-idle chip still draws it for the whole time an inference takes, so a slow
-network pays for every step (peers that count only events report a chip as
-cheaper than it is). A coefficient that the profile marks unknown (or lacks) is
-never invented: every term that needs it is null, its key is listed under
-``unknown`` and ``complete`` is false; the sums are then over the known terms
-only, so they are lower bounds, and say so. A term whose count is zero costs
-exactly zero whatever its coefficient.
+    dynamic = synops x E_synop + neuron updates x E_update + spikes x E_route
+              + steps x chips x energy.step_j               (barrier and per-step runtime work)
+              + input events x io.input_spike_j  or  input values x io.input_value_j   (the input)
+    static  = (cores x P_core + chips x P_chip) x latency   (P_chip: measured idle power where published)
+    host    = the work done off the chip (an analog input's first projection, computed on the host
+              as currents): its MACs priced as the cpu profile prices them; reported apart, not in
+              the chip's total
+
+with the coefficients of the chip's hardware profile. Static power is never left out: an
+idle chip still draws it for the whole time an inference takes, so a slow network pays
+for every step. A coefficient that the profile marks unknown (or lacks) is never
+invented: every term that needs it is null, its key is listed under ``unknown`` and
+``complete`` is false; the sums are then over the known terms only, so they are lower
+bounds, and say so. A term whose count is zero costs exactly zero whatever its coefficient.
+A coefficient with a range (``low``, ``high`` in the profile) gives the result a band: the
+whole estimate is priced again with every coefficient at its low end and at its high end.
 
 As an ANN (:func:`ann_macs`, :func:`baseline`): the multiply-accumulates of one
 pass of the same network, counted from the ops' shapes (never materialized),
@@ -35,13 +47,20 @@ from ..errors import SpikeportError
 DYNAMIC_TERMS = (("synops", "energy.synop_j", "synop_energy_j"),
                  ("neuron_updates", "energy.neuron_update_j", "update_energy_j"),
                  ("spikes", "energy.spike_j", "route_energy_j"))
-
+# core time per event of a layer: (count, profile key)
+CORE_TIME_TERMS = (("synops", "time.synop_s"), ("neuron_updates", "time.neuron_s"), ("spikes", "time.spike_s"))
+# the keys of an estimate that get a low-high band where coefficients have ranges
+BANDED = ("energy_per_inference_j", "dynamic_j", "static_j", "power_w", "inferences_per_s",
+          "time_per_inference_s", "step_s")
+CORNERS = ("value", "low", "high")
 
 class _Coefficients:
-    """Looks up profile coefficients and remembers which were used (sources) or missing (unknown)."""
+    """Looks up profile coefficients at one corner of their ranges ("value", "low" or "high") and
+    remembers which were used (sources) or missing (unknown)."""
 
-    def __init__(self, profile):
+    def __init__(self, profile, corner: str = "value"):
         self.profile = profile
+        self.corner = corner
         self.sources = {}
         self.unknown = {}
 
@@ -50,7 +69,7 @@ class _Coefficients:
         q = self.profile.quantity(key)
         if q is not None and q.known:
             self.sources[key] = q.source
-            return float(q.value)
+            return float(q.at(self.corner))
         if needed:
             self.unknown[key] = q.unknown if q is not None else "not given in the profile"
         return None
@@ -113,8 +132,173 @@ def _check_cores(network, cores, needed: bool) -> dict | None:
     return out
 
 
-def estimate(network, profile, activity, *, cores=None, chips=None, host_synops=None) -> dict:
-    """Energy per inference and average power of ``network`` on the chip of ``profile``.
+def _layer_counts(network, activity, host_synops) -> list:
+    """Per layer, the mean counts per inference the estimate prices (the input layer only where it spikes)."""
+    steps = int(activity.steps)
+    inp = network.population(network.input)
+    input_spiking = inp.name in activity.population_spikes
+    spikes = {name: _mean(v, f"population_spikes[{name!r}]") for name, v in activity.population_spikes.items()}
+    layers = []
+    for pop in network.order():
+        if pop.is_input and not input_spiking:
+            continue
+        host = float((host_synops or {}).get(pop.name, 0.0))
+        # spike messages a layer receives: every spike of every population that projects into it
+        messages = 0.0 if pop.is_input else sum(spikes.get(pr.pre, 0.0) for pr in network.projections
+                                                if pr.post == pop.name)
+        layers.append({"name": pop.name, "input": pop.is_input, "neurons": pop.size, "host_synops": host,
+                       "synops": 0.0 if pop.is_input else
+                       max(0.0, _mean(activity.synops[pop.name], f"synops[{pop.name!r}]") - host),
+                       "neuron_updates": 0 if pop.is_input else pop.size * steps,
+                       "spikes": spikes[pop.name], "messages": messages})
+    return layers
+
+
+def _input_traffic(network, activity, layers, host_synops) -> dict:
+    """What the input brings onto the chip per inference: spikes (a spiking input), or values written
+    (an analog input: one current per neuron its projections reach, written once per inference, the
+    input being constant over the steps) and the MACs the host computes them with."""
+    inp = network.population(network.input)
+    if inp.name in activity.population_spikes:
+        return {"kind": "spikes", "spikes": next(lay["spikes"] for lay in layers if lay["input"]),
+                "values": 0, "host_macs": 0.0}
+    targets = {pr.post for pr in network.projections if pr.pre == inp.name}
+    values = sum(network.population(t).size for t in targets)
+    steps = int(activity.steps)
+    macs = 0.0
+    for pr in network.projections:
+        if pr.pre == inp.name:
+            delivered = max(1, steps - pr.delay_steps)
+            macs += float((host_synops or {}).get(pr.post, 0.0)) / delivered / \
+                sum(1 for q in network.projections if q.pre == inp.name and q.post == pr.post)
+    return {"kind": "values", "spikes": 0.0, "values": values, "host_macs": macs}
+
+
+def step_time(profile, layers, steps: int, *, cores=None, traffic=None, network_dt_s=None, realtime=False,
+              coef=None) -> dict:
+    """The chip's time per step from the per-layer counts of one inference (see the module docstring).
+
+    Returns {``step_s``, ``model`` (the profile's timing), ``busiest_layer``, ``busiest_core_s`` (its
+    core's work per step), ``core_s`` {layer: work per step of its busiest core}, ``sync_s``,
+    ``host_step_s``, ``input_s`` (the input's transfer per step), ``tick_s`` (real-time chips),
+    ``late`` (a real-time chip's core needs longer than its tick), ``complete`` (every time
+    coefficient the model needs was known), ``unknown`` [keys]}.
+    """
+    coef = coef or _Coefficients(profile)
+    traffic = traffic or {"kind": "values", "spikes": 0.0, "values": 0}
+    timing = profile.timing
+    barrier = timing == "barrier"
+    # on a real-time chip the core times only check that a step fits its tick: not needed for the estimate
+    probe = _Coefficients(profile, coef.corner) if not barrier else coef
+    core_s, missing = {}, set()
+    for lay in layers:
+        if lay["input"]:
+            continue
+        n_cores = max(1, (cores or {}).get(lay["name"], 1) or 1)
+        t = 0.0
+        for count, key in CORE_TIME_TERMS + (("messages", "time.message_s"),):
+            v = probe.term(lay[count], key)
+            if v is None:
+                missing.add(key)
+            else:
+                t += v
+        core_s[lay["name"]] = t / n_cores / steps
+    core_known = not missing
+    busiest = max(core_s, key=core_s.get) if core_s else None
+    busiest_s = core_s[busiest] if busiest else 0.0
+    sync = probe.get("time.sync_s", needed=barrier) or 0.0
+    host = probe.get("time.host_step_s", needed=False) or 0.0
+    if traffic["kind"] == "spikes":
+        per = probe.term(traffic["spikes"], "io.input_spike_s") if profile.input == "host" else 0.0
+    else:
+        per = probe.term(traffic["values"], "io.input_value_s") if profile.input == "host" else 0.0
+    input_s = (per or 0.0) / steps
+    if per is None:
+        missing.add("io.input_spike_s" if traffic["kind"] == "spikes" else "io.input_value_s")
+    out = {"model": timing, "busiest_layer": busiest, "busiest_core_s": busiest_s, "core_s": core_s,
+           "sync_s": sync, "host_step_s": host, "input_s": input_s, "tick_s": None, "late": False,
+           "paced_by": None}
+    if barrier:
+        step = busiest_s + sync + host + input_s
+        if realtime and network_dt_s is not None and network_dt_s > step:
+            step, out["paced_by"] = float(network_dt_s), "the network's dt (--realtime)"
+        out["complete"] = not missing and "time.sync_s" not in coef.unknown
+    else:
+        tick = coef.get("time.dt_s")
+        out["tick_s"] = tick
+        need = busiest_s + sync
+        out["late"] = core_known and need > tick
+        step = max(tick, need) if core_known else tick
+        out["paced_by"] = "the chip's tick" if timing in ("realtime", "clocked") else "the input's events"
+        out["complete"] = True  # the tick is the model; core times only check it
+    out["step_s"] = float(step)
+    out["unknown"] = sorted(missing)
+    return out
+
+
+def _price(network, profile, activity, layers, traffic, cores, chips, corner, realtime) -> dict:
+    """One pricing of the counts with every coefficient at ``corner``."""
+    coef = _Coefficients(profile, corner)
+    steps = int(activity.steps)
+    timing = step_time(profile, layers, steps, cores=cores, traffic=traffic, network_dt_s=float(network.dt_s),
+                       realtime=realtime, coef=coef)
+    if profile.timing == "barrier":
+        for key in timing["unknown"]:
+            coef.unknown.setdefault(key, _why(profile, key))
+    t_inf = steps * timing["step_s"]
+    priced = []
+    for lay in layers:
+        row = dict(lay, cores=None if cores is None else cores[lay["name"]])
+        missing = set()
+        for count, key, out in DYNAMIC_TERMS:
+            row[out] = coef.term(lay[count], key)
+            if row[out] is None:
+                missing.add(key)
+        row["dynamic_j"] = _sum(row[out] for _, _, out in DYNAMIC_TERMS)
+        if cores is None:  # the profile has no per-core static figure (checked by the caller): unknown
+            row["static_j"] = None
+            missing.add("energy.static_core_w")
+            coef.unknown.setdefault("energy.static_core_w", _why(profile, "energy.static_core_w"))
+        else:
+            row["static_j"] = coef.term(cores[lay["name"]] * t_inf, "energy.static_core_w")
+            if row["static_j"] is None:
+                missing.add("energy.static_core_w")
+        row["energy_j"] = row["dynamic_j"] + (row["static_j"] or 0.0)
+        row["complete"] = not missing
+        priced.append(row)
+
+    if traffic["kind"] == "spikes":
+        input_j = coef.term(traffic["spikes"], "io.input_spike_j")
+        input_what = (f"{traffic['spikes']:.6g} input spikes per inference, each brought onto the chip "
+                      + ("as a packet from the host" if profile.input == "host" else "from the sensor"))
+    else:
+        input_j = coef.term(traffic["values"], "io.input_value_j")
+        input_what = (f"{traffic['values']} input currents written into the chip once per inference "
+                      f"(the analog input's first projection computed on the host)")
+    step_j = coef.get("energy.step_j", needed=False)
+    step_energy = None if step_j is None else steps * chips * step_j
+    chip_static_j = coef.term(chips * t_inf, "energy.static_chip_w")
+    core_static_j = _sum(lay["static_j"] for lay in priced)
+    dynamic_j = _sum(lay["dynamic_j"] for lay in priced) + (input_j or 0.0) + (step_energy or 0.0)
+    static_j = core_static_j + (chip_static_j or 0.0)
+    energy_j = dynamic_j + static_j
+    inferences_per_s = 1.0 / t_inf
+    host = None
+    if traffic["host_macs"]:
+        from ..hardware_profiles import load as load_profile
+        mac_j = _Coefficients(load_profile("cpu"), corner).get("energy.mac_j", needed=False)
+        host = {"macs": traffic["host_macs"], "energy_j": None if mac_j is None else traffic["host_macs"] * mac_j,
+                "what": "the analog input's first projection, computed on the host CPU once per inference "
+                        "(priced at the cpu profile's energy.mac_j); not in the chip's energy"}
+    return {"coef": coef, "timing": timing, "layers": priced, "input_j": input_j, "input_what": input_what,
+            "step_energy_j": step_energy, "chip_static_j": chip_static_j, "core_static_j": core_static_j,
+            "dynamic_j": dynamic_j, "static_j": static_j, "energy_per_inference_j": energy_j,
+            "inferences_per_s": inferences_per_s, "time_per_inference_s": t_inf, "step_s": timing["step_s"],
+            "power_w": energy_j * inferences_per_s, "host": host}
+
+
+def estimate(network, profile, activity, *, cores=None, chips=None, host_synops=None, realtime=False) -> dict:
+    """Energy per inference, speed and average power of ``network`` on the chip of ``profile``.
 
     Parameters
     ----------
@@ -122,37 +306,34 @@ def estimate(network, profile, activity, *, cores=None, chips=None, host_synops=
     profile : a neuromorphic :class:`~spikeport.hardware_profiles.Profile`
     activity : counts of a run of the reference executor over the measured samples; every
         count is taken as the mean per sample (one sample = one inference)
-    cores : {population name: cores it uses}, from the partitioner. Required when the profile
-        gives ``energy.static_core_w``; the input population may be left out (0 cores: its
-        spikes come from the host), or given where the chip spends cores on spike sources.
+    cores : {population name: cores it uses}, from the partitioner or the vendor's placements.
+        Required when the profile gives ``energy.static_core_w``; the input population may be
+        left out (0 cores: its spikes come from the host). Each layer's work is taken as spread
+        evenly over its cores.
     chips : chips used (default 1)
     host_synops : {population: mean events per inference} of ``activity.synops`` that came from
         an analog input, which chips realize as currents computed by the host (Loihi's bias
         registers, SpiNNaker's ``i_offset``), not as synaptic events: they are taken out of the
-        layer's ``synops`` and reported as its ``host_synops``
-
-    The time of one inference is ``activity.steps`` x the chip's time step (the profile's
-    ``time.dt_s``), not the network's ``dt_s``: the chip advances one step per its own dt in
-    real time, whatever dt the network was converted for. Both are reported
-    (``chip_dt_s``, ``network_dt_s``), with a note where they differ.
-
-    Counted per layer (every spiking population, and a spiking input population's spikes):
-    ``synops`` (spikes delivered over existing synapses into the layer), ``neuron_updates``
-    (neurons x steps: every neuron is updated every step), ``spikes`` (the layer's own
-    spikes; each leaves its core, to the next layer or, from the output layer, to the host).
+        layer's ``synops``, reported as its ``host_synops``, and priced as host MACs (``host``)
+    realtime : on a barrier-synchronized chip, pace the steps by the network's dt (an application
+        fed by a sensor in real time) instead of running as fast as the chip can
 
     Returns
     -------
     dict, JSON-serializable: ``energy_per_inference_j``, ``dynamic_j``, ``static_j``,
-    ``power_w``, ``inferences_per_s``, ``time_per_inference_s``, ``chip_dt_s``,
-    ``network_dt_s``, ``steps``, ``samples``, ``synops``, ``neuron_updates``, ``spikes``,
-    ``synop_energy_j``, ``update_energy_j``, ``route_energy_j``, ``core_static_j``,
-    ``chip_static_j``, ``cores``, ``chips``, ``layers`` [{``name``, ``input``, ``neurons``,
-    ``cores``, ``synops``, ``neuron_updates``, ``spikes``, ``synop_energy_j``,
-    ``update_energy_j``, ``route_energy_j``, ``dynamic_j``, ``static_j``, ``energy_j``,
-    ``complete``}], ``unknown`` [keys], ``unknown_why`` {key: why}, ``complete``,
-    ``sources`` {key: source}, ``notes`` [str]. A term needing an unknown coefficient is
-    null; sums are over the known terms (lower bounds where ``complete`` is false).
+    ``power_w``, ``inferences_per_s``, ``time_per_inference_s`` (the latency of one inference),
+    ``step_s``, ``steps_per_s``, ``time`` (the time model's findings, :func:`step_time`),
+    ``chip_dt_s``, ``network_dt_s``, ``steps``, ``samples``, ``synops``, ``neuron_updates``,
+    ``spikes``, ``synop_energy_j``, ``update_energy_j``, ``route_energy_j``, ``step_energy_j``,
+    ``input`` {``kind``, ``spikes``, ``values``, ``energy_j``, ``what``, ``path``}, ``host``
+    (null, or {``macs``, ``energy_j``, ``what``}), ``core_static_j``, ``chip_static_j``,
+    ``cores``, ``chips``, ``band`` {key: [low, high]} for the keys of :data:`BANDED`,
+    ``layers`` [{``name``, ``input``, ``neurons``, ``cores``, ``synops``, ``neuron_updates``,
+    ``spikes``, ``messages``, ``synop_energy_j``, ``update_energy_j``, ``route_energy_j``,
+    ``dynamic_j``, ``static_j``, ``energy_j``, ``complete``}], ``unknown`` [keys],
+    ``unknown_why`` {key: why}, ``complete``, ``sources`` {key: source}, ``notes`` [str]. A term
+    needing an unknown coefficient is null; sums are over the known terms (lower bounds where
+    ``complete`` is false).
     """
     if not profile.neuromorphic:
         raise SpikeportError(f"profile {profile.name!r} is a conventional device; its energy is a baseline "
@@ -163,74 +344,58 @@ def estimate(network, profile, activity, *, cores=None, chips=None, host_synops=
         raise ValueError(f"estimate: chips must be a positive integer, got {chips!r}")
     chips = int(chips)
     _check_activity(network, activity)
-    coef = _Coefficients(profile)
-    static_core_w = coef.get("energy.static_core_w", needed=False)
-    cores = _check_cores(network, cores, needed=static_core_w is not None)
-
+    cores = _check_cores(network, cores, needed=_Coefficients(profile).get("energy.static_core_w", False) is not None)
+    layers = _layer_counts(network, activity, host_synops)
+    traffic = _input_traffic(network, activity, layers, host_synops)
+    runs = {c: _price(network, profile, activity, layers, traffic, cores, chips, c, realtime) for c in CORNERS}
+    r, coef, timing = runs["value"], runs["value"]["coef"], runs["value"]["timing"]
     steps = int(activity.steps)
-    dt_chip = coef.get("time.dt_s")
-    t_inf = steps * dt_chip
+
     notes = []
-    if dt_chip != network.dt_s:
+    dt_chip = coef.get("time.dt_s")
+    if timing["model"] == "barrier":
+        notes.append(f"{profile.name} steps as fast as its busiest core ({timing['busiest_layer']}) and the "
+                     f"barrier allow: {timing['step_s']:.3g} s per step"
+                     + (f", paced by {timing['paced_by']}" if timing["paced_by"] else "")
+                     + ("" if timing["complete"] else " (a lower bound: core times unknown: "
+                        + ", ".join(timing["unknown"]) + ")"))
+    elif timing["late"]:
+        notes.append(f"the busiest core ({timing['busiest_layer']}) needs {timing['busiest_core_s']:.3g} s per "
+                     f"step, more than the chip's {dt_chip:g} s tick: the chip cannot keep real time and runs "
+                     f"slowed down to {timing['step_s']:.3g} s per step")
+    elif dt_chip != network.dt_s:
         notes.append(f"the chip steps every {dt_chip:g} s, the network was made for dt = {network.dt_s:g} s: "
-                     f"one inference of {steps} steps takes {t_inf:g} s on the chip")
+                     f"one inference of {steps} steps takes {r['time_per_inference_s']:g} s on the chip")
     inp = network.population(network.input)
-    input_spiking = inp.name in activity.population_spikes
-    if not input_spiking:
-        notes.append(f"input {inp.name!r} is analog (not spikes): sending its values to the chip is not counted"
-                     + ("; its projections reach the chip as currents computed by the host, not as synaptic "
-                        "events (host_synops)" if host_synops else ""))
-
-    layers = []
-    for pop in network.order():
-        if pop.is_input and not input_spiking:
-            continue
-        host = float((host_synops or {}).get(pop.name, 0.0))
-        counts = {"synops": 0.0 if pop.is_input else
-                  max(0.0, _mean(activity.synops[pop.name], f"synops[{pop.name!r}]") - host),
-                  "neuron_updates": 0 if pop.is_input else pop.size * steps,
-                  "spikes": _mean(activity.population_spikes[pop.name], f"population_spikes[{pop.name!r}]")}
-        row = {"name": pop.name, "input": pop.is_input, "neurons": pop.size, "host_synops": host,
-               "cores": None if cores is None else cores[pop.name], **counts}
-        missing = set()
-        for count, key, out in DYNAMIC_TERMS:
-            row[out] = coef.term(counts[count], key)
-            if row[out] is None:
-                missing.add(key)
-        row["dynamic_j"] = _sum(row[out] for _, _, out in DYNAMIC_TERMS)
-        if cores is None:  # the profile has no per-core static figure (checked above): unknown
-            row["static_j"] = None
-            missing.add("energy.static_core_w")
-            coef.unknown.setdefault("energy.static_core_w", _why(profile, "energy.static_core_w"))
-        else:
-            row["static_j"] = coef.term(cores[pop.name] * t_inf, "energy.static_core_w")
-            if row["static_j"] is None:
-                missing.add("energy.static_core_w")
-        row["energy_j"] = row["dynamic_j"] + (row["static_j"] or 0.0)
-        row["complete"] = not missing
-        layers.append(row)
-
-    chip_static_j = coef.term(chips * t_inf, "energy.static_chip_w")
-    core_static_j = _sum(lay["static_j"] for lay in layers)
-    dynamic_j = _sum(lay["dynamic_j"] for lay in layers)
-    static_j = core_static_j + (chip_static_j or 0.0)
-    energy_j = dynamic_j + static_j
-    inferences_per_s = 1.0 / t_inf
-    totals = {out: (None if any(lay[out] is None for lay in layers) else _sum(lay[out] for lay in layers))
+    if traffic["kind"] == "values":
+        notes.append(f"input {inp.name!r} is analog (not spikes): " + r["input_what"]
+                     + ("; its projections reach the chip as currents, not as synaptic events (host_synops)"
+                        if host_synops else ""))
+    totals = {out: (None if any(lay[out] is None for lay in r["layers"]) else _sum(lay[out] for lay in r["layers"]))
               for _, _, out in DYNAMIC_TERMS}
+    band = {k: sorted([runs["low"][k], runs["high"][k]]) for k in BANDED}
+    band["steps_per_s"] = sorted([1.0 / runs["low"]["step_s"], 1.0 / runs["high"]["step_s"]])
+    for k in BANDED:  # the central value inside its band (coefficients act monotonically)
+        band[k] = [min(band[k][0], r[k]), max(band[k][1], r[k])]
+    time_info = {k: v for k, v in timing.items() if k != "unknown"}
     return {
-        "energy_per_inference_j": energy_j, "dynamic_j": dynamic_j, "static_j": static_j,
-        "power_w": energy_j * inferences_per_s, "inferences_per_s": inferences_per_s,
-        "time_per_inference_s": t_inf, "chip_dt_s": dt_chip, "network_dt_s": float(network.dt_s),
+        "energy_per_inference_j": r["energy_per_inference_j"], "dynamic_j": r["dynamic_j"],
+        "static_j": r["static_j"], "power_w": r["power_w"], "inferences_per_s": r["inferences_per_s"],
+        "time_per_inference_s": r["time_per_inference_s"], "step_s": r["step_s"],
+        "steps_per_s": 1.0 / r["step_s"], "time": time_info,
+        "chip_dt_s": dt_chip, "network_dt_s": float(network.dt_s),
         "steps": steps, "samples": len(np.asarray(activity.population_spikes[network.output])),
-        "synops": _sum(lay["synops"] for lay in layers),
-        "neuron_updates": int(sum(lay["neuron_updates"] for lay in layers)),
-        "spikes": _sum(lay["spikes"] for lay in layers),
-        **totals,
-        "core_static_j": None if any(lay["static_j"] is None for lay in layers) else core_static_j,
-        "chip_static_j": chip_static_j,
+        "synops": _sum(lay["synops"] for lay in r["layers"]),
+        "neuron_updates": int(sum(lay["neuron_updates"] for lay in r["layers"])),
+        "spikes": _sum(lay["spikes"] for lay in r["layers"]),
+        **totals, "step_energy_j": r["step_energy_j"],
+        "input": {"kind": traffic["kind"], "spikes": traffic["spikes"], "values": traffic["values"],
+                  "energy_j": r["input_j"], "what": r["input_what"], "path": profile.input},
+        "host": r["host"],
+        "core_static_j": None if any(lay["static_j"] is None for lay in r["layers"]) else r["core_static_j"],
+        "chip_static_j": r["chip_static_j"],
         "cores": None if cores is None else int(sum(cores.values())), "chips": chips,
-        "layers": layers,
+        "band": band, "layers": r["layers"],
         "unknown": sorted(coef.unknown), "unknown_why": dict(sorted(coef.unknown.items())),
         "complete": not coef.unknown, "sources": dict(sorted(coef.sources.items())), "notes": notes,
     }

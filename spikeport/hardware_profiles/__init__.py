@@ -45,12 +45,31 @@ SOURCE_KINDS = ("src", "doc", "paper", "2nd", "derived", "measured", "assumed")
 KINDS = ("neuromorphic", "conventional")
 QUANTIZATIONS = ("loihi", "spinnaker", "per-layer", "none")
 MAPPERS = ("speck", "xylo")
+# How a chip advances time (the time model, spikeport.deploy.energy.step_time):
+TIMINGS = ("barrier", "realtime", "clocked", "event")
+# How input reaches the chip: from the host over its I/O link, or from a sensor on the chip's own interface.
+INPUT_PATHS = ("host", "sensor")
 
 # key: (type, meaning). Types: "int" positive integer, "int0" integer >= 0, "num" positive number,
 # "num0" number >= 0, "ints" list of positive integers.
 SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
     "time": {
-        "dt_s": ("num", "the chip's time step in seconds (one step of the network per dt in real time)"),
+        "dt_s": ("num", "the chip's tick in seconds: one network step per dt_s on a real-time, clocked or "
+                        "sensor-paced chip; the network's own dt on a barrier-synchronized chip, which steps "
+                        "as fast as its busiest core allows (see the time model)"),
+        "sync_s": ("num0", "time of the end-of-step barrier (synchronization and runtime housekeeping), s"),
+        "synop_s": ("num0", "core time per synaptic operation, s"),
+        "neuron_s": ("num0", "core time per neuron update, s"),
+        "spike_s": ("num0", "core time to emit one spike (generate and send its message), s"),
+        "message_s": ("num0", "core time to receive one spike message (before its synapses), s"),
+        "host_step_s": ("num0", "host time per step spent driving the chip (I/O and runtime), s"),
+    },
+    "io": {
+        "input_spike_j": ("num0", "energy to bring one input spike onto the chip (a packet from the host, or "
+                                  "an event from the sensor interface), J"),
+        "input_spike_s": ("num0", "time per input spike on the link into the chip (serial within a step), s"),
+        "input_value_j": ("num0", "energy to write one input value (a bias or current) into the chip, J"),
+        "input_value_s": ("num0", "time per input value written into the chip, s"),
     },
     "core": {
         "neurons": ("int", "neurons (compartments) per core"),
@@ -99,6 +118,8 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "mac_j": ("num0", "energy of one multiply-accumulate (conventional baselines), J"),
         "static_core_w": ("num0", "static power of one used core, W"),
         "static_chip_w": ("num0", "static power of one used chip, W"),
+        "step_j": ("num0", "energy per time step not tied to events: the barrier and the runtime's per-step "
+                           "work on the chip, J"),
     },
 }
 # Every profile states these, as a value or as unknown, so that reports can name what is missing.
@@ -119,13 +140,28 @@ class Quantity:
     value: object = None
     source: str | None = None
     unknown: str | None = None
+    low: float | None = None          # the range the value is uncertain within (numbers only)
+    high: float | None = None
 
     @property
     def known(self) -> bool:
         return self.unknown is None
 
+    def at(self, corner: str = "value"):
+        """The value, or the low or high end of its range (the value itself where no range is given)."""
+        if corner == "low" and self.low is not None:
+            return self.low
+        if corner == "high" and self.high is not None:
+            return self.high
+        return self.value
+
     def to_dict(self) -> dict:
-        return {"value": self.value, "source": self.source} if self.known else {"unknown": self.unknown}
+        if not self.known:
+            return {"unknown": self.unknown}
+        out = {"value": self.value, "source": self.source}
+        if self.low is not None:
+            out.update(low=self.low, high=self.high)
+        return out
 
 
 @dataclass(frozen=True)
@@ -137,6 +173,8 @@ class Profile:
     backend: str
     path: str
     mapper: str = ""
+    timing: str = "realtime"
+    input: str = "host"
     quantities: dict = field(default_factory=dict)  # "table.key" -> Quantity
 
     def quantity(self, key: str) -> Quantity | None:
@@ -163,7 +201,8 @@ class Profile:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "title": self.title, "kind": self.kind, "quantization": self.quantization,
-                "backend": self.backend, "mapper": self.mapper, "path": self.path,
+                "backend": self.backend, "mapper": self.mapper, "timing": self.timing, "input": self.input,
+                "path": self.path,
                 "quantities": {k: q.to_dict() for k, q in self.quantities.items()}}
 
 
@@ -177,9 +216,10 @@ def _quantity(where: str, kind: str, raw) -> Quantity:
     if not isinstance(raw, dict):
         raise ProfileError(f"{where}: must be an inline table {{ value = ..., source = \"...\" }} or "
                            f"{{ unknown = \"why\" }}, got {raw!r}")
-    extra = set(raw) - {"value", "source", "unknown"}
+    extra = set(raw) - {"value", "source", "unknown", "low", "high"}
     if extra:
-        raise ProfileError(f"{where}: unknown field(s) {', '.join(sorted(extra))} (allowed: value, source, unknown)")
+        raise ProfileError(f"{where}: unknown field(s) {', '.join(sorted(extra))} "
+                           f"(allowed: value, source, unknown, low, high)")
     if "unknown" in raw:
         if set(raw) != {"unknown"} or not isinstance(raw["unknown"], str) or not raw["unknown"].strip():
             raise ProfileError(f"{where}: an unknown quantity is {{ unknown = \"why it is not known\" }} alone")
@@ -209,15 +249,27 @@ def _quantity(where: str, kind: str, raw) -> Quantity:
         want = "a non-empty list of positive integers"
     if not ok:
         raise ProfileError(f"{where}: value must be {want}, got {v!r}")
-    return Quantity(value=float(v) if kind.startswith("num") else v, source=source.strip())
+    low, high = raw.get("low"), raw.get("high")
+    if (low is None) != (high is None):
+        raise ProfileError(f"{where}: give both low and high (the range of an uncertain value), or neither")
+    if low is not None:
+        if not kind.startswith("num"):
+            raise ProfileError(f"{where}: low/high are for numbers, not {want}")
+        if not (number(low) and number(high) and 0 <= low <= v <= high):
+            raise ProfileError(f"{where}: low and high must be numbers with 0 <= low <= value <= high, "
+                               f"got low={low!r}, value={v!r}, high={high!r}")
+        low, high = float(low), float(high)
+    return Quantity(value=float(v) if kind.startswith("num") else v, source=source.strip(), low=low, high=high)
 
 
 def parse(data: dict, path: str) -> Profile:
     """A profile from parsed TOML ``data`` (``path`` names it in errors)."""
     strings = {}
+    defaults = {"backend": "", "mapper": "", "timing": "realtime", "input": "host"}
     for key, allowed in (("name", None), ("title", None), ("kind", KINDS), ("quantization", QUANTIZATIONS),
-                         ("backend", None), ("mapper", MAPPERS + ("",))):
-        v = data.get(key, "" if key in ("backend", "mapper") else None)
+                         ("backend", None), ("mapper", MAPPERS + ("",)), ("timing", TIMINGS),
+                         ("input", INPUT_PATHS)):
+        v = data.get(key, defaults.get(key))
         if not isinstance(v, str) or (key in ("name", "title") and not v.strip()):
             raise ProfileError(f"{path}: {key}: must be a string" + (" (not empty)" if key in ("name", "title")
                                                                     else ""))
@@ -249,7 +301,7 @@ def parse(data: dict, path: str) -> Profile:
                            f"needs it)")
     return Profile(name=strings["name"], title=strings["title"], kind=strings["kind"],
                    quantization=strings["quantization"], backend=strings["backend"], mapper=strings["mapper"],
-                   path=path, quantities=quantities)
+                   timing=strings["timing"], input=strings["input"], path=path, quantities=quantities)
 
 
 def names() -> list:
