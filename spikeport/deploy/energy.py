@@ -357,7 +357,7 @@ def estimate(network, profile, activity, *, cores=None, chips=None, host_synops=
         notes.append(f"{profile.name} steps as fast as its busiest core ({timing['busiest_layer']}) and the "
                      f"barrier allow: {timing['step_s']:.3g} s per step"
                      + (f", paced by {timing['paced_by']}" if timing["paced_by"] else "")
-                     + ("" if timing["complete"] else " (a lower bound: core times unknown: "
+                     + ("" if timing["complete"] else " (a lower bound: time coefficients unknown: "
                         + ", ".join(timing["unknown"]) + ")"))
     elif timing["late"]:
         notes.append(f"the busiest core ({timing['busiest_layer']}) needs {timing['busiest_core_s']:.3g} s per "
