@@ -208,7 +208,7 @@ def spinnaker_row(name, net, setting):
            "spikeport": {"cores": part.cores, "chips": part.chips, "seconds": part.seconds,
                          "populations": {lay["name"]: lay["cores"] for lay in part.layers}}}
     try:
-        placed = spinnaker.placements(net, neurons_per_core=given)
+        placed = spinnaker.placements(net, neurons_per_core=given, mapping_only=False)  # as recorded: with data generation
     except SpikeportError as exc:
         row.update(spynnaker={"error": str(exc)}, equal=False, equal_per_population=False)
         return row

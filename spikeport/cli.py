@@ -493,9 +493,9 @@ def cmd_deploy(args) -> int:
     dataset = args.dataset or net.metadata.get("dataset") or "digits"
     with _progress(args.samples, "deploy") as bar:
         dep = deploy(net, args.target, data=dataset, samples=args.samples, steps=args.steps, seed=args.seed,
-                     out=args.out, force=args.force, data_dir=args.data_dir, progress=bar)
+                     out=args.out, force=args.force, data_dir=args.data_dir, progress=bar, realtime=args.realtime)
     m = dep.manifest()
-    print(f"{args.net} -> {m['title']}: fits on {m['cores']} cores, {m['chips']} chip(s)")
+    print(f"{args.net} -> {m['title']}: fits on {m['cores']} cores, {m['chips']} chip(s) ({m['counts_source']})")
     for lay in m["layers"]:
         err = lay["quant_max_abs_error"]
         print(f"  {lay['name']:<14}{lay['neurons']:>9,} neurons {lay['cores']:>6} cores"
@@ -526,7 +526,7 @@ def cmd_power(args) -> int:
             raise SpikeportError(f"{path}: directory {Path(path).parent} does not exist")
     with _progress(args.samples, "power") as bar:
         result = power(net, targets, data=dataset, samples=args.samples, steps=args.steps, seed=args.seed,
-                       data_dir=args.data_dir, progress=bar)
+                       data_dir=args.data_dir, progress=bar, realtime=args.realtime)
     print(f"{args.net}: {result['samples']} samples of {result['dataset']}, T = {result['steps']} "
           f"(float accuracy {result['float_accuracy']:.2%})")
     for name, e in result["targets"].items():
@@ -698,6 +698,9 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("--seed", type=int, default=0)
     dp.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
     dp.add_argument("--data-dir", **data_dir)
+    dp.add_argument("--realtime", action="store_true",
+                    help="pace a barrier-synchronized chip (Loihi) by the network's dt, as an application fed by "
+                         "its sensor in real time (default: as fast as the chip can step)")
     dp.set_defaults(func=cmd_deploy)
 
     pw = sub.add_parser("power", help="energy per inference and power on several chips, side by side")
@@ -711,6 +714,9 @@ def build_parser() -> argparse.ArgumentParser:
     pw.add_argument("--html", default=None, metavar="FILE")
     pw.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
     pw.add_argument("--data-dir", **data_dir)
+    pw.add_argument("--realtime", action="store_true",
+                    help="pace a barrier-synchronized chip (Loihi) by the network's dt, as an application fed by "
+                         "its sensor in real time (default: as fast as the chip can step)")
     pw.set_defaults(func=cmd_power)
 
     tg = sub.add_parser("targets", help="list the chips spikeport knows")

@@ -182,6 +182,21 @@ def test_power_compares_chips_side_by_side(conv_net_file, tmp_path):
     assert (tmp_path / "p.html").read_text().count("<table>") >= 3
 
 
+def test_realtime_paces_loihi_by_the_networks_dt(conv_net_file, tmp_path):
+    fast = run_cli("power", conv_net_file, "--target", "loihi,spinnaker", "--samples", "4", "--steps", "8",
+                   "--json", tmp_path / "fast.json")
+    paced = run_cli("power", conv_net_file, "--target", "loihi,spinnaker", "--samples", "4", "--steps", "8",
+                    "--realtime", "--json", tmp_path / "paced.json")
+    assert fast.returncode == 0 and paced.returncode == 0, fast.stderr + paced.stderr
+    f, p = (json.loads((tmp_path / n).read_text()) for n in ("fast.json", "paced.json"))
+    assert p["realtime"] is True and f["realtime"] is False
+    assert f["targets"]["loihi"]["step_s"] < 1e-3 and p["targets"]["loihi"]["step_s"] == 1e-3
+    assert p["targets"]["loihi"]["static_j"] > f["targets"]["loihi"]["static_j"]
+    # a real-time chip keeps its tick either way
+    assert f["targets"]["spinnaker"]["step_s"] == p["targets"]["spinnaker"]["step_s"] == 1e-3
+    assert "steps/s" in fast.stdout and "latency" in fast.stdout
+
+
 def test_power_refuses_before_measuring_when_one_chip_does_not_fit(tmp_path):
     from spikeport.ir import save_network
 

@@ -3,12 +3,13 @@
 The network is lowered by :mod:`spikeport.backends.pynn_lowering` with PyNN's standard
 cells (:class:`~spikeport.backends.pynn_lowering.StandardCells`: ``IF_curr_delta``, or
 ``IF_curr_exp`` for a synaptic current) and mapped by sPyNNaker onto a *virtual*
-SpiNN-5 board (48 chips): partitioning into cores, placement, routing, routing tables
-and data specification all run, loading and running do not, so no spike comes back.
-Hence:
+SpiNN-5 board (48 chips): partitioning into cores, placement, routing and routing tables
+run; data generation, loading and running do not (:func:`placements` stops sPyNNaker's
+run after its mapping phase), so no spike comes back. Hence:
 
 - :func:`placements` maps a network and returns sPyNNaker's own placements: per
-  population the cores (chip x, y, processor p, neuron range) and chips it uses;
+  population the cores (chip x, y, processor p, neuron range) and chips it uses, and
+  :func:`counts` the chips and cores per population they come to;
 - :func:`run` maps the network too, then raises a one-line :class:`SpikeportError`
   saying that the virtual board maps but does not simulate, with the mapping's
   summary: returning an Activity would mean inventing spikes;
@@ -115,11 +116,12 @@ def private_env(tmp: str | Path, config: str = VIRTUAL_BOARD_CFG) -> dict:
     return env
 
 
-def _read_placements(labels: dict) -> dict:
-    """sPyNNaker's placements of the current mapping, grouped by application vertex label."""
+def _read_placements(labels: dict) -> tuple:
+    """sPyNNaker's placements of the current mapping, grouped by application vertex label, and
+    {label: population} for the delay extensions (the population whose spikes each delays)."""
     from spinn_front_end_common.data import FecDataView
 
-    out = {}
+    out, serves = {}, {}
     for pl in FecDataView.iterate_placemements():
         vertex = pl.vertex
         app = getattr(vertex, "app_vertex", None)
@@ -128,9 +130,44 @@ def _read_placements(labels: dict) -> dict:
         lo = getattr(vslice, "lo_atom", None)
         hi = getattr(vslice, "hi_atom", None)
         key = labels.get(label, label if not str(label).startswith("SYSTEM") else "system")
+        source = getattr(app, "source_vertex", None)  # a DelayExtensionVertex delays its source's spikes
+        if key not in labels.values() and getattr(source, "label", None) in labels:
+            serves[key] = labels[source.label]
         out.setdefault(key, []).append([int(pl.x), int(pl.y), int(pl.p),
                                         None if lo is None else int(lo), None if hi is None else int(hi)])
-    return out
+    return out, serves
+
+
+_MISSING = object()
+
+
+@contextlib.contextmanager
+def _mapping_only():
+    """While the body runs, ``sim.run`` stops after sPyNNaker's mapping phase (splitting into
+    cores, delay extensions, placement, routing, routing tables): its load phase (data
+    generation, i.e. every synaptic matrix written for the board, then loading) and its run
+    phase are skipped. On a virtual board they load and run nothing, but writing the data
+    takes most of the time (a 784-2000-2000-10 MLP on a busy two-core machine: 61 of 66 s).
+    The placements are those of the full run: they are made before the load phase and not
+    changed by it."""
+    from spynnaker.pyNN.spinnaker import SpiNNaker
+
+    names = ("_do_load", "_do_run")
+    saved = {name: SpiNNaker.__dict__.get(name, _MISSING) for name in names}
+
+    def skipped(self, *args, **kwargs):
+        return None
+
+    for name in names:
+        setattr(SpiNNaker, name, skipped)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is _MISSING:
+                delattr(SpiNNaker, name)
+            else:
+                setattr(SpiNNaker, name, value)
 
 
 def neurons_per_core_limits(network: Network, neurons_per_core) -> tuple:
@@ -151,7 +188,7 @@ def neurons_per_core_limits(network: Network, neurons_per_core) -> tuple:
 
 
 def placements(network: Network, *, neurons_per_core: int | dict = DEFAULT_NEURONS_PER_CORE,
-               steps: int = 100) -> dict:
+               steps: int = 100, mapping_only: bool = True) -> dict:
     """Map ``network`` onto a virtual SpiNN-5 board and return sPyNNaker's placements.
 
     The network is built as :func:`write_script`'s script builds it for one sample
@@ -161,11 +198,17 @@ def placements(network: Network, *, neurons_per_core: int | dict = DEFAULT_NEURO
 
     Returns {"board": ..., "neurons_per_core": ..., "total_cores", "total_chips",
     "populations": {name: {"neurons", "cores", "chips": [[x, y], ...],
-    "placements": [[x, y, p, first, last], ...]}}, "other": {label: [...]}} where
-    "other" holds vertices that are no population of the graph (delay extensions,
-    sPyNNaker's system cores), and "seconds" the mapping time. ``neurons_per_core`` is one
-    limit for every population or {population: limit} (others: the default), set with
-    ``Population.set_max_atoms_per_core``.
+    "placements": [[x, y, p, first, last], ...]}}, "other": {label: {..., "serves"}}} where
+    "other" holds vertices that are no population of the graph (delay extensions, with
+    "serves": the population whose spikes they delay; sPyNNaker's system cores), and
+    "seconds" the mapping time. ``neurons_per_core`` is one limit for every population or
+    {population: limit} (others: the default), set with ``Population.set_max_atoms_per_core``.
+
+    ``mapping_only`` (default): sPyNNaker's run stops after its mapping phase, so that the
+    placements cost seconds, not the minutes that writing every synaptic matrix for the
+    virtual board takes on a large network (the placements are the same); an error that only
+    sPyNNaker's data generation raises then shows only where the script runs. False runs
+    sPyNNaker's whole virtual-board workflow, data generation included.
     """
     default, per_pop = neurons_per_core_limits(network, neurons_per_core)
     neurons_per_core = dict(per_pop) if isinstance(neurons_per_core, dict) else default
@@ -187,17 +230,18 @@ def placements(network: Network, *, neurons_per_core: int | dict = DEFAULT_NEURO
             create_projections(sim, lowering, pops, 1)
             pops[network.output].record("spikes")
             try:
-                sim.run(run_steps * STEP_MS)
+                with _mapping_only() if mapping_only else contextlib.nullcontext():
+                    sim.run(run_steps * STEP_MS)
             except Exception as exc:  # a network the board cannot hold is the user's to change
                 first = (str(exc).strip().splitlines() or [""])[0]
                 raise SpikeportError(f"sPyNNaker could not map the network onto a virtual SpiNN-5 board "
                                      f"({neurons_per_core} neurons per core): {type(exc).__name__}: {first}") from None
-            raw = _read_placements({name: name for name in pops})
+            raw, serves = _read_placements({name: name for name in pops})
         finally:
             sim.end()
             _detach_log_store()
     result = {"board": "SpiNN-5 (virtual, 48 chips)", "neurons_per_core": neurons_per_core, "populations": {},
-              "other": {}, "seconds": time.perf_counter() - start}
+              "other": {}, "mapping_only": bool(mapping_only), "seconds": time.perf_counter() - start}
     sizes = {p.name: p.size for p in network.populations}
     for name, cores in raw.items():
         cores = sorted(cores)
@@ -208,12 +252,40 @@ def placements(network: Network, *, neurons_per_core: int | dict = DEFAULT_NEURO
             result["populations"][name] = entry
         else:
             entry["chips"] = [list(c) for c in entry["chips"]]
+            if name in serves:
+                entry["serves"] = serves[name]
             result["other"][name] = entry
     used = [c for e in result["populations"].values() for c in e["placements"]]
     used += [c for k, e in result["other"].items() if k != "system" for c in e["placements"]]
     result["total_cores"] = len(used)
     result["total_chips"] = len({(c[0], c[1]) for c in used})
     return result
+
+
+def counts(placed: dict) -> dict:
+    """The counts that :func:`placements`' result comes to: {"chips": distinct (x, y) of the
+    application cores, "cores": distinct (x, y, p) of the application cores, "per_population":
+    {population: its distinct cores plus those of the delay extensions that serve it},
+    "delay_extensions": {population: cores of the delay extensions serving it}}. Application
+    cores are the populations' and the delay extensions'; sPyNNaker's system cores (a monitor on
+    every chip of the board) are not counted. A delay extension whose population is not known
+    (another sPyNNaker's labels) counts in the totals only."""
+    per_pop, ext, used = {}, {}, set()
+    for name, entry in placed["populations"].items():
+        cores = {tuple(c[:3]) for c in entry["placements"]}
+        per_pop[name] = len(cores)
+        used |= cores
+    for name, entry in placed["other"].items():
+        if name == "system":
+            continue
+        cores = {tuple(c[:3]) for c in entry["placements"]}
+        used |= cores
+        served = entry.get("serves")
+        if served in per_pop:
+            ext[served] = ext.get(served, 0) + len(cores)
+            per_pop[served] += len(cores)
+    return {"chips": len({c[:2] for c in used}), "cores": len(used), "per_population": per_pop,
+            "delay_extensions": ext}
 
 
 def summary(placed: dict) -> str:

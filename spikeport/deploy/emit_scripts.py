@@ -158,7 +158,7 @@ def write_brian2(network, out_dir, *, x=None, labels=None, steps: int = 100, see
 # ---------------------------------------------------------------------------- spinnaker
 
 def write_spinnaker(network, out_dir, *, x=None, labels=None, steps: int = 100, neurons_per_core=None,
-                    seed: int = 0) -> list[Path]:
+                    seed: int = 0, placements: dict | None = None) -> list[Path]:
     """Write the SpiNNaker artifacts into ``out_dir``; returns the paths written.
 
     ``run_spinnaker.py``, ``network.json`` and ``network.npz``: the standalone PyNN script of
@@ -169,6 +169,9 @@ def write_spinnaker(network, out_dir, *, x=None, labels=None, steps: int = 100, 
 
     neurons_per_core : None (sPyNNaker's default for spikeport, 255), one int for every
         population, or {population: n} (others get the default)
+    placements : the result of :func:`spikeport.backends.spinnaker.placements` for this network,
+        ``neurons_per_core`` and ``steps``, where the caller has mapped it already (the deploy
+        pipeline counts cores and chips with it); None: mapped here
     """
     from ..backends import spinnaker
 
@@ -177,7 +180,9 @@ def write_spinnaker(network, out_dir, *, x=None, labels=None, steps: int = 100, 
     steps = int(steps)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    placed = spinnaker.placements(network, neurons_per_core=neurons_per_core, steps=steps)
+    placed = placements
+    if placed is None:
+        placed = spinnaker.placements(network, neurons_per_core=neurons_per_core, steps=steps)
     script = spinnaker.write_script(network, out, x, steps, labels=labels, seed=seed,
                                     neurons_per_core=neurons_per_core, placements_file=PLACEMENTS_RUN)
     pops = placed["populations"]
@@ -191,6 +196,7 @@ def write_spinnaker(network, out_dir, *, x=None, labels=None, steps: int = 100, 
                             for name, e in pops.items()},
             "other": {name: {"cores": e["cores"], "chips": e["chips"]} if name == "system" else
                       {"cores": e["cores"], "chips": e["chips"],
+                       **({"serves": e["serves"]} if "serves" in e else {}),
                        "placements": [{"x": c[0], "y": c[1], "p": c[2]} for c in e["placements"]]}
                       for name, e in placed["other"].items()},
             "summary": spinnaker.summary(placed),

@@ -3,6 +3,11 @@
     check constraints (the profile's limits; Speck's and Xylo's vendor mapper rules)
     -> quantize to the chip's formats (per-layer error; zeroed weights warned)
     -> partition onto cores and chips (utilization; the vendor tool's settings)
+    -> count: where the vendor's own mapper runs here, its placements are the cores and
+       chips that the manifest and the energy use (SpiNNaker: sPyNNaker's placements on a
+       virtual SpiNN-5 board, computed once and written as spinnaker/placements.json);
+       elsewhere, and where sPyNNaker is not installed, the partition's (``counts_source``
+       says which; the partition stays in the manifest either way)
     -> measure: the reference executor runs the float network and the quantized one
        (fixed-point mode) on the same samples: accuracy before and after, and the
        activity counts energy needs
@@ -55,28 +60,39 @@ class Deployment:
     warnings: list = field(default_factory=list)
     artifacts: list = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
+    counts: Counts | None = None       # the cores and chips reported (None: the partition's)
 
     def layers(self) -> list:
-        """The manifest's per-layer rows: mapping, precision and rounding error."""
+        """The manifest's per-layer rows: mapping (cores as counted by ``counts``), precision and
+        rounding error."""
         qproj = {p["name"]: p for p in self.quantization.get("projections", [])}
         bits = self.quantization.get("format", {}).get("weight_bits")
+        counted = self.counts or partition_counts(self.partition)
         rows = []
         for lay in self.partition.layers:
             into = [p for p in self.network.projections if p.post == lay["name"]]
             errors = [qproj[p.name]["max_abs_error"] for p in into if p.name in qproj]
             rows.append({"name": lay["name"], "kind": lay.get("kind"), "neurons": lay["neurons"],
-                         "cores": lay["cores"],
+                         "cores": counted.layers.get(lay["name"], 0),
                          "fan_in_max": lay.get("fan_in_max"),
                          "weight_bits": bits if into else None,
                          "quant_max_abs_error": max(errors) if errors else None,
                          "utilization": lay.get("utilization")})
+        known = {lay["name"] for lay in self.partition.layers}
+        for name, cores in counted.layers.items():  # a helper the vendor added and the partition did not count
+            if name not in known:
+                rows.append({"name": name, "kind": "delay_extension", "neurons": 0, "cores": cores,
+                             "fan_in_max": None, "weight_bits": None, "quant_max_abs_error": None,
+                             "utilization": None})
         return rows
 
     def manifest(self) -> dict:
         part = self.partition.to_dict()
+        counted = self.counts or partition_counts(self.partition)
         return {
             "spikeport": __version__, "target": self.profile.name, "title": self.profile.title,
-            "profile": self.profile.path, "fits": True, "cores": part["cores"], "chips": part["chips"],
+            "profile": self.profile.path, "fits": True, "cores": counted.cores, "chips": counted.chips,
+            "counts_source": counted.source,
             "layers": self.layers(), "energy": self.energy, "baselines": self.baselines,
             "accuracy": self.accuracy, "agreement_quantized_vs_float": self.agreement,
             "samples": self.samples, "steps": self.steps, "dataset": self.dataset,
@@ -122,6 +138,83 @@ def fit(network, profile: Profile) -> Fitted:
                   list(zero_warnings(report)))
 
 
+PARTITIONER = "spikeport partitioner"
+SPYNNAKER = "sPyNNaker placements (virtual SpiNN-5 board)"
+
+
+class Counts(NamedTuple):
+    """The cores and chips that a deployment reports and prices, and where they come from."""
+
+    source: str               # PARTITIONER, SPYNNAKER, or PARTITIONER with the reason the vendor's was not used
+    cores: int
+    chips: int
+    per_population: dict      # {population: cores}, relays and delay extensions with the population they serve
+    layers: dict              # {layer (population, relay, delay extension): cores}: the manifest's rows
+    helpers: tuple            # kinds of helper cores counted ("relay", "delay_extension")
+    placements: dict | None   # the vendor's placements (sPyNNaker's: spinnaker/placements.json), if used
+
+
+def partition_counts(part, source: str = PARTITIONER) -> Counts:
+    """The counts of spikeport's own partition."""
+    per_pop = {}
+    for lay in part.layers:  # relays and delay extensions count with the population they serve
+        per_pop[lay["serves"]] = per_pop.get(lay["serves"], 0) + lay["cores"]
+    helpers = tuple(sorted({lay["kind"] for lay in part.layers if lay["kind"] in ("relay", "delay_extension")}))
+    return Counts(source, int(part.cores), int(part.chips), per_pop, {lay["name"]: int(lay["cores"])
+                                                                      for lay in part.layers}, helpers, None)
+
+
+def _spinnaker_backend():
+    """spikeport.backends.spinnaker, or the ImportError where sPyNNaker cannot be imported."""
+    import importlib
+
+    try:
+        return importlib.import_module("spikeport.backends.spinnaker")
+    except ImportError as exc:
+        return exc
+
+
+def counts(network, profile: Profile, part, steps: int) -> tuple:
+    """(Counts, warnings) for ``network`` partitioned as ``part`` on ``profile``.
+
+    SpiNNaker (``backend = "spinnaker"``): sPyNNaker maps the network onto a virtual SpiNN-5
+    board with the partition's ``neurons_per_core`` (:func:`spikeport.backends.spinnaker.placements`,
+    its mapping phase only: seconds); chips are the distinct chips of its application cores,
+    cores per population its distinct cores plus those of the delay extensions serving it
+    (system cores not counted, as the partition does not count them). A warning names both
+    counts where they differ from the partition's. Where sPyNNaker cannot be imported, and
+    on every other target: the partition's counts. A network that sPyNNaker cannot map raises
+    its one-line SpikeportError.
+    """
+    if profile.backend != "spinnaker":
+        return partition_counts(part), []
+    backend = _spinnaker_backend()
+    if isinstance(backend, ImportError):
+        return partition_counts(part, f"{PARTITIONER} (sPyNNaker is not installed: {backend})"), []
+    placed = backend.placements(network, neurons_per_core=part.vendor.get("neurons_per_core")
+                                or backend.DEFAULT_NEURONS_PER_CORE, steps=steps)
+    got = backend.counts(placed)
+    per_pop = {p.name: int(got["per_population"].get(p.name, 0)) for p in network.populations}
+    layers = {}
+    for name, entry in placed["populations"].items():
+        layers[name] = int(entry["cores"])
+    for name, cores in got["delay_extensions"].items():
+        layers[f"{name}_delayed"] = int(cores)
+    for lay in part.layers:  # the partition's layers that sPyNNaker placed nothing for (an analog input)
+        layers.setdefault(lay["name"], 0)
+    mine = partition_counts(part)
+    vendor = Counts(SPYNNAKER, int(got["cores"]), int(got["chips"]), per_pop, layers,
+                    ("delay_extension",) if got["delay_extensions"] else (), placed)
+    warns = []
+    differ = [name for name in sorted(layers) if mine.layers.get(name, 0) != layers[name]]
+    if (mine.cores, mine.chips) != (vendor.cores, vendor.chips) or differ:
+        warns.append(f"sPyNNaker placed the network on {vendor.cores} cores on {vendor.chips} chip(s) of a virtual "
+                     f"SpiNN-5 board, spikeport's partitioner counts {mine.cores} cores on {mine.chips} chip(s)"
+                     + (f" (they differ on {', '.join(differ)})" if differ else "")
+                     + "; cores, chips and energy use sPyNNaker's placements")
+    return vendor, warns
+
+
 def _measure(network, x, steps: int, seed: int, progress=None):
     from ..backends import reference
     return reference.run(network, x, steps, seed=seed, record_counts=False, progress=progress)
@@ -144,18 +237,18 @@ def host_synops(network, x, steps: int) -> dict:
     return out
 
 
-def _priced(network, deployed, profile: Profile, part, x, steps: int, seed: int, float_activity):
+def _priced(network, deployed, profile: Profile, counted: Counts, x, steps: int, seed: int, float_activity,
+            realtime: bool = False):
     """(activity, energy) of the deployed network: the float run where quantization changed nothing,
-    else a run of the chip's formats in the executor's fixed-point mode."""
+    else a run of the chip's formats in the executor's fixed-point mode; priced with the cores and
+    chips of ``counted``."""
     from .energy import estimate
 
     act = float_activity if deployed is network else _measure(deployed, x, steps, seed)
-    cores = {}
-    for lay in part.layers:  # relays and delay extensions count with the population they serve
-        cores[lay["serves"]] = cores.get(lay["serves"], 0) + lay["cores"]
-    energy = estimate(deployed, profile, act, cores=cores, chips=part.chips,
-                      host_synops=host_synops(deployed, x, steps))
-    helpers = sorted({lay["kind"] for lay in part.layers if lay["kind"] in ("relay", "delay_extension")})
+    energy = estimate(deployed, profile, act, cores=dict(counted.per_population), chips=counted.chips,
+                      host_synops=host_synops(deployed, x, steps), realtime=realtime)
+    energy["counts_source"] = counted.source
+    helpers = counted.helpers
     if helpers:
         energy["notes"].append(f"{' and '.join(k.replace('_', ' ') + 's' for k in helpers)} use cores counted "
                                f"in the static energy of the population they serve; the spikes they pass on "
@@ -175,11 +268,12 @@ def _samples(data, samples, data_dir=None):
 
 
 def deploy(network, target, *, data="digits", samples: int | None = 100, steps: int = 100, seed: int = 0,
-           out=None, force: bool = False, data_dir=None, progress=None) -> Deployment:
+           out=None, force: bool = False, data_dir=None, progress=None, realtime: bool = False) -> Deployment:
     """Deploy ``network`` to ``target`` (a profile name, path or :class:`Profile`).
 
     ``data``: a data set name or (x, y) whose test samples measure accuracy and activity;
-    ``out``: the directory to write (see :func:`write`).
+    ``out``: the directory to write (see :func:`write`); ``realtime``: a barrier chip paced by
+    the network's dt (an application fed by its sensor in real time), not as fast as it can.
     """
     profile = target if isinstance(target, Profile) else load_profile(target)
     t0 = time.perf_counter()
@@ -187,15 +281,25 @@ def deploy(network, target, *, data="digits", samples: int | None = 100, steps: 
         _check_out(Path(out), force)
     violations, vmap, deployed, qreport, part, warns = fit(network, profile)
     t_fit = time.perf_counter() - t0
+    missing = _spinnaker_backend() if out is not None and profile.backend == "spinnaker" else None
+    if isinstance(missing, ImportError):  # before minutes of measuring: the artifacts could not be written
+        raise SpikeportError(f"target {profile.name!r} writes a sPyNNaker script and needs sPyNNaker: "
+                             f"pip install 'spikeport[spinnaker]' ({missing})")
+    counted, count_warns = counts(network, profile, part, steps)  # the same network write_spinnaker emits
+    t_counts = time.perf_counter() - t0 - t_fit
     x, y, name = _samples(data, samples, data_dir)
     float_activity = _measure(network, x, steps, seed, progress)
-    q_activity, energy = _priced(network, deployed, profile, part, x, steps, seed, float_activity)
+    q_activity, energy = _priced(network, deployed, profile, counted, x, steps, seed, float_activity, realtime)
     acc = {"float": float_activity.accuracy(y), "quantized": q_activity.accuracy(y)}
     agree = float((float_activity.predictions[:, -1] == q_activity.predictions[:, -1]).mean())
+    seconds = {"fit": round(t_fit, 3)}
+    if counted.placements is not None:
+        seconds["placements"] = round(t_counts, 3)
+    seconds["measure"] = round(time.perf_counter() - t0 - t_fit - t_counts, 3)
     dep = Deployment(profile=profile, network=network, deployed=deployed, violations=violations, vendor_mapping=vmap,
                      quantization=qreport, partition=part, accuracy=acc, agreement=agree, energy=energy,
-                     baselines=baselines(network), samples=len(x), steps=steps, dataset=name, warnings=warns,
-                     seconds={"fit": round(t_fit, 3), "measure": round(time.perf_counter() - t0 - t_fit, 3)})
+                     baselines=baselines(network), samples=len(x), steps=steps, dataset=name,
+                     warnings=warns + count_warns, seconds=seconds, counts=counted)
     if out is not None:
         write(dep, Path(out), x=x, y=y, force=force)
     return dep
@@ -232,8 +336,9 @@ def _emit(dep: Deployment, tmp: Path, x, y) -> list:
     elif backend == "spinnaker":
         sp = tmp / "spinnaker"
         sp.mkdir()
+        placed = dep.counts.placements if dep.counts is not None else None  # the counts' own: mapped once
         written += write_spinnaker(dep.network, sp, x=x, labels=y, steps=dep.steps,
-                                   neurons_per_core=settings.get("neurons_per_core"))
+                                   neurons_per_core=settings.get("neurons_per_core"), placements=placed)
     br = tmp / "brian2"
     br.mkdir()
     written += write_brian2(dep.deployed, br, x=x, labels=y, steps=dep.steps)
@@ -294,8 +399,9 @@ def _plain(obj):
 # ---------------------------------------------------------------------------- power
 
 def power(network, targets, *, data="digits", samples: int | None = 100, steps: int = 100, seed: int = 0,
-          data_dir=None, progress=None) -> dict:
-    """Energy and power of ``network`` on every chip of ``targets``, side by side (``spikeport power``).
+          data_dir=None, progress=None, realtime: bool = False) -> dict:
+    """Energy and power of ``network`` on every chip of ``targets``, side by side (``spikeport power``);
+    ``realtime`` as :func:`deploy`'s.
 
     Every target is checked first: one that the network does not fit stops the whole
     comparison with its reason, before anything is measured. The float network is run
@@ -304,21 +410,23 @@ def power(network, targets, *, data="digits", samples: int | None = 100, steps: 
     profiles = [t if isinstance(t, Profile) else load_profile(t) for t in targets]
     if not profiles:
         raise SpikeportError("power: name at least one --target")
-    fitted = {}
+    fitted, counted = {}, {}
     for prof in profiles:
         try:
             fitted[prof.name] = fit(network, prof)
+            counted[prof.name] = counts(network, prof, fitted[prof.name].partition, steps)
         except SpikeportError as exc:
             raise SpikeportError(str(exc) if str(exc).startswith(f"{prof.name}:") else f"{prof.name}: {exc}") from None
     x, y, name = _samples(data, samples, data_dir)
     float_activity = _measure(network, x, steps, seed, progress)
     out = {"samples": len(x), "steps": steps, "dataset": name, "float_accuracy": float_activity.accuracy(y),
-           "targets": {}, "baselines": baselines(network)}
+           "realtime": bool(realtime), "targets": {}, "baselines": baselines(network)}
     for prof in profiles:
         f = fitted[prof.name]
-        act, est = _priced(network, f.deployed, prof, f.partition, x, steps, seed, float_activity)
-        est.update({"title": prof.title, "cores": f.partition.cores, "chips": f.partition.chips,
-                    "accuracy": act.accuracy(y), "warnings": f.warnings,
+        c, count_warns = counted[prof.name]
+        act, est = _priced(network, f.deployed, prof, c, x, steps, seed, float_activity, realtime)
+        est.update({"title": prof.title, "cores": c.cores, "chips": c.chips, "counts_source": c.source,
+                    "accuracy": act.accuracy(y), "warnings": f.warnings + count_warns,
                     "unknown_profile_keys": [k for k, _ in prof.unknowns()]})
         out["targets"][prof.name] = est
     return _plain(out)
