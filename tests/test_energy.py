@@ -205,8 +205,13 @@ def test_unknown_core_static_power_needs_no_cores_and_is_reported():
 def test_the_loihi_profile_prices_measured_idle_power_over_the_barrier_time():
     net = tiny_network()
     result = estimate(net, load("loihi"), measured(), cores={"h": 1, "out": 1}, chips=1)
-    step = result["time"]["busiest_core_s"] + 1.4e-6  # the busiest core, then the barrier (SANA-FE)
+    # the busiest core, the barrier (SANA-FE), and the host link's round trip: the host streams the input spikes
+    step = result["time"]["busiest_core_s"] + 1.4e-6 + 1.5e-3
     assert result["step_s"] == pytest.approx(step, rel=1e-12) and result["time"]["model"] == "barrier"
+    assert result["runtime_j"] == pytest.approx(0.065 * STEPS * step, rel=1e-12)  # the x86 cores while running
+    analog = estimate(tiny_network("analog"), load("loihi"), made_activity(tiny_network("analog"), 8, **{
+        "synops": {"h": 3, "out": 1}, "spikes": {"h": 2, "out": 1}}), cores={"h": 1, "out": 1})
+    assert analog["time"]["host_step_s"] == 0.0 and analog["step_s"] < 1e-4  # currents written once: no streaming
     assert result["chip_static_j"] == pytest.approx(0.029 * STEPS * step, rel=1e-12)  # measured idle, Blouw 2019
     assert result["core_static_j"] == 0.0
     # what no source gives is named, never invented: the host link's spike packets

@@ -5,7 +5,8 @@ On a chip (:func:`estimate`), from the counts of a measured run (an
 
     time per step   (the chip's time model, :func:`step_time`, by the profile's ``timing``)
       barrier   (Loihi, Loihi 2): the busiest core's work of the step + the barrier (time.sync_s)
-                + the host's per-step driving (time.host_step_s) + the input's transfer;
+                + the host link's round trip where the host streams input spikes every step
+                (time.host_step_s) + the input's transfer;
                 --realtime: never faster than the network's dt (an application paced by its sensor)
       realtime  (SpiNNaker, TrueNorth), clocked (Xylo), event (Speck, paced by its sensor):
                 the chip's tick time.dt_s; a step whose busiest core needs longer than the tick
@@ -16,6 +17,8 @@ On a chip (:func:`estimate`), from the counts of a measured run (an
 
     dynamic = synops x E_synop + neuron updates x E_update + spikes x E_route
               + steps x chips x energy.step_j               (barrier and per-step runtime work)
+              + chips x energy.runtime_chip_w x latency     (management cores while running, counted
+                                                              as dynamic, as measurements count them)
               + input events x io.input_spike_j  or  input values x io.input_value_j   (the input)
     static  = (cores x P_core + chips x P_chip) x latency   (P_chip: measured idle power where published)
     host    = the work done off the chip (an analog input's first projection, computed on the host
@@ -207,7 +210,8 @@ def step_time(profile, layers, steps: int, *, cores=None, traffic=None, network_
     busiest = max(core_s, key=core_s.get) if core_s else None
     busiest_s = core_s[busiest] if busiest else 0.0
     sync = probe.get("time.sync_s", needed=barrier) or 0.0
-    host = probe.get("time.host_step_s", needed=False) or 0.0
+    streamed = traffic["kind"] == "spikes" and profile.input == "host"  # the host talks to the chip every step
+    host = (probe.get("time.host_step_s", needed=False) or 0.0) if streamed else 0.0
     if traffic["kind"] == "spikes":
         per = probe.term(traffic["spikes"], "io.input_spike_s") if profile.input == "host" else 0.0
     else:
@@ -277,9 +281,11 @@ def _price(network, profile, activity, layers, traffic, cores, chips, corner, re
                       f"(the analog input's first projection computed on the host)")
     step_j = coef.get("energy.step_j", needed=False)
     step_energy = None if step_j is None else steps * chips * step_j
+    runtime_w = coef.get("energy.runtime_chip_w", needed=False)
+    runtime_j = None if runtime_w is None else chips * runtime_w * t_inf
     chip_static_j = coef.term(chips * t_inf, "energy.static_chip_w")
     core_static_j = _sum(lay["static_j"] for lay in priced)
-    dynamic_j = _sum(lay["dynamic_j"] for lay in priced) + (input_j or 0.0) + (step_energy or 0.0)
+    dynamic_j = _sum(lay["dynamic_j"] for lay in priced) + (input_j or 0.0) + (step_energy or 0.0) + (runtime_j or 0.0)
     static_j = core_static_j + (chip_static_j or 0.0)
     energy_j = dynamic_j + static_j
     inferences_per_s = 1.0 / t_inf
@@ -291,7 +297,7 @@ def _price(network, profile, activity, layers, traffic, cores, chips, corner, re
                 "what": "the analog input's first projection, computed on the host CPU once per inference "
                         "(priced at the cpu profile's energy.mac_j); not in the chip's energy"}
     return {"coef": coef, "timing": timing, "layers": priced, "input_j": input_j, "input_what": input_what,
-            "step_energy_j": step_energy, "chip_static_j": chip_static_j, "core_static_j": core_static_j,
+            "step_energy_j": step_energy, "runtime_j": runtime_j, "chip_static_j": chip_static_j, "core_static_j": core_static_j,
             "dynamic_j": dynamic_j, "static_j": static_j, "energy_per_inference_j": energy_j,
             "inferences_per_s": inferences_per_s, "time_per_inference_s": t_inf, "step_s": timing["step_s"],
             "power_w": energy_j * inferences_per_s, "host": host}
@@ -324,7 +330,7 @@ def estimate(network, profile, activity, *, cores=None, chips=None, host_synops=
     ``power_w``, ``inferences_per_s``, ``time_per_inference_s`` (the latency of one inference),
     ``step_s``, ``steps_per_s``, ``time`` (the time model's findings, :func:`step_time`),
     ``chip_dt_s``, ``network_dt_s``, ``steps``, ``samples``, ``synops``, ``neuron_updates``,
-    ``spikes``, ``synop_energy_j``, ``update_energy_j``, ``route_energy_j``, ``step_energy_j``,
+    ``spikes``, ``synop_energy_j``, ``update_energy_j``, ``route_energy_j``, ``step_energy_j``, ``runtime_j``,
     ``input`` {``kind``, ``spikes``, ``values``, ``energy_j``, ``what``, ``path``}, ``host``
     (null, or {``macs``, ``energy_j``, ``what``}), ``core_static_j``, ``chip_static_j``,
     ``cores``, ``chips``, ``band`` {key: [low, high]} for the keys of :data:`BANDED`,
@@ -388,7 +394,7 @@ def estimate(network, profile, activity, *, cores=None, chips=None, host_synops=
         "synops": _sum(lay["synops"] for lay in r["layers"]),
         "neuron_updates": int(sum(lay["neuron_updates"] for lay in r["layers"])),
         "spikes": _sum(lay["spikes"] for lay in r["layers"]),
-        **totals, "step_energy_j": r["step_energy_j"],
+        **totals, "step_energy_j": r["step_energy_j"], "runtime_j": r["runtime_j"],
         "input": {"kind": traffic["kind"], "spikes": traffic["spikes"], "values": traffic["values"],
                   "energy_j": r["input_j"], "what": r["input_what"], "path": profile.input},
         "host": r["host"],

@@ -62,7 +62,8 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "neuron_s": ("num0", "core time per neuron update, s"),
         "spike_s": ("num0", "core time to emit one spike (generate and send its message), s"),
         "message_s": ("num0", "core time to receive one spike message (before its synapses), s"),
-        "host_step_s": ("num0", "host time per step spent driving the chip (I/O and runtime), s"),
+        "host_step_s": ("num0", "host time per step when the host streams input spikes to the chip every step "
+                                "(the host link's round trip), s"),
     },
     "io": {
         "input_spike_j": ("num0", "energy to bring one input spike onto the chip (a packet from the host, or "
@@ -120,6 +121,8 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "static_chip_w": ("num0", "static power of one used chip, W"),
         "step_j": ("num0", "energy per time step not tied to events: the barrier and the runtime's per-step "
                            "work on the chip, J"),
+        "runtime_chip_w": ("num0", "power of a chip's management cores (Loihi's embedded x86) while a network "
+                                   "runs, above idle, per chip, W"),
     },
 }
 # Every profile states these, as a value or as unknown, so that reports can name what is missing.
