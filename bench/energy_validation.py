@@ -107,6 +107,18 @@ NOT_REBUILDABLE = [
 ]
 
 
+# the CPU and GPU rows of the same keyword spotter over batch sizes (abr/power_benchmarks logs; docs/energy-anchors.md
+# 10.6): batch -> (inferences/s, dynamic J per inference). The cpu and gpu profiles' time model is fitted to
+# batch 1 and 64; the batches between are held out.
+BASELINE_SWEEP = {
+    "cpu": {1: (1813.6, 6.32e-3), 2: (2278.2, 1.69e-3), 4: (3953.0, 2.01e-3), 8: (5964.3, 7.63e-4),
+            16: (11278.5, 7.17e-4), 32: (21375.8, 3.77e-4), 64: (38210.2, 3.48e-4)},
+    "gpu": {1: (770.4, 2.97e-2), 2: (1619.8, 1.45e-2), 4: (3190.6, 7.32e-3), 8: (6627.4, 3.60e-3),
+            16: (12758.6, 1.87e-3), 32: (23855.7, 1.05e-3), 64: (36150.3, 7.27e-4)},
+}
+FITTED_BATCHES = (1, 64)
+
+
 # ----------------------------------------------------------------------------- building a workload
 
 def build(workload):
@@ -261,6 +273,41 @@ def static_rows():
     return out
 
 
+def baseline_rows():
+    """The keyword spotter as an ANN on the cpu and gpu profiles at every batch size Blouw et al. measured."""
+    from spikeport.deploy.energy import baseline
+    from spikeport.hardware_profiles import load
+
+    net, _ = build(WORKLOADS[0])
+    rows = []
+    for device, sweep in BASELINE_SWEEP.items():
+        prof = load(device)
+        for batch, (inf_s, dyn_j) in sweep.items():
+            b = baseline(net, prof, batch=batch)
+            rows.append({"device": device, "batch": batch, "fitted": batch in FITTED_BATCHES,
+                         "predicted_inferences_per_s": b["inferences_per_s"], "measured_inferences_per_s": inf_s,
+                         "predicted_dynamic_j": b["dynamic_j"], "dynamic_band": b["band"]["dynamic_j"],
+                         "measured_dynamic_j": dyn_j,
+                         "ratio_inferences_per_s": b["inferences_per_s"] / inf_s,
+                         "ratio_dynamic_j": b["dynamic_j"] / dyn_j,
+                         "within_2x": _within(b["inferences_per_s"], inf_s) and _within(b["dynamic_j"], dyn_j)})
+    return rows
+
+
+def baseline_markdown(rows) -> str:
+    lines = ["| device | batch | inferences/s predicted / measured (ratio) | dynamic J per inference predicted "
+             "[band] / measured (ratio) | within 2x |", "|---|---|---|---|---|"]
+    for r in rows:
+        band = r["dynamic_band"]
+        lines.append(f"| {r['device']} | {r['batch']} | {r['predicted_inferences_per_s']:.4g} / "
+                     f"{r['measured_inferences_per_s']:.4g} ({r['ratio_inferences_per_s']:.2f}) | "
+                     f"{_fmt(r['predicted_dynamic_j'], 'J')} [{_fmt(band[0], 'J')} - {_fmt(band[1], 'J')}] / "
+                     f"{_fmt(r['measured_dynamic_j'], 'J')} ({r['ratio_dynamic_j']:.2f}) | "
+                     + ("calibrated (the fit's end)" if r["fitted"] else ("yes" if r["within_2x"] else "**no**"))
+                     + " |")
+    return "\n".join(lines)
+
+
 def _fmt(v, unit):
     if v is None:
         return "n/a"
@@ -301,7 +348,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     results = [compare(w, small=args.small) for w in WORKLOADS]
     statics = static_rows()
+    base = baseline_rows()
     print(markdown(results, statics))
+    print()
+    print(baseline_markdown(base))
     for r in results:
         print(f"\n{r['workload']} on {r['chip']}: {r['step_s'] * 1e6:.3g} us per step (busiest: "
               f"{r['busiest_layer']}); stated: {r['stated']}; assumed: {r['assumed']}")
@@ -309,7 +359,8 @@ def main(argv=None) -> int:
             print(f"  note: {n}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"workloads": results, "static": statics, "not_rebuildable": NOT_REBUILDABLE}, f, indent=2)
+            json.dump({"workloads": results, "static": statics, "baselines": base,
+                       "not_rebuildable": NOT_REBUILDABLE}, f, indent=2)
     return 0
 
 

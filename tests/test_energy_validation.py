@@ -71,3 +71,14 @@ def test_the_table_names_every_row(validation, results):
     table = validation.markdown(list(results.values()), validation.static_rows())
     for name in list(results) + [r["name"] for r in validation.STATIC_ROWS + validation.NOT_REBUILDABLE]:
         assert name in table
+
+
+def test_cpu_and_gpu_baselines_hold_out_the_batch_sweep(validation):
+    rows = validation.baseline_rows()
+    assert {(r["device"], r["batch"]) for r in rows} == {(d, b) for d in ("cpu", "gpu")
+                                                        for b in (1, 2, 4, 8, 16, 32, 64)}
+    for r in rows:
+        if r["fitted"]:  # the ends the time model was fitted to reproduce their speed
+            assert r["ratio_inferences_per_s"] == pytest.approx(1.0, rel=1e-3)
+        else:
+            assert r["within_2x"], r

@@ -474,39 +474,75 @@ def ann_macs(network) -> dict:
             "projections": projections, "layers": layers}
 
 
-def baseline(network, profile) -> dict:
-    """Energy and power of ``network`` run once as an ANN on the conventional device of ``profile``.
+def baseline(network, profile, batch: int = 1) -> dict:
+    """Energy, speed and power of ``network`` run as an ANN on the conventional device of ``profile``,
+    ``batch`` inferences per call.
 
-    dynamic = (MACs + adds) x ``energy.mac_j``: an add is charged as a whole MAC, which
-    overstates the baseline slightly (a float add costs about a fifth of a MAC, Horowitz
-    ISSCC 2014) but never flatters the chip. static = ``energy.static_chip_w`` x
-    ``time.dt_s``, where the profile's ``time.dt_s`` states the time of one ANN pass on the
-    device (an assumption the profile names); inferences/s = 1 / ``time.dt_s``. The per-core
-    static figure is not used: how many cores a pass keeps busy is not modelled.
+    Where the profile gives the device's time model (``time.call_s``, ``time.op_s``) and its
+    power while busy (``energy.active_w``)::
+
+        time per call      = call_s + batch x (MACs + adds) x op_s   (framework and launch overhead,
+                                                                     then the arithmetic)
+        time per inference = time per call / batch;  inferences/s = 1 / that
+        dynamic            = active_w x time per inference          (power above idle while busy)
+        static             = idle power (static_chip_w) x time per inference
+
+    which is how devices spend energy at small batches: waiting on overhead, not multiplying.
+    Otherwise the older per-operation model: dynamic = (MACs + adds) x ``energy.mac_j``, static
+    = idle power x ``time.dt_s`` (the time of one pass, an assumption the profile names).
 
     Returns
     -------
-    dict: ``macs``, ``adds``, ``ops_charged``, ``energy_per_inference_j``, ``dynamic_j``,
-    ``static_j``, ``power_w``, ``inferences_per_s``, ``time_per_inference_s``, ``layers``
-    [{``name``, ``neurons``, ``macs``, ``adds``, ``dynamic_j``}], ``unknown``,
-    ``unknown_why``, ``complete``, ``sources``. A term needing an unknown coefficient is
-    null; sums are over the known terms.
+    dict: ``batch``, ``macs``, ``adds``, ``ops_charged``, ``energy_per_inference_j``, ``dynamic_j``,
+    ``overhead_j`` (the dynamic energy of the per-call overhead), ``static_j``, ``power_w``,
+    ``inferences_per_s``, ``time_per_inference_s``, ``time_per_call_s``, ``model``, ``layers``
+    [{``name``, ``neurons``, ``macs``, ``adds``, ``dynamic_j``}], ``band`` {key: [low, high]},
+    ``unknown``, ``unknown_why``, ``complete``, ``sources``. A term needing an unknown coefficient
+    is null; sums are over the known terms.
     """
     if profile.neuromorphic:
         raise SpikeportError(f"profile {profile.name!r} is a neuromorphic chip; a baseline needs a conventional "
                              f"device (cpu, gpu); use spikeport.deploy.energy.estimate for a chip")
+    if not isinstance(batch, (int, np.integer)) or isinstance(batch, bool) or batch < 1:
+        raise ValueError(f"baseline: batch must be a positive integer, got {batch!r}")
     counts = ann_macs(network)
-    coef = _Coefficients(profile)
-    dt = coef.get("time.dt_s")
-    layers = [{**lay, "dynamic_j": coef.term(lay["macs"] + lay["adds"], "energy.mac_j")} for lay in counts["layers"]]
     ops = counts["macs"] + counts["adds"]
-    dynamic_j = coef.term(ops, "energy.mac_j")
-    static_j = coef.term(dt, "energy.static_chip_w")
-    energy_j = (dynamic_j or 0.0) + (static_j or 0.0)
+    timed = all(profile.value(k) is not None for k in ("time.call_s", "time.op_s", "energy.active_w"))
+    runs = {}
+    for corner in CORNERS:
+        coef = _Coefficients(profile, corner)
+        if timed:
+            call_s, op_s, active_w = coef.get("time.call_s"), coef.get("time.op_s"), coef.get("energy.active_w")
+            t_call = call_s + batch * ops * op_s
+            t_inf = t_call / batch
+            layers = [{**lay, "dynamic_j": active_w * (lay["macs"] + lay["adds"]) * op_s} for lay in counts["layers"]]
+            overhead_j = active_w * call_s / batch
+            dynamic_j = active_w * t_inf
+        else:
+            t_inf = coef.get("time.dt_s")
+            t_call = t_inf * batch
+            layers = [{**lay, "dynamic_j": coef.term(lay["macs"] + lay["adds"], "energy.mac_j")}
+                      for lay in counts["layers"]]
+            overhead_j = 0.0
+            dynamic_j = coef.term(ops, "energy.mac_j")
+        static_j = coef.term(t_inf, "energy.static_chip_w")
+        energy_j = (dynamic_j or 0.0) + (static_j or 0.0)
+        runs[corner] = {"coef": coef, "layers": layers, "dynamic_j": dynamic_j, "overhead_j": overhead_j,
+                        "static_j": static_j, "energy_per_inference_j": energy_j, "power_w": energy_j / t_inf,
+                        "inferences_per_s": 1.0 / t_inf, "time_per_inference_s": t_inf, "time_per_call_s": t_call}
+    r, coef = runs["value"], runs["value"]["coef"]
+    band = {}
+    for k in ("energy_per_inference_j", "dynamic_j", "static_j", "power_w", "inferences_per_s",
+              "time_per_inference_s"):
+        vals = [runs[c][k] for c in CORNERS if runs[c][k] is not None]
+        band[k] = [min(vals), max(vals)] if vals else None
     return {
+        "batch": int(batch), "model": "overhead + arithmetic at the measured busy power" if timed
+        else "per-operation energy over an assumed pass time",
         "macs": counts["macs"], "adds": counts["adds"], "ops_charged": ops,
-        "energy_per_inference_j": energy_j, "dynamic_j": dynamic_j, "static_j": static_j,
-        "power_w": energy_j / dt, "inferences_per_s": 1.0 / dt, "time_per_inference_s": dt,
-        "layers": layers, "unknown": sorted(coef.unknown), "unknown_why": dict(sorted(coef.unknown.items())),
-        "complete": not coef.unknown, "sources": dict(sorted(coef.sources.items())),
+        **{k: r[k] for k in ("energy_per_inference_j", "dynamic_j", "overhead_j", "static_j", "power_w",
+                             "inferences_per_s", "time_per_inference_s", "time_per_call_s")},
+        "layers": r["layers"], "band": band, "unknown": sorted(coef.unknown),
+        "unknown_why": dict(sorted(coef.unknown.items())), "complete": not coef.unknown,
+        "sources": dict(sorted(coef.sources.items())),
     }

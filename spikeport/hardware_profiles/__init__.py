@@ -62,6 +62,8 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "neuron_s": ("num0", "core time per neuron update, s"),
         "spike_s": ("num0", "core time to emit one spike (generate and send its message), s"),
         "message_s": ("num0", "core time to receive one spike message (before its synapses), s"),
+        "call_s": ("num0", "a conventional device's fixed time per call (framework dispatch, kernel launches), s"),
+        "op_s": ("num0", "a conventional device's time per MAC or add of a call's arithmetic, s"),
         "host_step_s": ("num0", "host time per step when the host streams input spikes to the chip every step "
                                 "(the host link's round trip), s"),
     },
@@ -121,6 +123,7 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "static_chip_w": ("num0", "static power of one used chip, W"),
         "step_j": ("num0", "energy per time step not tied to events: the barrier and the runtime's per-step "
                            "work on the chip, J"),
+        "active_w": ("num0", "a conventional device's power above idle while it runs a network, W"),
         "runtime_chip_w": ("num0", "power of a chip's management cores (Loihi's embedded x86) while a network "
                                    "runs, above idle, per chip, W"),
     },
