@@ -687,36 +687,33 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
     e.set_defaults(func=cmd_export)
 
+    def measured_on(sp) -> None:
+        """deploy's and power's options: the samples the activity is measured on, and the pace."""
+        sp.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="default: the network's")
+        sp.add_argument("--samples", type=_positive, default=100,
+                        help="test samples the accuracy and activity come from")
+        sp.add_argument("--steps", type=_positive, default=100)
+        sp.add_argument("--seed", type=int, default=0)
+        sp.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
+        sp.add_argument("--data-dir", **data_dir)
+        sp.add_argument("--realtime", action="store_true",
+                        help="pace a barrier-synchronized chip (Loihi) by the network's dt, as an application fed "
+                             "by its sensor in real time (default: as fast as the chip can step)")
+
     dp = sub.add_parser("deploy", help="check, quantize, map and estimate energy for one chip; write DIR")
     dp.add_argument("net", metavar="NET")
     dp.add_argument("--target", required=True, metavar="CHIP", help="a chip (spikeport targets) or a profile .toml")
     dp.add_argument("--out", required=True, metavar="DIR")
     dp.add_argument("--force", action="store_true", help="replace DIR if it exists and is not empty")
-    dp.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="default: the network's")
-    dp.add_argument("--samples", type=_positive, default=100, help="test samples the accuracy and activity come from")
-    dp.add_argument("--steps", type=_positive, default=100)
-    dp.add_argument("--seed", type=int, default=0)
-    dp.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
-    dp.add_argument("--data-dir", **data_dir)
-    dp.add_argument("--realtime", action="store_true",
-                    help="pace a barrier-synchronized chip (Loihi) by the network's dt, as an application fed by "
-                         "its sensor in real time (default: as fast as the chip can step)")
+    measured_on(dp)
     dp.set_defaults(func=cmd_deploy)
 
     pw = sub.add_parser("power", help="energy per inference and power on several chips, side by side")
     pw.add_argument("net", metavar="NET")
     pw.add_argument("--target", required=True, metavar="CHIP[,CHIP...]")
-    pw.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="default: the network's")
-    pw.add_argument("--samples", type=_positive, default=100)
-    pw.add_argument("--steps", type=_positive, default=100)
-    pw.add_argument("--seed", type=int, default=0)
+    measured_on(pw)
     pw.add_argument("--json", default=None, metavar="FILE")
     pw.add_argument("--html", default=None, metavar="FILE")
-    pw.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
-    pw.add_argument("--data-dir", **data_dir)
-    pw.add_argument("--realtime", action="store_true",
-                    help="pace a barrier-synchronized chip (Loihi) by the network's dt, as an application fed by "
-                         "its sensor in real time (default: as fast as the chip can step)")
     pw.set_defaults(func=cmd_power)
 
     tg = sub.add_parser("targets", help="list the chips spikeport knows")
