@@ -40,7 +40,7 @@ WORKLOADS = [
         "stated": "shape, LIF, batch 1, inputs injected as spikes from the host, input layer on 2 cores",
         "assumed": "10 steps of 1 ms per inference (nengo-loihi's keyword-spotting example; the paper does not "
                    "state it); rates 10 / 40 / 100 Hz (not stated)",
-        "rates_hz": (10.0, 40.0, 100.0), "cores": None, "chips": 1,
+        "rates_hz": (10.0, 40.0, 100.0), "chips": 1,
         "measured": {"dynamic_j": 0.081 / 296.0, "static_w": 0.029, "total_j": 0.110 / 296.0,
                      "inferences_per_s": 296.0},
         "calibrated": {"static_w": "the profile's idle power is this paper's measurement"},
@@ -53,7 +53,7 @@ WORKLOADS = [
         "stated": "the same network and board as the 2019 row, with the earlier NxSDK whose data I/O the "
                   "authors say limited throughput 'by up to an order of magnitude'",
         "assumed": "as the 2019 row",
-        "rates_hz": (10.0, 40.0, 100.0), "cores": None, "chips": 1,
+        "rates_hz": (10.0, 40.0, 100.0), "chips": 1,
         "measured": {"dynamic_j": 0.069 / 89.8, "static_w": 0.031, "total_j": 0.100 / 89.8,
                      "inferences_per_s": 89.8},
         "calibrated": {"static_w": "the profile's idle power is the 2019 run's boot idle (0.029 W)"},
@@ -128,7 +128,6 @@ def build(workload):
     nm = NeuronModel("if")  # the counts come from the stated rates, not from the neurons' dynamics
     pops, projs = [], []
     shape, prev, n_conv, n_dense = None, None, 0, 0
-    flat = False
     for spec in workload["layers"]:
         kind = spec[0]
         if kind == "input":
@@ -139,21 +138,18 @@ def build(workload):
             continue
         if kind == "bias_neurons":  # the frame as the bias of on-chip input neurons: one synapse each
             c = shape[0]
-            op = Conv2d(np.eye(c, dtype=np.float32).reshape(c, c, 1, 1))
+            ops = [Conv2d(np.eye(c, dtype=np.float32).reshape(c, c, 1, 1))]
             name = "bias_neurons"
         elif kind == "conv":
             _, c_out, k, stride, pad = spec
-            op = Conv2d(np.ones((c_out, shape[0], k, k), np.float32), stride=stride, padding=pad)
+            ops = [Conv2d(np.ones((c_out, shape[0], k, k), np.float32), stride=stride, padding=pad)]
             n_conv += 1
             name = f"conv{n_conv}"
         else:
-            n_out = spec[1]
-            size = int(np.prod(shape))
-            ops = ([] if len(shape) == 1 else [Flatten()]) + [Dense(np.ones((n_out, size), np.float32))]
+            dense = Dense(np.ones((spec[1], int(np.prod(shape))), np.float32))
+            ops = [dense] if len(shape) == 1 else [Flatten(), dense]
             n_dense += 1
             name = f"fc{n_dense}"
-        if kind != "dense":
-            ops = [op]
         out_shape = shape
         for o in ops:
             out_shape = o.out_shape(out_shape, name)
@@ -161,14 +157,10 @@ def build(workload):
         projs.append(Projection(f"{prev}->{name}", prev, name, ops))
         prev, shape = name, out_shape
     net = Network(pops, projs, dt_s=workload["dt_s"], output=prev).validate()
-    known = workload.get("cores_known", {})
-    per = workload.get("neurons_per_core")
-    cores = None
-    if per:
-        cores = {p.name: (0 if p.is_input else known.get(p.name, max(1, math.ceil(p.size / per))))
-                 for p in net.populations}
-    elif workload.get("cores") is None:
-        cores = {p.name: (0 if p.is_input else 1) for p in net.populations}
+    # stated cores where known; else the stated neurons per core; else one core per layer
+    known, per = workload.get("cores_known", {}), workload.get("neurons_per_core")
+    cores = {p.name: 0 if p.is_input else known.get(p.name, math.ceil(p.size / per) if per else 1)
+             for p in net.populations}
     return net, cores
 
 
@@ -211,6 +203,11 @@ def predict(workload, rate_step):
 
 # ----------------------------------------------------------------------------- comparing
 
+# the compared figures: {row: the estimate's key}
+FIGURES = {"dynamic_j": "dynamic_j", "static_w": "static_w", "total_j": "energy_per_inference_j",
+           "inferences_per_s": "inferences_per_s"}
+ENERGIES = ("dynamic_j", "total_j")
+
 def _within(pred, meas):
     if pred is None or not meas:
         return None
@@ -224,34 +221,16 @@ def compare(workload, small=False):
     runs = [predict(workload, r) for r in rates]
     mid = runs[len(runs) // 2]
     meas = workload["measured"]
-
-    def figure(e):
-        static_w = e["static_j"] * e["inferences_per_s"]
-        return {"dynamic_j": e["dynamic_j"] if e["synop_energy_j"] is not None else None,
-                "static_w": static_w, "total_j": e["energy_per_inference_j"] if e["synop_energy_j"] is not None
-                else None, "inferences_per_s": e["inferences_per_s"]}
-
-    def bands(key):
-        vals = []
-        for e in runs:
-            f = figure(e)
-            if f[key] is None:
-                return None
-            band = {"dynamic_j": e["band"]["dynamic_j"], "total_j": e["band"]["energy_per_inference_j"],
-                    "inferences_per_s": e["band"]["inferences_per_s"],
-                    "static_w": [f["static_w"], f["static_w"]]}[key]
-            vals += [f[key], *band]
-        return [min(vals), max(vals)]
-
-    central = figure(mid)
+    # an energy needing a per-op energy no source gives is not predicted (a total without it means nothing)
+    per_op_unknown = [k for k in mid["unknown"] if k.startswith("energy.")]
     rows = []
-    for key in ("dynamic_j", "static_w", "total_j", "inferences_per_s"):
-        p, m = central[key], meas.get(key)
-        why = None
-        if p is None:
-            why = "per-op energies of " + workload["chip"] + " are not published: " + ", ".join(
-                k for k in mid["unknown"] if k.startswith("energy."))
-        rows.append({"quantity": key, "predicted": p, "band": bands(key), "measured": m,
+    for key, field in FIGURES.items():
+        m, p, band, why = meas.get(key), mid[field], None, None
+        if key in ENERGIES and per_op_unknown:
+            p, why = None, f"per-op energies of {workload['chip']} are not published: {', '.join(per_op_unknown)}"
+        else:
+            band = [min(e["band"][field][0] for e in runs), max(e["band"][field][1] for e in runs)]
+        rows.append({"quantity": key, "predicted": p, "band": band, "measured": m,
                      "ratio": None if p is None else p / m, "within_2x": _within(p, m),
                      "calibrated": workload.get("calibrated", {}).get(key), "why_not": why})
     return {"workload": workload["name"], "chip": workload["chip"], "source": workload["source"],

@@ -53,7 +53,7 @@ DYNAMIC_TERMS = (("synops", "energy.synop_j", "synop_energy_j"),
 # core time per event of a layer: (count, profile key)
 CORE_TIME_TERMS = (("synops", "time.synop_s"), ("neuron_updates", "time.neuron_s"), ("spikes", "time.spike_s"))
 # the keys of an estimate that get a low-high band where coefficients have ranges
-BANDED = ("energy_per_inference_j", "dynamic_j", "static_j", "power_w", "inferences_per_s",
+BANDED = ("energy_per_inference_j", "dynamic_j", "static_j", "static_w", "power_w", "inferences_per_s",
           "time_per_inference_s", "step_s")
 CORNERS = ("value", "low", "high")
 
@@ -167,19 +167,18 @@ def _input_traffic(network, activity, layers, host_synops) -> dict:
                 "values": 0, "host_macs": 0.0}
     targets = {pr.post for pr in network.projections if pr.pre == inp.name}
     values = sum(network.population(t).size for t in targets)
-    steps = int(activity.steps)
-    macs = 0.0
+    # the host computes each target's currents once: its events per delivered step
+    delivered = {}
     for pr in network.projections:
         if pr.pre == inp.name:
-            delivered = max(1, steps - pr.delay_steps)
-            macs += float((host_synops or {}).get(pr.post, 0.0)) / delivered / \
-                sum(1 for q in network.projections if q.pre == inp.name and q.post == pr.post)
+            delivered[pr.post] = max(delivered.get(pr.post, 1), int(activity.steps) - pr.delay_steps)
+    macs = sum(float((host_synops or {}).get(post, 0.0)) / d for post, d in delivered.items())
     return {"kind": "values", "spikes": 0.0, "values": values, "host_macs": macs}
 
 
-def step_time(profile, layers, steps: int, *, cores=None, traffic=None, network_dt_s=None, realtime=False,
-              coef=None) -> dict:
-    """The chip's time per step from the per-layer counts of one inference (see the module docstring).
+def step_time(profile, layers, steps: int, *, cores, traffic, network_dt_s, realtime, coef) -> dict:
+    """The chip's time per step from the per-layer counts of one inference (see the module docstring),
+    with the coefficients at ``coef``'s corner; on a barrier chip the unknown ones are recorded in ``coef``.
 
     Returns {``step_s``, ``model`` (the profile's timing), ``busiest_layer``, ``busiest_core_s`` (its
     core's work per step), ``core_s`` {layer: work per step of its busiest core}, ``sync_s``,
@@ -187,8 +186,6 @@ def step_time(profile, layers, steps: int, *, cores=None, traffic=None, network_
     ``late`` (a real-time chip's core needs longer than its tick), ``complete`` (every time
     coefficient the model needs was known), ``unknown`` [keys]}.
     """
-    coef = coef or _Coefficients(profile)
-    traffic = traffic or {"kind": "values", "spikes": 0.0, "values": 0}
     timing = profile.timing
     barrier = timing == "barrier"
     # on a real-time chip the core times only check that a step fits its tick: not needed for the estimate
@@ -209,7 +206,11 @@ def step_time(profile, layers, steps: int, *, cores=None, traffic=None, network_
     core_known = not missing
     busiest = max(core_s, key=core_s.get) if core_s else None
     busiest_s = core_s[busiest] if busiest else 0.0
-    sync = probe.get("time.sync_s", needed=barrier) or 0.0
+    sync = probe.get("time.sync_s", needed=barrier)
+    if sync is None:
+        sync = 0.0
+        if barrier:
+            missing.add("time.sync_s")
     streamed = traffic["kind"] == "spikes" and profile.input == "host"  # the host talks to the chip every step
     host = (probe.get("time.host_step_s", needed=False) or 0.0) if streamed else 0.0
     if traffic["kind"] == "spikes":
@@ -224,9 +225,9 @@ def step_time(profile, layers, steps: int, *, cores=None, traffic=None, network_
            "paced_by": None}
     if barrier:
         step = busiest_s + sync + host + input_s
-        if realtime and network_dt_s is not None and network_dt_s > step:
+        if realtime and network_dt_s > step:
             step, out["paced_by"] = float(network_dt_s), "the network's dt (--realtime)"
-        out["complete"] = not missing and "time.sync_s" not in coef.unknown
+        out["complete"] = not missing
     else:
         tick = coef.get("time.dt_s")
         out["tick_s"] = tick
@@ -240,15 +241,12 @@ def step_time(profile, layers, steps: int, *, cores=None, traffic=None, network_
     return out
 
 
-def _price(network, profile, activity, layers, traffic, cores, chips, corner, realtime) -> dict:
+def _price(network, profile, activity, layers, traffic, cores, chips, corner, realtime, host_profile) -> dict:
     """One pricing of the counts with every coefficient at ``corner``."""
     coef = _Coefficients(profile, corner)
     steps = int(activity.steps)
     timing = step_time(profile, layers, steps, cores=cores, traffic=traffic, network_dt_s=float(network.dt_s),
                        realtime=realtime, coef=coef)
-    if profile.timing == "barrier":
-        for key in timing["unknown"]:
-            coef.unknown.setdefault(key, _why(profile, key))
     t_inf = steps * timing["step_s"]
     priced = []
     for lay in layers:
@@ -291,8 +289,7 @@ def _price(network, profile, activity, layers, traffic, cores, chips, corner, re
     inferences_per_s = 1.0 / t_inf
     host = None
     if traffic["host_macs"]:
-        from ..hardware_profiles import load as load_profile
-        mac_j = _Coefficients(load_profile("cpu"), corner).get("energy.mac_j", needed=False)
+        mac_j = _Coefficients(host_profile, corner).get("energy.mac_j", needed=False)
         host = {"macs": traffic["host_macs"], "energy_j": None if mac_j is None else traffic["host_macs"] * mac_j,
                 "what": "the analog input's first projection, computed on the host CPU once per inference "
                         "(priced at the cpu profile's energy.mac_j); not in the chip's energy"}
@@ -300,7 +297,7 @@ def _price(network, profile, activity, layers, traffic, cores, chips, corner, re
             "step_energy_j": step_energy, "runtime_j": runtime_j, "chip_static_j": chip_static_j, "core_static_j": core_static_j,
             "dynamic_j": dynamic_j, "static_j": static_j, "energy_per_inference_j": energy_j,
             "inferences_per_s": inferences_per_s, "time_per_inference_s": t_inf, "step_s": timing["step_s"],
-            "power_w": energy_j * inferences_per_s, "host": host}
+            "static_w": static_j * inferences_per_s, "power_w": energy_j * inferences_per_s, "host": host}
 
 
 def estimate(network, profile, activity, *, cores=None, chips=None, host_synops=None, realtime=False) -> dict:
@@ -327,7 +324,7 @@ def estimate(network, profile, activity, *, cores=None, chips=None, host_synops=
     Returns
     -------
     dict, JSON-serializable: ``energy_per_inference_j``, ``dynamic_j``, ``static_j``,
-    ``power_w``, ``inferences_per_s``, ``time_per_inference_s`` (the latency of one inference),
+    ``static_w`` (the static power: cores and chips), ``power_w``, ``inferences_per_s``, ``time_per_inference_s`` (the latency of one inference),
     ``step_s``, ``steps_per_s``, ``time`` (the time model's findings, :func:`step_time`),
     ``chip_dt_s``, ``network_dt_s``, ``steps``, ``samples``, ``synops``, ``neuron_updates``,
     ``spikes``, ``synop_energy_j``, ``update_energy_j``, ``route_energy_j``, ``step_energy_j``, ``runtime_j``,
@@ -353,7 +350,12 @@ def estimate(network, profile, activity, *, cores=None, chips=None, host_synops=
     cores = _check_cores(network, cores, needed=_Coefficients(profile).get("energy.static_core_w", False) is not None)
     layers = _layer_counts(network, activity, host_synops)
     traffic = _input_traffic(network, activity, layers, host_synops)
-    runs = {c: _price(network, profile, activity, layers, traffic, cores, chips, c, realtime) for c in CORNERS}
+    host_profile = None
+    if traffic["host_macs"]:
+        from ..hardware_profiles import load as load_profile
+        host_profile = load_profile("cpu")
+    runs = {c: _price(network, profile, activity, layers, traffic, cores, chips, c, realtime, host_profile)
+            for c in CORNERS}
     r, coef, timing = runs["value"], runs["value"]["coef"], runs["value"]["timing"]
     steps = int(activity.steps)
 
@@ -379,14 +381,12 @@ def estimate(network, profile, activity, *, cores=None, chips=None, host_synops=
                         if host_synops else ""))
     totals = {out: (None if any(lay[out] is None for lay in r["layers"]) else _sum(lay[out] for lay in r["layers"]))
               for _, _, out in DYNAMIC_TERMS}
-    band = {k: sorted([runs["low"][k], runs["high"][k]]) for k in BANDED}
-    band["steps_per_s"] = sorted([1.0 / runs["low"]["step_s"], 1.0 / runs["high"]["step_s"]])
-    for k in BANDED:  # the central value inside its band (coefficients act monotonically)
-        band[k] = [min(band[k][0], r[k]), max(band[k][1], r[k])]
+    band = _band(runs, BANDED)
+    band["steps_per_s"] = [1.0 / band["step_s"][1], 1.0 / band["step_s"][0]]
     time_info = {k: v for k, v in timing.items() if k != "unknown"}
     return {
         "energy_per_inference_j": r["energy_per_inference_j"], "dynamic_j": r["dynamic_j"],
-        "static_j": r["static_j"], "power_w": r["power_w"], "inferences_per_s": r["inferences_per_s"],
+        "static_j": r["static_j"], "static_w": r["static_w"], "power_w": r["power_w"], "inferences_per_s": r["inferences_per_s"],
         "time_per_inference_s": r["time_per_inference_s"], "step_s": r["step_s"],
         "steps_per_s": 1.0 / r["step_s"], "time": time_info,
         "chip_dt_s": dt_chip, "network_dt_s": float(network.dt_s),
@@ -405,6 +405,15 @@ def estimate(network, profile, activity, *, cores=None, chips=None, host_synops=
         "unknown": sorted(coef.unknown), "unknown_why": dict(sorted(coef.unknown.items())),
         "complete": not coef.unknown, "sources": dict(sorted(coef.sources.items())), "notes": notes,
     }
+
+
+def _band(runs: dict, keys) -> dict:
+    """{key: [lowest, highest]} of each key over the pricings at every corner (None where unknown)."""
+    band = {}
+    for k in keys:
+        vals = [runs[c][k] for c in CORNERS if runs[c][k] is not None]
+        band[k] = [min(vals), max(vals)] if vals else None
+    return band
 
 
 def _why(profile, key: str) -> str:
@@ -531,11 +540,8 @@ def baseline(network, profile, batch: int = 1) -> dict:
                         "static_j": static_j, "energy_per_inference_j": energy_j, "power_w": energy_j / t_inf,
                         "inferences_per_s": 1.0 / t_inf, "time_per_inference_s": t_inf, "time_per_call_s": t_call}
     r, coef = runs["value"], runs["value"]["coef"]
-    band = {}
-    for k in ("energy_per_inference_j", "dynamic_j", "static_j", "power_w", "inferences_per_s",
-              "time_per_inference_s"):
-        vals = [runs[c][k] for c in CORNERS if runs[c][k] is not None]
-        band[k] = [min(vals), max(vals)] if vals else None
+    band = _band(runs, ("energy_per_inference_j", "dynamic_j", "static_j", "power_w", "inferences_per_s",
+                        "time_per_inference_s"))
     return {
         "batch": int(batch), "model": "overhead + arithmetic at the measured busy power" if timed
         else "per-operation energy over an assumed pass time",
