@@ -118,6 +118,21 @@ BASELINE_SWEEP = {
 }
 FITTED_BATCHES = (1, 64)
 
+# Network size at batch 1 (the same logs): Blouw et al.'s scaled keyword spotter, N copies of a branch of
+# 10 dense layers of 256 between the first hidden layer and the output layers (abr/power_benchmarks
+# models.py ScaledModel; N = 0 is the keyword spotter's topology with random weights). N -> (inferences/s,
+# dynamic J per inference); Loihi's dynamic is the paper's definition (running - boot idle), 2019 software.
+# The cpu and gpu profiles' per-layer time is fitted to N = 10; N = 0-8 are held out. Loihi's are all held out.
+SIZE_SWEEP = {
+    "cpu": {0: (1729.7, 6.22e-3), 2: (505.9, 1.41e-2), 4: (355.2, 2.62e-2), 6: (286.0, 3.46e-2),
+            8: (233.1, 4.53e-2), 10: (185.9, 6.03e-2)},
+    "gpu": {0: (767.7, 3.01e-2), 2: (267.0, 9.18e-2), 4: (178.1, 1.41e-1), 6: (134.5, 1.89e-1),
+            8: (108.7, 2.35e-1), 10: (93.0, 2.77e-1)},
+    "loihi": {0: (125.8, 6.2e-4), 2: (114.4, 7.0e-4), 4: (114.3, 7.3e-4), 6: (114.3, 7.7e-4),
+              8: (114.0, 8.0e-4), 10: (114.0, 8.4e-4)},
+}
+FITTED_SIZE = 10
+
 
 # ----------------------------------------------------------------------------- building a workload
 
@@ -162,6 +177,35 @@ def build(workload):
     cores = {p.name: 0 if p.is_input else known.get(p.name, math.ceil(p.size / per) if per else 1)
              for p in net.populations}
     return net, cores
+
+
+def build_scaled(n_copies: int, n_layers: int = 10, width: int = 256, n_in: int = 390, n_out: int = 29):
+    """Blouw et al.'s scaled keyword spotter (models.py ScaledModel): input -> inp (width) -> n_copies branches
+    of n_layers x width -> out (width; its weights over the concatenated branches are one projection per
+    branch, summed) -> char (n_out). n_copies = 0 is the keyword spotter's own topology."""
+    from spikeport.ir import Dense, InputEncoding, Network, NeuronModel, Population, Projection
+
+    nm = NeuronModel("if")
+    dense = lambda n_o, n_i: [Dense(np.ones((n_o, n_i), np.float32))]  # noqa: E731 - shapes only
+    pops = [Population("input", (n_in,), encoding=InputEncoding("regular", 100.0)),
+            Population("inp", (width,), neuron=nm)]
+    projs = [Projection("input->inp", "input", "inp", dense(width, n_in))]
+    lasts = ["inp"]
+    if n_copies:
+        lasts = []
+        for c in range(n_copies):
+            prev = "inp"
+            for k in range(n_layers):
+                name = f"c{c}_l{k}"
+                pops.append(Population(name, (width,), neuron=nm))
+                projs.append(Projection(f"{prev}->{name}", prev, name, dense(width, width)))
+                prev = name
+            lasts.append(prev)
+    pops += [Population("out", (width,), neuron=nm), Population("char", (n_out,), neuron=nm)]
+    projs += [Projection(f"{last}->out", last, "out", dense(width, width)) for last in lasts]
+    projs.append(Projection("out->char", "out", "char", dense(n_out, width)))
+    net = Network(pops, projs, dt_s=1e-3, output="char").validate()
+    return net, {p.name: 0 if p.is_input else 1 for p in net.populations}
 
 
 def activity(net, steps: int, rate_step: float):
@@ -273,12 +317,63 @@ def baseline_rows():
     return rows
 
 
-def baseline_markdown(rows) -> str:
-    lines = ["| device | batch | inferences/s predicted / measured (ratio) | dynamic J per inference predicted "
+def fit_baseline(device: str) -> dict:
+    """The cpu or gpu profile's call_s, layer_s and op_s, solved from three measurements of Blouw et al.:
+    the keyword spotter at batch 1 and 64 and the scaled network (N = 10) at batch 1, each time per call
+    less its memory traffic at the profile's byte_s (the memory's bandwidth, not fitted)."""
+    from spikeport.deploy.energy import ann_macs
+    from spikeport.hardware_profiles import load
+
+    byte_s = load(device).value("time.byte_s")
+    kws, _ = build(WORKLOADS[0])
+    big, _ = build_scaled(FITTED_SIZE)
+    rows, rhs = [], []
+    for net, batch, inf_s in ((kws, 1, BASELINE_SWEEP[device][1][0]), (kws, 64, BASELINE_SWEEP[device][64][0]),
+                              (big, 1, SIZE_SWEEP[device][FITTED_SIZE][0])):
+        c = ann_macs(net)
+        traffic = 4 * c["weights"] + batch * 8 * c["values"]
+        rows.append([1.0, len(c["layers"]), batch * (c["macs"] + c["adds"])])
+        rhs.append(batch / inf_s - traffic * byte_s)
+    call_s, layer_s, op_s = np.linalg.solve(np.array(rows), np.array(rhs))
+    return {"call_s": float(call_s), "layer_s": float(layer_s), "op_s": float(op_s)}
+
+
+def size_rows():
+    """The scaled keyword spotter (N = 0-10 copies) at batch 1 on cpu, gpu (ANN baselines) and loihi (the SNN
+    at the keyword-spotting rows' assumed steps and middle rate): inferences/s and dynamic J per inference."""
+    from spikeport.deploy.energy import baseline, estimate
+    from spikeport.hardware_profiles import load
+
+    kws = WORKLOADS[0]
+    rate = kws["rates_hz"][1] * kws["dt_s"]
+    rows = []
+    for device, sweep in SIZE_SWEEP.items():
+        prof = load(device)
+        for n, (inf_s, dyn_j) in sweep.items():
+            net, cores = build_scaled(n)
+            if prof.neuromorphic:
+                act, _ = activity(net, kws["steps"], rate)
+                r = estimate(net, prof, act, cores=cores, chips=1)
+                fitted = False
+            else:
+                r = baseline(net, prof, batch=1)
+                fitted = n == FITTED_SIZE
+            rows.append({"device": device, "copies": n, "fitted": fitted,
+                         "predicted_inferences_per_s": r["inferences_per_s"], "measured_inferences_per_s": inf_s,
+                         "predicted_dynamic_j": r["dynamic_j"], "dynamic_band": r["band"]["dynamic_j"],
+                         "measured_dynamic_j": dyn_j,
+                         "ratio_inferences_per_s": r["inferences_per_s"] / inf_s,
+                         "ratio_dynamic_j": r["dynamic_j"] / dyn_j,
+                         "within_2x": _within(r["inferences_per_s"], inf_s) and _within(r["dynamic_j"], dyn_j)})
+    return rows
+
+
+def baseline_markdown(rows, key="batch") -> str:
+    lines = [f"| device | {key} | inferences/s predicted / measured (ratio) | dynamic J per inference predicted "
              "[band] / measured (ratio) | within 2x |", "|---|---|---|---|---|"]
     for r in rows:
         band = r["dynamic_band"]
-        lines.append(f"| {r['device']} | {r['batch']} | {r['predicted_inferences_per_s']:.4g} / "
+        lines.append(f"| {r['device']} | {r[key]} | {r['predicted_inferences_per_s']:.4g} / "
                      f"{r['measured_inferences_per_s']:.4g} ({r['ratio_inferences_per_s']:.2f}) | "
                      f"{_fmt(r['predicted_dynamic_j'], 'J')} [{_fmt(band[0], 'J')} - {_fmt(band[1], 'J')}] / "
                      f"{_fmt(r['measured_dynamic_j'], 'J')} ({r['ratio_dynamic_j']:.2f}) | "
@@ -328,9 +423,16 @@ def main(argv=None) -> int:
     results = [compare(w, small=args.small) for w in WORKLOADS]
     statics = static_rows()
     base = baseline_rows()
+    sizes = size_rows()
     print(markdown(results, statics))
     print()
     print(baseline_markdown(base))
+    print()
+    print(baseline_markdown(sizes, key="copies"))
+    print()
+    for device in ("cpu", "gpu"):
+        print(f"{device} time model refitted (byte_s from the profile): "
+              + ", ".join(f"{k} = {v:.5g}" for k, v in fit_baseline(device).items()))
     for r in results:
         print(f"\n{r['workload']} on {r['chip']}: {r['step_s'] * 1e6:.3g} us per step (busiest: "
               f"{r['busiest_layer']}); stated: {r['stated']}; assumed: {r['assumed']}")
@@ -338,7 +440,7 @@ def main(argv=None) -> int:
             print(f"  note: {n}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"workloads": results, "static": statics, "baselines": base,
+            json.dump({"workloads": results, "static": statics, "baselines": base, "sizes": sizes,
                        "not_rebuildable": NOT_REBUILDABLE}, f, indent=2)
     return 0
 

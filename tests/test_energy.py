@@ -439,3 +439,35 @@ def test_baseline_on_a_conventional_device():
     unknown = baseline(net, device_profile(mac_j={"unknown": "not measured"}))
     assert unknown["dynamic_j"] is None and unknown["unknown"] == ["energy.mac_j"]
     assert unknown["complete"] is False and unknown["energy_per_inference_j"] == static
+
+
+def timed_device(**time):
+    t = {"dt_s": q(2.0**-10), "call_s": q(2.0**-10), "layer_s": q(2.0**-12), "byte_s": q(2.0**-20),
+         "op_s": q(2.0**-24)}
+    t.update(time)
+    t = {k: v for k, v in t.items() if v is not None}
+    return parse({"name": "timedcpu", "title": "Timed CPU", "kind": "conventional", "quantization": "none",
+                  "time": t, "energy": {"synop_j": {"unknown": "n/a"}, "neuron_update_j": {"unknown": "n/a"},
+                                        "spike_j": {"unknown": "n/a"}, "mac_j": q(2.0**-32),
+                                        "static_core_w": q(0.0), "static_chip_w": q(8.0),
+                                        "active_w": q(2.0)}}, "timed.toml")
+
+
+def test_timed_baseline_by_hand():
+    # conv_network: weights 18 (conv) + 8 + 100 (dense) + 18 (c's bias) = 144; values (every population's
+    # outputs) 25 + 18 + 4 = 47; 2 layers (c, out); 312 MACs and adds. At batch 2 the call moves
+    # 4 x 144 + 2 x 8 x 47 = 1328 bytes.
+    net = conv_network()
+    r = baseline(net, timed_device(), batch=2)
+    assert (r["weights"], r["layers_timed"], r["bytes_per_call"]) == (144, 2, 1328)
+    t_call = 2.0**-10 + 2 * 2.0**-12 + 1328 * 2.0**-20 + 2 * 312 * 2.0**-24
+    assert r["time_per_call_s"] == t_call and r["time_per_inference_s"] == t_call / 2
+    assert r["inferences_per_s"] == 2 / t_call
+    assert r["dynamic_j"] == 2.0 * t_call / 2  # the busy power over the time of one inference
+    assert r["overhead_j"] == 2.0 * (t_call - 2 * 312 * 2.0**-24) / 2  # all but the arithmetic
+    assert r["static_j"] == 8.0 * t_call / 2
+    assert r["complete"] is True
+    # a profile without the per-layer and memory terms leaves them out and says so
+    bare = baseline(net, timed_device(layer_s=None, byte_s=None), batch=2)
+    assert bare["time_per_call_s"] == 2.0**-10 + 2 * 312 * 2.0**-24
+    assert bare["unknown"] == ["time.byte_s", "time.layer_s"] and bare["complete"] is False

@@ -82,3 +82,35 @@ def test_cpu_and_gpu_baselines_hold_out_the_batch_sweep(validation):
             assert r["ratio_inferences_per_s"] == pytest.approx(1.0, rel=1e-3)
         else:
             assert r["within_2x"], r
+
+
+def test_the_network_size_sweep_is_held_out_and_within_2x(validation):
+    # Blouw et al.'s scaled networks (0-10 branches of 10 layers) at batch 1: the cpu and gpu per-layer time is
+    # fitted to 10 branches only; every other size, and every loihi row, is a prediction
+    rows = validation.size_rows()
+    assert {(r["device"], r["copies"]) for r in rows} == {(d, n) for d in ("cpu", "gpu", "loihi")
+                                                         for n in (0, 2, 4, 6, 8, 10)}
+    assert {(r["device"], r["copies"]) for r in rows if r["fitted"]} == {("cpu", 10), ("gpu", 10)}
+    for r in rows:
+        assert r["within_2x"], r
+
+
+def test_the_scaled_network_is_the_published_topology(validation):
+    from spikeport.deploy.energy import ann_macs
+
+    net, _ = validation.build_scaled(2)
+    assert len(net.populations) == 1 + 1 + 2 * 10 + 2  # input, inp, 2 x 10 branch layers, out, char
+    # concat(branches) -> out is one 512 x 256 matrix: two 256 x 256 projections summed
+    assert ann_macs(net)["macs"] == 390 * 256 + 2 * 10 * 256 * 256 + 2 * 256 * 256 + 256 * 29
+    kws, _ = validation.build_scaled(0)
+    assert [p.size for p in kws.populations] == [390, 256, 256, 29]
+
+
+@pytest.mark.parametrize("device", ["cpu", "gpu"])
+def test_the_profiles_hold_the_fitted_time_model(validation, device):
+    # the cpu and gpu profiles' call_s, layer_s and op_s are the fit bench/energy_validation.py reproduces
+    from spikeport.hardware_profiles import load
+
+    prof = load(device)
+    for key, value in validation.fit_baseline(device).items():
+        assert prof.value(f"time.{key}") == pytest.approx(value, rel=1e-4), key

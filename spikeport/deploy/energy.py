@@ -455,12 +455,14 @@ def ann_macs(network) -> dict:
 
     Returns
     -------
-    dict: ``macs``, ``adds`` (totals), ``projections`` [{``name``, ``pre``, ``post``,
-    ``macs``, ``adds``}], ``layers`` [{``name``, ``neurons``, ``macs``, ``adds``}] (per
-    receiving population: its projections, its bias and its residual sums).
+    dict: ``macs``, ``adds`` (totals), ``weights`` (parameters: the ops' weights and the
+    biases), ``values`` (activations of one pass: every population's outputs, input included),
+    ``projections`` [{``name``, ``pre``, ``post``, ``macs``, ``adds``}], ``layers``
+    [{``name``, ``neurons``, ``macs``, ``adds``}] (per receiving population: its projections,
+    its bias and its residual sums).
     """
     shapes = {p.name: tuple(p.shape) for p in network.populations}
-    projections = []
+    projections, weights = [], 0
     per_post = {p.name: [0, 0] for p in network.populations if not p.is_input}
     for proj in network.projections:
         shape, macs, adds = shapes[proj.pre], 0, 0
@@ -468,6 +470,8 @@ def ann_macs(network) -> dict:
             out = op.out_shape(shape, f"projection {proj.name!r} op {op.kind}")
             m, a = _op_counts(op, out)
             macs, adds, shape = macs + m, adds + a, out
+            w = getattr(op, "weight", None)
+            weights += 0 if w is None else math.prod(w.shape)
         projections.append({"name": proj.name, "pre": proj.pre, "post": proj.post, "macs": macs, "adds": adds})
         per_post[proj.post][0] += macs
         per_post[proj.post][1] += adds
@@ -479,7 +483,9 @@ def ann_macs(network) -> dict:
         extra = pop.size * max(0, into - 1) + (pop.size if pop.bias is not None else 0)
         macs, adds = per_post[pop.name][0], per_post[pop.name][1] + extra
         layers.append({"name": pop.name, "neurons": pop.size, "macs": macs, "adds": adds})
+    weights += sum(pop.size for pop in network.populations if pop.bias is not None)
     return {"macs": sum(lay["macs"] for lay in layers), "adds": sum(lay["adds"] for lay in layers),
+            "weights": weights, "values": sum(pop.size for pop in network.populations),
             "projections": projections, "layers": layers}
 
 
@@ -487,16 +493,22 @@ def baseline(network, profile, batch: int = 1) -> dict:
     """Energy, speed and power of ``network`` run as an ANN on the conventional device of ``profile``,
     ``batch`` inferences per call.
 
-    Where the profile gives the device's time model (``time.call_s``, ``time.op_s``) and its
-    power while busy (``energy.active_w``)::
+    Where the profile gives the device's time model (``time.call_s``, ``time.layer_s``,
+    ``time.byte_s``, ``time.op_s``) and its power while busy (``energy.active_w``)::
 
-        time per call      = call_s + batch x (MACs + adds) x op_s   (framework and launch overhead,
-                                                                     then the arithmetic)
+        time per call      = call_s                              (framework overhead, input and output)
+                           + layers x layer_s                     (each layer's kernels and their dispatch)
+                           + bytes x byte_s                       (memory traffic at the memory's bandwidth)
+                           + batch x (MACs + adds) x op_s         (the arithmetic)
+        bytes              = 4 x weights (read once per call) + batch x 8 x values (every activation
+                             written once and read once, float32)
         time per inference = time per call / batch;  inferences/s = 1 / that
-        dynamic            = active_w x time per inference          (power above idle while busy)
+        dynamic            = active_w x time per inference      (power above idle while busy)
         static             = idle power (static_chip_w) x time per inference
 
     which is how devices spend energy at small batches: waiting on overhead, not multiplying.
+    ``layers`` counts the populations that receive projections. A profile without
+    ``layer_s`` or ``byte_s`` leaves that term out and lists it as unknown.
     Otherwise the older per-operation model: dynamic = (MACs + adds) x ``energy.mac_j``, static
     = idle power x ``time.dt_s`` (the time of one pass, an assumption the profile names).
 
@@ -516,16 +528,19 @@ def baseline(network, profile, batch: int = 1) -> dict:
         raise ValueError(f"baseline: batch must be a positive integer, got {batch!r}")
     counts = ann_macs(network)
     ops = counts["macs"] + counts["adds"]
+    n_layers = len(counts["layers"])
+    traffic = 4 * counts["weights"] + batch * 8 * counts["values"]
     timed = all(profile.value(k) is not None for k in ("time.call_s", "time.op_s", "energy.active_w"))
     runs = {}
     for corner in CORNERS:
         coef = _Coefficients(profile, corner)
         if timed:
             call_s, op_s, active_w = coef.get("time.call_s"), coef.get("time.op_s"), coef.get("energy.active_w")
-            t_call = call_s + batch * ops * op_s
+            t_call = (call_s + (coef.term(n_layers, "time.layer_s") or 0.0)
+                      + (coef.term(traffic, "time.byte_s") or 0.0) + batch * ops * op_s)
             t_inf = t_call / batch
             layers = [{**lay, "dynamic_j": active_w * (lay["macs"] + lay["adds"]) * op_s} for lay in counts["layers"]]
-            overhead_j = active_w * call_s / batch
+            overhead_j = active_w * (t_call - batch * ops * op_s) / batch
             dynamic_j = active_w * t_inf
         else:
             t_inf = coef.get("time.dt_s")
@@ -545,7 +560,8 @@ def baseline(network, profile, batch: int = 1) -> dict:
     return {
         "batch": int(batch), "model": "overhead + arithmetic at the measured busy power" if timed
         else "per-operation energy over an assumed pass time",
-        "macs": counts["macs"], "adds": counts["adds"], "ops_charged": ops,
+        "macs": counts["macs"], "adds": counts["adds"], "ops_charged": ops, "weights": counts["weights"],
+        "layers_timed": n_layers, "bytes_per_call": traffic,
         **{k: r[k] for k in ("energy_per_inference_j", "dynamic_j", "overhead_j", "static_j", "power_w",
                              "inferences_per_s", "time_per_inference_s", "time_per_call_s")},
         "layers": r["layers"], "band": band, "unknown": sorted(coef.unknown),

@@ -64,6 +64,10 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "message_s": ("num0", "core time to receive one spike message (before its synapses), s"),
         "call_s": ("num0", "a conventional device's fixed time per call (framework dispatch, kernel launches), s"),
         "op_s": ("num0", "a conventional device's time per MAC or add of a call's arithmetic, s"),
+        "layer_s": ("num0", "a conventional device's time per layer of a call (the kernels one layer launches "
+                            "and their dispatch), s"),
+        "byte_s": ("num0", "a conventional device's time per byte moved between its memory and its cores "
+                           "(1 / memory bandwidth), s"),
         "host_step_s": ("num0", "host time per step when the host streams input spikes to the chip every step "
                                 "(the host link's round trip), s"),
     },
