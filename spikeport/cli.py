@@ -14,6 +14,7 @@ from pathlib import Path
 from . import __version__
 from .backends import BACKENDS
 from .errors import SpikeportError
+from .units import si, si_range
 
 DATASET_NAMES = ("digits", "mnist", "mnist-5k", "fashion-mnist")
 
@@ -468,21 +469,21 @@ def _print_energy(name, e, stream=sys.stdout) -> None:
         if v is None:
             return "unknown"
         lo_hi = band.get(key)
-        rng = f" [{lo_hi[0] * 1e6:.3g}-{lo_hi[1] * 1e6:.3g}]" if lo_hi and lo_hi[0] != lo_hi[1] else ""
-        return f"{at_least}{v * 1e6:.4g}{rng} uJ"
+        rng = f" {si_range(lo_hi[0], lo_hi[1], 'J')}" if lo_hi and lo_hi[0] != lo_hi[1] else ""
+        return f"{at_least}{si(v, 'J')}{rng}"
     speed = f" at {e.get('inferences_per_s', 0):.4g} inferences/s"
     if e.get("steps_per_s"):
-        speed += f" ({e['steps_per_s']:.4g} steps/s, latency {e['time_per_inference_s'] * 1e3:.4g} ms)"
+        speed += f" ({e['steps_per_s']:.4g} steps/s, latency {si(e['time_per_inference_s'], 's')})"
     print(f"  {name}: {j(e.get('energy_per_inference_j'), 'energy_per_inference_j')} per inference "
           f"(dynamic {j(e.get('dynamic_j'), 'dynamic_j')}, static {j(e.get('static_j'), 'static_j')}); "
-          + ("unknown power" if e.get("power_w") is None else f"{at_least}{e['power_w'] * 1e3:.4g} mW")
+          + ("unknown power" if e.get("power_w") is None else f"{at_least}{si(e['power_w'], 'W')}")
           + speed
           + ("" if e.get("complete", True) else f" (incomplete: unknown {', '.join(e.get('unknown', []))})"),
           file=stream)
     host = e.get("host")
     if host:
         print(f"    host side (not in the chip's figures): {host['macs']:.4g} MACs"
-              + ("" if host.get("energy_j") is None else f", {host['energy_j'] * 1e6:.4g} uJ")
+              + ("" if host.get("energy_j") is None else f", {si(host['energy_j'], 'J')}")
               + " for the analog input's first projection", file=stream)
 
 
@@ -521,6 +522,9 @@ def cmd_power(args) -> int:
     net = _load_graph(args.net, args.dt)
     dataset = args.dataset or net.metadata.get("dataset") or "digits"
     targets = [t.strip() for t in args.target.split(",") if t.strip()]
+    if "all" in targets:
+        from .hardware_profiles import names
+        targets = [t for t in targets if t != "all"] + names()
     for path in (args.json, args.html):
         if path and not Path(path).resolve().parent.is_dir():
             raise SpikeportError(f"{path}: directory {Path(path).parent} does not exist")
@@ -530,7 +534,11 @@ def cmd_power(args) -> int:
     print(f"{args.net}: {result['samples']} samples of {result['dataset']}, T = {result['steps']} "
           f"(float accuracy {result['float_accuracy']:.2%})")
     for name, e in result["targets"].items():
-        _print_energy(f"{name} ({e['cores']} cores, {e['chips']} chips, accuracy {e['accuracy']:.2%})", e)
+        if not e["fits"]:
+            print(f"  {name}: does not fit: {e['reason']}")
+            continue
+        _print_energy(f"{name} ({e['cores']} cores, {e['chips']} chip{'' if e['chips'] == 1 else 's'}, "
+                      f"accuracy {e['accuracy']:.2%})", e)
     for name, b in result["baselines"].items():
         _print_energy(f"{name} baseline (ANN)", b)
     if args.json:
@@ -710,7 +718,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     pw = sub.add_parser("power", help="energy per inference and power on several chips, side by side")
     pw.add_argument("net", metavar="NET")
-    pw.add_argument("--target", required=True, metavar="CHIP[,CHIP...]")
+    pw.add_argument("--target", default="all", metavar="CHIP[,CHIP...]",
+                    help="chips (spikeport targets) or profile .toml files, comma-separated; 'all' for every chip "
+                         "spikeport knows (default: all). cpu and gpu are always shown as the baselines")
     measured_on(pw)
     pw.add_argument("--json", default=None, metavar="FILE")
     pw.add_argument("--html", default=None, metavar="FILE")

@@ -197,12 +197,31 @@ def test_realtime_paces_loihi_by_the_networks_dt(conv_net_file, tmp_path):
     assert "steps/s" in fast.stdout and "latency" in fast.stdout
 
 
-def test_power_refuses_before_measuring_when_one_chip_does_not_fit(tmp_path):
+def test_power_shows_a_chip_that_does_not_fit_as_a_row_with_its_reason(tmp_path):
+    from spikeport.ir import save_network
+
+    net = save_network(dense_network([64, 300, 10]), tmp_path / "wide.spk")  # fc2: 300 inputs per neuron
+    r = run_cli("power", net, "--target", "loihi,truenorth,cpu", "--samples", "4", "--steps", "8",
+                "--json", tmp_path / "p.json", "--html", tmp_path / "p.html")
+    assert r.returncode == 0, r.stderr
+    p = json.loads((tmp_path / "p.json").read_text())
+    assert list(p["targets"]) == ["loihi", "truenorth"]  # cpu is a baseline, always shown there
+    assert p["targets"]["loihi"]["fits"] is True and p["targets"]["loihi"]["energy_per_inference_j"] > 0
+    tn = p["targets"]["truenorth"]
+    assert tn["fits"] is False and "256" in tn["reason"] and "fc2" in tn["reason"] and "energy_per_inference_j" not in tn
+    assert set(p["baselines"]) == {"cpu", "gpu"}
+    assert "truenorth: does not fit:" in r.stdout
+    page = (tmp_path / "p.html").read_text()
+    assert "does not fit" in page and "fc2" in page
+
+
+def test_power_refuses_before_measuring_when_no_chip_fits(tmp_path):
     from spikeport.ir import save_network
 
     net = save_network(dense_network([300, 20, 10]), tmp_path / "wide.spk")
-    r = run_cli("power", net, "--target", "loihi,truenorth", "--json", tmp_path / "p.json")
-    assert r.returncode == 2 and r.stderr.startswith("error: truenorth: ") and "256" in r.stderr and "fc1" in r.stderr
+    r = run_cli("power", net, "--target", "truenorth,xylo", "--json", tmp_path / "p.json")
+    assert r.returncode == 2 and r.stderr.startswith("error: power: the network fits none of the targets: ")
+    assert "truenorth: " in r.stderr and "xylo: " in r.stderr and "fc1" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "p.json").exists()
 

@@ -403,30 +403,42 @@ def power(network, targets, *, data="digits", samples: int | None = 100, steps: 
     """Energy and power of ``network`` on every chip of ``targets``, side by side (``spikeport power``);
     ``realtime`` as :func:`deploy`'s.
 
-    Every target is checked first: one that the network does not fit stops the whole
-    comparison with its reason, before anything is measured. The float network is run
-    once; each chip's quantized network once more.
+    Every target is checked first, before anything is measured. A chip the network does not fit
+    is a row of its own, ``{"fits": false, "reason": ...}``; the comparison fails only when the
+    network fits none of the chips named. A conventional device (cpu, gpu) is accepted as a target:
+    both are always reported, under ``baselines``. The float network is run once; each chip's
+    quantized network once more.
     """
     profiles = [t if isinstance(t, Profile) else load_profile(t) for t in targets]
     if not profiles:
         raise SpikeportError("power: name at least one --target")
-    fitted, counted = {}, {}
-    for prof in profiles:
+    chips = list({p.name: p for p in profiles if p.neuromorphic}.values())  # each chip once, in the order given
+    fitted, counted, refused = {}, {}, {}
+    for prof in chips:
         try:
             fitted[prof.name] = fit(network, prof)
             counted[prof.name] = counts(network, prof, fitted[prof.name].partition, steps)
         except SpikeportError as exc:
-            raise SpikeportError(str(exc) if str(exc).startswith(f"{prof.name}:") else f"{prof.name}: {exc}") from None
+            reason = str(exc)
+            for prefix in (f"{prof.name}: ", f"does not fit {prof.name}: "):  # the row names the chip already
+                reason = reason[len(prefix):] if reason.startswith(prefix) else reason
+            refused[prof.name] = reason
+    if chips and not fitted:
+        raise SpikeportError("power: the network fits none of the targets: "
+                             + "; ".join(f"{name}: {why}" for name, why in refused.items()))
     x, y, name = _samples(data, samples, data_dir)
     float_activity = _measure(network, x, steps, seed, progress)
     out = {"samples": len(x), "steps": steps, "dataset": name, "float_accuracy": float_activity.accuracy(y),
            "realtime": bool(realtime), "targets": {}, "baselines": baselines(network)}
-    for prof in profiles:
+    for prof in chips:
+        if prof.name in refused:
+            out["targets"][prof.name] = {"title": prof.title, "fits": False, "reason": refused[prof.name]}
+            continue
         f = fitted[prof.name]
         c, count_warns = counted[prof.name]
         act, est = _priced(network, f.deployed, prof, c, x, steps, seed, float_activity, realtime)
-        est.update({"title": prof.title, "cores": c.cores, "chips": c.chips, "counts_source": c.source,
-                    "accuracy": act.accuracy(y), "warnings": f.warnings + count_warns,
+        est.update({"title": prof.title, "fits": True, "cores": c.cores, "chips": c.chips,
+                    "counts_source": c.source, "accuracy": act.accuracy(y), "warnings": f.warnings + count_warns,
                     "unknown_profile_keys": [k for k, _ in prof.unknowns()]})
         out["targets"][prof.name] = est
     return _plain(out)

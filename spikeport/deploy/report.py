@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import html
 
+from ..units import si
+
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}
 table{border-collapse:collapse;margin:0.6em 0 1.4em}th,td{border:1px solid #bbb;padding:0.25em 0.6em;
 text-align:right}th{background:#eee}td.l,th.l{text-align:left}.warn{color:#a40}.small{font-size:0.85em;color:#555}"""
@@ -19,14 +21,8 @@ def _fmt(v, unit: str = "") -> str:
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, float):
-        if v == 0:
-            return "0" + (f" {unit}" if unit else "")
-        prefixes = [(1e-12, "p"), (1e-9, "n"), (1e-6, "µ"), (1e-3, "m"), (1.0, "")]
         if unit in ("J", "W", "s"):
-            for scale, p in reversed(prefixes):
-                if abs(v) >= scale:
-                    return f"{v / scale:.4g} {p}{unit}"
-            return f"{v / 1e-12:.4g} p{unit}"
+            return si(v, unit, micro="µ")
         return f"{v:.4g}" + (f" {unit}" if unit else "")
     if isinstance(v, int):
         return f"{v:,}" + (f" {unit}" if unit else "")
@@ -125,7 +121,9 @@ def html_report(m: dict) -> str:
 
 def power_html(result: dict) -> str:
     """The HTML of ``spikeport power``: chips side by side, then the baselines."""
-    targets = result["targets"]
+    fits = {n: t for n, t in result["targets"].items() if t.get("fits", True)}
+    refused = {n: t for n, t in result["targets"].items() if not t.get("fits", True)}
+    targets = fits
     keys = [("energy per inference", "energy_per_inference_j", "J"), ("dynamic", "dynamic_j", "J"),
             ("static", "static_j", "J"), ("average power", "power_w", "W"),
             ("inferences per second", "inferences_per_s", ""), ("cores", "cores", ""), ("chips", "chips", ""),
@@ -135,6 +133,9 @@ def power_html(result: dict) -> str:
     parts = [f"<h1>spikeport power</h1><p>{_fmt(result['samples'])} samples of {html.escape(str(result['dataset']))}, "
              f"T = {result['steps']}; float accuracy {_fmt(result['float_accuracy'])}.</p>",
              _table([""] + [t.get("title", n) for n, t in targets.items()], rows)]
+    if refused:
+        parts.append("<h2>Chips the network does not fit</h2>" + _table(
+            ["chip", "why"], [[html.escape(t.get("title", n)), html.escape(t["reason"])] for n, t in refused.items()], left=2))
     for name, t in targets.items():
         parts.append(f"<h2>{html.escape(t.get('title', name))}</h2>")
         parts.append(_table(["layer", "neurons", "cores", "synops", "spikes", "dynamic", "static", "total"],
