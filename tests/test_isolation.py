@@ -33,11 +33,12 @@ NUMPY2 = "numpy==2.4.6"
 
 
 def test_train_convert_simulate_in_a_fresh_venv_with_numpy2(tmp_path):
-    """A throwaway venv with numpy 2.x and torch, and none of brian2, nengo, PyNN."""
+    """A throwaway venv with numpy 2.x, torch and matplotlib (the reports), and none of brian2, nengo, PyNN."""
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     py = env_dir / "bin" / "python"
-    r = subprocess.run([py, "-m", "pip", "install", "-q", NUMPY2, "torch==2.13.0"], capture_output=True, text=True)
+    r = subprocess.run([py, "-m", "pip", "install", "-q", NUMPY2, "torch==2.13.0", "matplotlib==3.11.2"],
+                       capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     check = "import numpy, importlib.util as u; print(numpy.__version__, [m for m in ('brian2','nengo','pyNN') if u.find_spec(m)])"
@@ -51,3 +52,4 @@ def test_train_convert_simulate_in_a_fresh_venv_with_numpy2(tmp_path):
         assert r.returncode == 0, r.stderr
     assert (tmp_path / "s.json").is_file() and (tmp_path / "p.json").is_file()
     assert (tmp_path / "tn" / "manifest.json").is_file() and (tmp_path / "tn" / "brian2" / "run_brian2.py").is_file()
+    assert "<figure class='plot' data-plot='layer-mapping'><svg" in (tmp_path / "tn" / "report.html").read_text()

@@ -1,7 +1,8 @@
-"""Self-contained HTML reports: a deployment (DIR/report.html) and a power comparison.
+"""Self-contained HTML reports: a deployment (DIR/report.html), a power comparison, a simulation and a
+validation run.
 
-Plain HTML with inline CSS, no scripts and nothing fetched: the file opens anywhere,
-including on a machine with no network. Numbers that the profile does not know are
+Plain HTML with inline CSS and inline SVG plots (spikeport.deploy.plots), no scripts and
+nothing fetched: the file opens anywhere, including on a machine with no network. Numbers that the profile does not know are
 printed as "unknown", never as zero.
 """
 from __future__ import annotations
@@ -9,10 +10,13 @@ from __future__ import annotations
 import html
 
 from ..units import si
+from . import plots
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}
 table{border-collapse:collapse;margin:0.6em 0 1.4em}th,td{border:1px solid #bbb;padding:0.25em 0.6em;
-text-align:right}th{background:#eee}td.l,th.l{text-align:left}.warn{color:#a40}.small{font-size:0.85em;color:#555}"""
+text-align:right}th{background:#eee}td.l,th.l{text-align:left}.warn{color:#a40}.small{font-size:0.85em;color:#555}
+figure.plot{margin:0.8em 0 1.4em}figure.plot svg{max-width:100%;height:auto}
+figcaption{font-size:0.85em;color:#555;max-width:60em}"""
 
 
 def _fmt(v, unit: str = "") -> str:
@@ -20,6 +24,8 @@ def _fmt(v, unit: str = "") -> str:
         return "unknown"
     if isinstance(v, bool):
         return "yes" if v else "no"
+    if unit == "%" and isinstance(v, (int, float)):
+        return f"{100 * v:.2f} %"
     if isinstance(v, float):
         if unit in ("J", "W", "s"):
             return si(v, unit, micro="µ")
@@ -40,17 +46,27 @@ def _table(headers: list, rows: list, left: int = 1) -> str:
 def _energy_rows(energy: dict) -> list:
     rows = []
     for lay in energy.get("layers", []):
+        done = lay.get("complete", True)
         rows.append([html.escape(str(lay["name"])), _fmt(lay.get("neurons")), _fmt(lay.get("cores")),
-                     _fmt(lay.get("synops")), _fmt(lay.get("spikes")), _fmt(lay.get("dynamic_j"), "J"),
-                     _fmt(lay.get("static_j"), "J"), _fmt(lay.get("energy_j"), "J")])
+                     _fmt(lay.get("synops")), _fmt(lay.get("spikes")), _bound(lay.get("dynamic_j"), "J", done),
+                     _bound(lay.get("static_j"), "J", done), _bound(lay.get("energy_j"), "J", done)])
     return rows
 
 
+def _bound(v, unit: str, complete: bool) -> str:
+    """An energy or a power; where unknown terms were left out of it, a lower bound, shown as such."""
+    if unit in ("J", "W") and v is not None and not complete:
+        return "≥ " + _fmt(v, unit)
+    return _fmt(v, unit)
+
+
 def _energy_summary(e: dict) -> list:
-    return [["energy per inference", _fmt(e.get("energy_per_inference_j"), "J")],
-            ["dynamic", _fmt(e.get("dynamic_j"), "J")], ["static", _fmt(e.get("static_j"), "J")],
+    done = e.get("complete", True)
+    return [["energy per inference", _bound(e.get("energy_per_inference_j"), "J", done)],
+            ["dynamic", _bound(e.get("dynamic_j"), "J", done)], ["static", _bound(e.get("static_j"), "J", done)],
             ["time per inference (real time)", _fmt(e.get("time_per_inference_s"), "s")],
-            ["inferences per second", _fmt(e.get("inferences_per_s"))], ["average power", _fmt(e.get("power_w"), "W")],
+            ["inferences per second", _fmt(e.get("inferences_per_s"))],
+            ["average power", _bound(e.get("power_w"), "W", done)],
             ["synaptic operations", _fmt(e.get("synops"))], ["neuron updates", _fmt(e.get("neuron_updates"))],
             ["spikes", _fmt(e.get("spikes"))],
             ["complete (every coefficient known)", _fmt(e.get("complete"))]]
@@ -77,9 +93,9 @@ def html_report(m: dict) -> str:
              f"{html.escape(str(m['profile']))}.</p>"]
     acc = m.get("accuracy", {})
     parts.append("<h2>Accuracy</h2>" + _table(["network", "accuracy"], [
-        ["float (reference executor)", _fmt(acc.get("float"))],
-        ["in the chip's formats (fixed-point mode)", _fmt(acc.get("quantized"))],
-        ["same prediction as the float network", _fmt(m.get("agreement_quantized_vs_float"))]]))
+        ["float (reference executor)", _fmt(acc.get("float"), "%")],
+        ["in the chip's formats (fixed-point mode)", _fmt(acc.get("quantized"), "%")],
+        ["same prediction as the float network", _fmt(m.get("agreement_quantized_vs_float"), "%")]]))
     for w in m.get("warnings", []):
         parts.append(f"<p class='warn'>WARNING: {html.escape(w)}</p>")
     rows = [[html.escape(str(l["name"])), _fmt(l["neurons"]), _fmt(l["cores"]), _fmt(l.get("fan_in_max")),
@@ -98,8 +114,12 @@ def html_report(m: dict) -> str:
     if worked:
         parts.append("<p>Limits handled by splitting: " + "; ".join(
             html.escape(f"{v['layer']}: {v['what']} {v['value']} > {v['limit']}") for v in worked) + "</p>")
+    parts.append(plots.layer_mapping(m["layers"]))
     e = m["energy"]
-    parts.append("<h2>Energy</h2>" + _table(["", ""], _energy_summary(e)))
+    parts.append("<h2>Energy</h2>" + plots.energy_per_chip({m["target"]: {**e, "title": m["title"]}},
+                                                           m.get("baselines")))
+    parts.append(_table(["", ""], _energy_summary(e)))
+    parts.append(plots.layer_energy(e) + plots.layer_activity(e.get("layers", [])))
     parts.append(_table(["layer", "neurons", "cores", "synops", "spikes", "dynamic", "static", "total"],
                         _energy_rows(e)))
     parts.append(_sources(e))
@@ -127,17 +147,20 @@ def power_html(result: dict) -> str:
     keys = [("energy per inference", "energy_per_inference_j", "J"), ("dynamic", "dynamic_j", "J"),
             ("static", "static_j", "J"), ("average power", "power_w", "W"),
             ("inferences per second", "inferences_per_s", ""), ("cores", "cores", ""), ("chips", "chips", ""),
-            ("synaptic operations", "synops", ""), ("spikes", "spikes", ""), ("accuracy", "accuracy", ""),
+            ("synaptic operations", "synops", ""), ("spikes", "spikes", ""), ("accuracy", "accuracy", "%"),
             ("complete", "complete", "")]
-    rows = [[label] + [_fmt(t.get(k), unit) for t in targets.values()] for label, k, unit in keys]
+    rows = [[label] + [_bound(t.get(k), unit, t.get("complete", True)) for t in targets.values()]
+            for label, k, unit in keys]
     parts = [f"<h1>spikeport power</h1><p>{_fmt(result['samples'])} samples of {html.escape(str(result['dataset']))}, "
-             f"T = {result['steps']}; float accuracy {_fmt(result['float_accuracy'])}.</p>",
+             f"T = {result['steps']}; float accuracy {_fmt(result['float_accuracy'], '%')}.</p>",
+             plots.energy_per_chip(targets, result.get("baselines")), plots.chips_side_by_side(targets),
              _table([""] + [t.get("title", n) for n, t in targets.items()], rows)]
     if refused:
         parts.append("<h2>Chips the network does not fit</h2>" + _table(
             ["chip", "why"], [[html.escape(t.get("title", n)), html.escape(t["reason"])] for n, t in refused.items()], left=2))
     for name, t in targets.items():
         parts.append(f"<h2>{html.escape(t.get('title', name))}</h2>")
+        parts.append(plots.layer_energy(t, name=f"layer-energy-{name}"))
         parts.append(_table(["layer", "neurons", "cores", "synops", "spikes", "dynamic", "static", "total"],
                             _energy_rows(t)))
         if t.get("unknown"):
@@ -150,3 +173,54 @@ def power_html(result: dict) -> str:
             [[html.escape(k), _fmt(b.get("macs")), _fmt(b.get("energy_per_inference_j"), "J"),
               _fmt(b.get("power_w"), "W")] for k, b in base.items()]))
     return _page("spikeport power", "".join(parts))
+
+
+def _run_summary(rep: dict) -> str:
+    ann = rep.get("ann_accuracy")
+    rows = [["samples", _fmt(rep.get("samples"))], ["data set", _fmt(rep.get("dataset"))],
+            ["input encoding", _fmt(rep.get("encoding"))], ["time steps", _fmt(rep.get("steps"))],
+            ["backend", _fmt(rep.get("backend"))], ["SNN accuracy", _fmt(rep.get("accuracy"), "%")],
+            ["ANN accuracy (recorded at conversion, its whole test set)", _fmt(ann, "%") if ann is not None
+             else "not known for this data"], ["run time", _fmt(rep.get("seconds"), "s")]]
+    return _table(["", ""], rows)
+
+
+def _activity_table(rep: dict) -> str:
+    return _table(["layer", "neurons", "spikes per inference", "rate (Hz)", "synops per inference"],
+                  [[html.escape(str(lay["name"])), _fmt(lay.get("neurons")), _fmt(lay.get("spikes")),
+                    _fmt(lay.get("rate_hz")), _fmt(lay.get("synops"))] for lay in rep.get("layers", [])])
+
+
+def simulate_html(rep: dict) -> str:
+    """The HTML of ``spikeport simulate --html``: accuracy against time steps, activity per layer."""
+    parts = ["<h1>spikeport simulate</h1>", _run_summary(rep),
+             plots.accuracy_vs_steps(rep.get("accuracy_by_steps"), rep.get("ann_accuracy"),
+                                     "ANN, recorded at conversion on its whole test set"),
+             plots.firing_rates(rep.get("layers", [])), plots.layer_activity(rep.get("layers", [])),
+             _activity_table(rep)]
+    return _page("spikeport simulate", "".join(parts))
+
+
+def validate_html(rep: dict) -> str:
+    """The HTML of ``spikeport validate --html``: the backend beside the reference executor."""
+    parts = [f"<h1>spikeport validate: {html.escape(str(rep.get('backend')))}</h1>", _run_summary(rep),
+             _table(["", ""], [["same prediction as the reference executor", _fmt(rep.get("agreement"), "%")],
+                               ["reference executor's run time", _fmt(rep.get("reference_seconds"), "s")]]),
+             plots.accuracy_vs_steps(rep.get("accuracy_by_steps"), rep.get("ann_accuracy"),
+                                     "ANN, recorded at conversion on its whole test set"),
+             plots.layer_correlation(rep.get("rate_correlation"), "the reference executor")]
+    diag = rep.get("diagnosis")
+    if diag:
+        parts.append(f"<h2>Diagnosis against {html.escape(str(diag.get('compared_with')))}</h2>")
+        parts.append(plots.layer_correlation({lay["name"]: lay["correlation"] for lay in diag["layers"]},
+                                             "the ANN's activations", name="layer-diagnosis"))
+        parts.append(_table(["layer", "correlation", "mean |error|", "ANN rate", "SNN rate"],
+                            [[html.escape(str(lay["name"])), _fmt(lay["correlation"]), _fmt(lay["mean_abs_error"]),
+                              _fmt(lay["ann_mean_rate"]), _fmt(lay["snn_mean_rate"])] for lay in diag["layers"]]))
+        bad = diag.get("first_bad")
+        parts.append("<p>" + ("Every layer follows the ANN." if bad is None else
+                              f"First layer where agreement drops: {html.escape(str(bad))}.") + "</p>")
+    parts += [plots.firing_rates(rep.get("layers", [])), _activity_table(rep)]
+    for note in rep.get("notes") or []:
+        parts.append(f"<p class='small'>Note: {html.escape(str(note))}</p>")
+    return _page(f"spikeport validate {rep.get('backend')}", "".join(parts))
