@@ -82,7 +82,7 @@ def labelled_samples(data, samples: int | None = None, data_dir=None):
     return x, y, name
 
 
-def simulate(network: Network, data="digits", steps: int = 128, *, samples: int | None = None,
+def simulate(network: Network, data="digits", steps: int = 100, *, samples: int | None = None,
              backend: str = "reference", checkpoints=None, device=None, seed: int = 0, data_dir=None,
              progress=None, **backend_options) -> Simulation:
     """Run ``network`` on the test split of ``data`` for ``steps`` steps on ``backend``.

@@ -673,11 +673,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("simulate", help="run a graph file in the reference executor")
     s.add_argument("net", metavar="NET")
     s.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="default: the network's")
-    s.add_argument("--steps", type=_positive, default=128)
+    s.add_argument("--steps", type=_positive, default=100)
     s.add_argument("--checkpoints", type=_steps_list, default=None, metavar="T1,T2,...",
                    help="also report accuracy after these step counts ('all': after every step)")
-    s.add_argument("--samples", type=_positive, default=None)
-    s.add_argument("--device", choices=("cpu", "cuda"), default=None)
+    s.add_argument("--samples", type=_positive, default=None, help="test samples to run (default: all)")
+    s.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda where available")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", default=None, metavar="FILE")
     s.add_argument("--html", default=None, metavar="FILE", help="also write a report with plots (one self-contained file)")
@@ -753,7 +753,44 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="train -> convert -> simulate on digits")
     d.add_argument("--out", default="out/demo", metavar="DIR")
     d.set_defaults(func=cmd_demo)
+    for sp in sub.choices.values():
+        _show_defaults(sp)
     return p
+
+
+def _show_defaults(parser) -> None:
+    """Every option whose help does not say its default gets "(default: X)", where X means something."""
+    for action in parser._actions:
+        meaningless = action.default is None or action.default is False or action.default == [] \
+            or action.default is argparse.SUPPRESS
+        if action.option_strings and not meaningless and "default" not in (action.help or "") \
+                and action.help != argparse.SUPPRESS:
+            action.help = (f"{action.help} " if action.help else "") + "(default: %(default)s)"
+
+
+def reference_markdown() -> str:
+    """docs/cli.md: every command's help, as the parser prints it (80 columns)."""
+    import os
+
+    old = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"
+    try:
+        p = build_parser()
+        sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+        helps = {c.dest: c.help for c in sub._choices_actions}
+        parts = ["# Command-line reference", "",
+                 "Generated from the parser (`python -m spikeport.cli --reference > docs/cli.md`); a test keeps it "
+                 "in step with the code. Each command's options, with their defaults.", "",
+                 "```", p.format_help().rstrip(), "```", ""]
+        for name, sp in sub.choices.items():
+            parts += [f"## spikeport {name}", "", helps.get(name) or "", "", "```", sp.format_help().rstrip(), "```",
+                      ""]
+        return "\n".join(parts)
+    finally:
+        if old is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = old
 
 
 def main(argv=None) -> int:
@@ -769,4 +806,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--reference"]:
+        print(reference_markdown(), end="")
+        sys.exit(0)
     sys.exit(main())

@@ -88,3 +88,22 @@ def test_simulate_in_fixed_point(tmp_path):
     assert 0 < json.loads((tmp_path / "s.json").read_text())["accuracy"] <= 1
     r = run_cli("simulate", tmp_path / "n.spk", "--state-bits", "6")
     assert r.returncode == 2 and "state bits" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_the_cli_reference_is_generated_from_the_parser():
+    from pathlib import Path
+
+    from spikeport.cli import reference_markdown
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+    assert doc.read_text() == reference_markdown(), \
+        "docs/cli.md is out of date: .venv/bin/python -m spikeport.cli --reference > docs/cli.md"
+
+
+def test_help_shows_the_defaults():
+    r = run_cli("simulate", "--help")
+    assert r.returncode == 0
+    text = " ".join(r.stdout.split())
+    assert "--steps STEPS (default: 100)" in text and "--seed SEED (default: 0)" in text
+    r = run_cli("power", "--help")
+    assert "(default: all)" in " ".join(r.stdout.split())

@@ -47,9 +47,17 @@ def test_targets_lists_every_profile():
 
 
 def test_deploy_loihi_writes_the_manifest_report_and_artifacts(conv_net_file, tmp_path):
+    import os
+    import stat
+
     out = tmp_path / "loihi"
-    r = run_cli("deploy", conv_net_file, "--target", "loihi", "--out", out, "--samples", "20", "--steps", "20")
+    mask = os.umask(0o027)  # the child inherits it: DIR and its files get what mkdir and open would give
+    try:
+        r = run_cli("deploy", conv_net_file, "--target", "loihi", "--out", out, "--samples", "20", "--steps", "20")
+    finally:
+        os.umask(mask)
     assert r.returncode == 0, r.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o750 and stat.S_IMODE((out / "manifest.json").stat().st_mode) == 0o640
     m = json.loads((out / "manifest.json").read_text())
     assert MANIFEST_KEYS <= set(m) and m["target"] == "loihi" and m["fits"] is True
     spiking = [l for l in m["layers"] if l["kind"] == "spiking"]

@@ -151,3 +151,20 @@ def test_invalid_networks_name_the_object():
     net.projections.append(Projection("loop", "out", "h", [Dense(np.zeros((9, 4), np.float32))]))
     with pytest.raises(SpikeportError, match="cycle"):
         net.validate()
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o027])
+def test_files_and_directories_get_the_users_umask(tmp_path, mask):
+    import os
+    import stat
+
+    from spikeport.ir.io import atomic_write
+
+    old = os.umask(mask)
+    try:
+        path = atomic_write(tmp_path / "f.json", lambda f: f.write(b"{}"))
+        plain = tmp_path / "plain"
+        plain.write_bytes(b"")  # what open() gives under the same umask
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode) == 0o666 & ~mask

@@ -111,13 +111,23 @@ def _write_zip(f, text: str, arrays: dict) -> None:
             z.writestr(entry(key), buf.getvalue())
 
 
+def user_mode(directory: bool = False) -> int:
+    """The permissions a new file (0666) or directory (0777) gets under the user's umask, as open() and
+    mkdir() give them; temporary files start at 0600 and are set to this before they are renamed into place."""
+    mask = os.umask(0o022)  # read the umask (only by setting it), then put it back
+    os.umask(mask)
+    return (0o777 if directory else 0o666) & ~mask
+
+
 def atomic_write(path: Path, write) -> Path:
-    """Call ``write(binary_file)`` on a temporary file beside ``path``, then rename it into place."""
+    """Call ``write(binary_file)`` on a temporary file beside ``path``, then rename it into place (with the
+    permissions of a file the user creates: :func:`user_mode`)."""
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise SpikeportError(f"{path}: directory {directory} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    os.fchmod(fd, user_mode())
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

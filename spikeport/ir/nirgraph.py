@@ -1014,6 +1014,8 @@ def _write(nir, graph, path: Path) -> None:
     os.close(fd)
     try:
         nir.write(tmp, graph)
+        from .io import user_mode
+        os.chmod(tmp, user_mode())
         os.replace(tmp, path)
     except OSError as exc:
         raise SpikeportError(f"{path}: cannot write ({exc.strerror or exc})") from None
