@@ -107,9 +107,9 @@ def _check_outputs(*paths) -> None:
             raise SpikeportError(f"{path}: directory {Path(path).parent} does not exist")
 
 
-def _progress(total, label):
+def _progress(total, label, args=None):
     from .progress import Progress
-    return Progress(total, label)
+    return Progress(total, label, quiet=bool(getattr(args, "quiet", False)))
 
 
 # ----------------------------------------------------------------------------- commands
@@ -140,7 +140,7 @@ def cmd_train(args) -> int:
     validation = args.validation
     if validation is not None:
         validation = float(validation) if "." in validation else int(validation)
-    with _progress(1, "train") as bar:
+    with _progress(1, "train", args) as bar:
         model = train(ds, arch=args.arch, method=args.method, epochs=args.epochs, seed=args.seed,
                       batch_size=args.batch_size, lr=args.lr, qcfs_levels=args.qcfs_levels, options=options,
                       device=args.device, validation=validation, checkpoint=checkpoint, resume=args.resume,
@@ -367,7 +367,7 @@ def cmd_simulate(args) -> int:
         args.checkpoints = sorted({2 ** k for k in range(args.steps.bit_length()) if 2 ** k <= args.steps}
                                   | {args.steps})
     x, y, name = labelled_samples(args.dataset or net.metadata.get("dataset") or "digits", args.samples, args.data_dir)
-    with _progress(len(x), "simulate") as bar:
+    with _progress(len(x), "simulate", args) as bar:
         sim = simulate(net, (x, y), args.steps, checkpoints=args.checkpoints, device=args.device, seed=args.seed,
                        progress=bar)
     sim.dataset = name
@@ -392,7 +392,7 @@ def cmd_validate(args) -> int:
             raise SpikeportError("--model is the ANN that --diagnose compares with: add --diagnose")
         from .models import load_model
         module = load_model(args.model).module
-    with _progress(args.samples, "validate") as bar:
+    with _progress(args.samples, "validate", args) as bar:
         val = validate(net, dataset, args.steps, samples=args.samples, backend=args.backend, seed=args.seed,
                        diagnose=args.diagnose, module=module, data_dir=args.data_dir, progress=bar)
     _print_simulation(val.simulation)
@@ -515,7 +515,7 @@ def cmd_deploy(args) -> int:
 
     net = _load_graph(args.net, args.dt)
     dataset = args.dataset or net.metadata.get("dataset") or "digits"
-    with _progress(args.samples, "deploy") as bar:
+    with _progress(args.samples, "deploy", args) as bar:
         dep = deploy(net, args.target, data=dataset, samples=args.samples, steps=args.steps, seed=args.seed,
                      out=args.out, force=args.force, data_dir=args.data_dir, progress=bar, realtime=args.realtime)
     m = dep.manifest()
@@ -549,7 +549,7 @@ def cmd_power(args) -> int:
         from .hardware_profiles import names
         targets = [t for t in targets if t != "all"] + names()
     _check_outputs(args.json, args.html)
-    with _progress(args.samples, "power") as bar:
+    with _progress(args.samples, "power", args) as bar:
         result = power(net, targets, data=dataset, samples=args.samples, steps=args.steps, seed=args.seed,
                        data_dir=args.data_dir, progress=bar, realtime=args.realtime)
     print(f"{args.net}: {result['samples']} samples of {result['dataset']}, T = {result['steps']} "
@@ -753,6 +753,10 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="train -> convert -> simulate on digits")
     d.add_argument("--out", default="out/demo", metavar="DIR")
     d.set_defaults(func=cmd_demo)
+    for name in ("train", "convert", "simulate", "validate", "deploy", "power"):
+        sub.choices[name].add_argument("--quiet", action="store_true",
+                                       help="no progress display (on a terminal a live bar; otherwise a line "
+                                            "every 30 s once a step has run 10 s)")
     for sp in sub.choices.values():
         _show_defaults(sp)
     return p

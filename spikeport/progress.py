@@ -1,49 +1,75 @@
-"""A progress bar on a terminal; silent when stderr is not a tty."""
+"""Progress of a long step (tqdm): a live bar on a terminal; periodic lines with the rate and the time
+left when stderr is a file or a pipe (a log, CI, a batch job); nothing with ``--quiet``.
+
+The interface the training loop and the backends call: ``update(n)``, ``set_total(n, done=0)`` (a
+total known only later, or a resumed run starting part-way) and ``note(text)`` (a short status after
+the bar: loss and validation accuracy while training). A run shorter than ``delay`` seconds prints
+nothing when not on a terminal.
+"""
 from __future__ import annotations
 
 import sys
-import time
+
+LINE_INTERVAL_S = 30.0   # at most one line per this many seconds when not on a terminal
+LINE_DELAY_S = 10.0      # and none before this: short runs stay silent in logs
+
+
+class _Lines:
+    """A file for tqdm that turns its carriage-return redraws into whole lines."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        text = text.replace("\r", "").replace("\x1b[A", "")
+        if text.strip():
+            self.stream.write(text.rstrip("\n") + "\n")
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 class Progress:
-    """``with Progress(total, "simulate") as bar: bar.update(n)``.
+    """``with Progress(total, "simulate") as bar: bar.update(n)``."""
 
-    ``set_total(n, done=0)`` restarts the count when the total is known only later (a
-    resumed training run starts part-way); ``note(text)`` shows a short status after the
-    bar (loss and validation accuracy while training)."""
-
-    def __init__(self, total: int, label: str, stream=None, enabled: bool | None = None):
-        self.total, self.label, self.done = max(int(total), 1), label, 0
+    def __init__(self, total: int, label: str, stream=None, enabled: bool | None = None, quiet: bool = False,
+                 interval_s: float = LINE_INTERVAL_S, delay_s: float = LINE_DELAY_S):
+        self.total, self.label = max(int(total), 1), label
         self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
-        self.start = time.perf_counter()
-        self.text = ""
+        tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.tty = tty if enabled is None else bool(enabled)
+        self.bar = None
+        if quiet:
+            return
+        from tqdm import tqdm
+
+        if self.tty:
+            self.bar = tqdm(total=self.total, desc=label, file=self.stream, dynamic_ncols=True, leave=True,
+                            mininterval=0.2)
+        else:
+            self.bar = tqdm(total=self.total, desc=label, file=_Lines(self.stream), leave=False, ascii=True,
+                            mininterval=interval_s, maxinterval=max(interval_s, 10 * interval_s), delay=delay_s,
+                            bar_format="{desc}: {n_fmt}/{total_fmt} ({percentage:.0f} %), {elapsed} elapsed, "
+                                       "{rate_fmt}, {remaining} left{postfix}")
 
     def set_total(self, total: int, done: int = 0) -> None:
-        self.total, self.done = max(int(total), 1), max(0, int(done))
-        self._draw()
+        self.total = max(int(total), 1)
+        if self.bar is not None:
+            self.bar.reset(total=self.total)
+            if done:
+                self.bar.update(min(int(done), self.total))
 
     def note(self, text: str) -> None:
-        self.text = str(text)
-        self._draw()
+        if self.bar is not None:
+            self.bar.set_postfix_str(str(text), refresh=False)
 
     def update(self, n: int = 1) -> None:
-        self.done = min(self.total, self.done + n)
-        self._draw()
-
-    def _draw(self) -> None:
-        if self.enabled:
-            frac = self.done / self.total
-            bar = "#" * int(30 * frac)
-            elapsed = time.perf_counter() - self.start
-            tail = f"  {self.text}" if self.text else ""
-            self.stream.write(f"\r{self.label:<10} [{bar:<30}] {self.done}/{self.total} {elapsed:5.1f}s{tail}\033[K")
-            self.stream.flush()
+        if self.bar is not None:
+            self.bar.update(n)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self.bar is not None:
+            self.bar.close()

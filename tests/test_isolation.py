@@ -37,7 +37,8 @@ def test_train_convert_simulate_in_a_fresh_venv_with_numpy2(tmp_path):
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     py = env_dir / "bin" / "python"
-    r = subprocess.run([py, "-m", "pip", "install", "-q", NUMPY2, "torch==2.13.0", "matplotlib==3.11.2"],
+    r = subprocess.run([py, "-m", "pip", "install", "-q", NUMPY2, "torch==2.13.0", "matplotlib==3.11.2",
+                        "tqdm==4.70.1"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -1,0 +1,36 @@
+"""spikeport.progress: lines with the rate and the time left in a log, silence for short runs and --quiet."""
+import io
+import re
+
+from spikeport.progress import Progress
+
+
+def run(**kw):
+    buf = io.StringIO()  # not a terminal
+    with Progress(40, "simulate", stream=buf, **kw) as bar:
+        for i in range(40):
+            bar.update(1)
+            if i == 20:
+                bar.note("epoch 1/2 loss 0.1000")
+    return buf.getvalue()
+
+
+def test_a_log_gets_whole_lines_with_rate_and_time_left():
+    lines = run(interval_s=0.0, delay_s=0.0).splitlines()
+    assert lines, "no progress line at all"
+    pattern = re.compile(r"^simulate: \d+/40 \(\d+ %\), \d\d:\d\d elapsed, .+/s, (\d\d:\d\d|\?) left")
+    assert all(pattern.match(line) for line in lines), lines
+    assert "\r" not in "".join(lines)
+
+
+def test_a_short_run_and_quiet_print_nothing():
+    assert run(delay_s=60.0) == ""           # shorter than the delay: silent in a log
+    assert run(interval_s=0.0, delay_s=0.0, quiet=True) == ""
+
+
+def test_a_total_known_later_and_a_resumed_run():
+    buf = io.StringIO()
+    with Progress(1, "train", stream=buf, interval_s=0.0, delay_s=0.0) as bar:
+        bar.set_total(100, done=60)            # a resumed run: 60 of 100 steps already done
+        bar.update(10)
+        assert bar.bar.n == 70 and bar.bar.total == 100
