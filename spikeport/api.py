@@ -27,6 +27,8 @@ class Simulation:
     activity: Activity
     labels: np.ndarray
     dataset: str | None = None
+    whole_test_set: bool = False        # the samples are the whole test set the ANN's accuracy was recorded on
+    rate_model_accuracy: float | None = None  # the network as an ANN (its rate model) on the same samples
 
     @property
     def accuracy(self) -> float:
@@ -51,10 +53,13 @@ class Simulation:
         enc = self.network.population(self.network.input).encoding
         layers = [{k: l[k] for k in ("name", "neurons", "spikes", "rate_hz", "synops")}
                   for l in self.activity.layers()]
-        # the ANN's accuracy is known only for the data set the network was converted from
+        # the ANN's accuracy is known only for the data set the network was converted from, and only for its
+        # whole test set: beside a run on fewer samples stands the rate model's, on those samples
         same_data = self.dataset is not None and self.dataset == self.network.metadata.get("dataset")
-        ann = self.network.metadata.get("ann_accuracy") if same_data else None
-        return {"accuracy": self.accuracy, "ann_accuracy": ann,
+        recorded = self.network.metadata.get("ann_accuracy") if same_data else None
+        ann = recorded if self.whole_test_set else None
+        return {"accuracy": self.accuracy, "ann_accuracy": ann, "ann_accuracy_test_set": recorded,
+                "rate_model_accuracy": self.rate_model_accuracy,
                 "steps": self.activity.steps, "samples": self.activity.samples, "backend": self.activity.backend,
                 "seconds": round(self.activity.seconds, 4), "layers": layers,
                 "accuracy_by_steps": {str(k): v for k, v in self.accuracy_by_steps().items()},
@@ -66,6 +71,11 @@ class Simulation:
 
 def labelled_samples(data, samples: int | None = None, data_dir=None):
     """(x, y, name) of the first ``samples`` test samples of a data set name, Dataset or (x, y)."""
+    return _labelled(data, samples, data_dir)[:3]
+
+
+def _labelled(data, samples, data_dir):
+    """labelled_samples' (x, y, name) and whether they are a named data set's whole test set."""
     if isinstance(data, str):
         data = load_dataset(data, data_dir)
     if isinstance(data, Dataset):
@@ -78,19 +88,39 @@ def labelled_samples(data, samples: int | None = None, data_dir=None):
             raise SpikeportError(f"--samples must be at least 1, got {samples}")
         if samples > len(x):
             raise SpikeportError(f"--samples {samples}: the {name or 'given'} test set has only {len(x)} samples")
+        whole = name is not None and samples == len(x)
         x, y = x[:samples], y[:samples]
-    return x, y, name
+    else:
+        whole = name is not None
+    return x, y, name, whole
+
+
+def rate_model_accuracy(network, x, y):
+    """Accuracy of ``network`` run as the ANN it stands for (its rate model: every neuron at its steady
+    rate) on the samples ``x``, or None where the rate model does not cover the network's neurons."""
+    from .models.calibrate import rate_model
+
+    try:
+        rates = rate_model(network, x)[network.output]
+    except (SpikeportError, ValueError, NotImplementedError, KeyError):
+        return None
+    return float((rates.argmax(axis=1) == np.asarray(y)).mean())
 
 
 def simulate(network: Network, data="digits", steps: int = 100, *, samples: int | None = None,
              backend: str = "reference", checkpoints=None, device=None, seed: int = 0, data_dir=None,
-             progress=None, **backend_options) -> Simulation:
+             progress=None, whole_test_set: bool | None = None, **backend_options) -> Simulation:
     """Run ``network`` on the test split of ``data`` for ``steps`` steps on ``backend``.
 
     ``checkpoints``: step counts to also report accuracy at ("all": every step);
+    ``whole_test_set``: whether (x, y) given as ``data`` are a data set's whole test set (a name or a
+    Dataset says it itself); where they are not, the report sets the network's rate model on the same
+    samples beside the SNN, not the ANN's accuracy on its whole test set;
     ``backend_options`` go to the backend's ``run`` (e.g. ``record_counts=True``).
     """
-    x, y, name = labelled_samples(data, samples, data_dir)
+    x, y, name, whole = _labelled(data, samples, data_dir)
+    if whole_test_set is not None:
+        whole = whole_test_set
     kwargs = {"checkpoints": checkpoints, "seed": seed, "progress": progress, **backend_options}
     if device is not None:
         if backend != "reference":
@@ -98,7 +128,8 @@ def simulate(network: Network, data="digits", steps: int = 100, *, samples: int 
                                  f"the {backend} backend runs on its simulator")
         kwargs["device"] = device
     activity = get_backend(backend).run(network, x, steps, **kwargs)
-    return Simulation(network=network, activity=activity, labels=y, dataset=name)
+    return Simulation(network=network, activity=activity, labels=y, dataset=name, whole_test_set=whole,
+                      rate_model_accuracy=None if whole else rate_model_accuracy(network, x, y))
 
 
 @dataclass
@@ -157,10 +188,11 @@ def validate(network: Network, data="digits", steps: int = 100, *, samples: int 
     """
     from .models.diagnose import diagnose as diagnose_layers
 
-    x, y, name = labelled_samples(data, samples, data_dir)
+    x, y, name, whole = _labelled(data, samples, data_dir)
     activity = get_backend(backend).run(network, x, steps, seed=seed, record_counts=True, progress=progress,
                                         **backend_options)
-    sim = Simulation(network=network, activity=activity, labels=y, dataset=name)
+    sim = Simulation(network=network, activity=activity, labels=y, dataset=name, whole_test_set=whole,
+                     rate_model_accuracy=None if whole else rate_model_accuracy(network, x, y))
     reference = None
     if backend != "reference":
         # in the backend's own precision: Brian2 and NEST compute in float64

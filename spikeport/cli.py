@@ -326,6 +326,12 @@ def _print_simulation(sim, stream=sys.stdout) -> None:
           f"{rep['backend']} on {rep['device']}, {rep['seconds']:.2f} s", file=stream)
     if ann is not None:
         print(f"  ANN accuracy         {ann:.2%}", file=stream)
+    elif rep.get("rate_model_accuracy") is not None:
+        print(f"  as an ANN            {rep['rate_model_accuracy']:.2%} (the network's rate model, on the same "
+              f"samples)", file=stream)
+    if ann is None and rep.get("ann_accuracy_test_set") is not None:
+        print(f"  (the ANN scored {rep['ann_accuracy_test_set']:.2%} on the whole test set when converted; these "
+              f"are {rep['samples']} of its samples)", file=stream)
     by_steps = list(rep["accuracy_by_steps"].items())
     if len(by_steps) > 12:  # every step: show a sample of the curve
         by_steps = by_steps[:: max(1, len(by_steps) // 8)] + [by_steps[-1]]
@@ -357,7 +363,7 @@ def _load_graph(path, dt=None):
 
 
 def cmd_simulate(args) -> int:
-    from .api import labelled_samples, simulate
+    from .api import _labelled, simulate
 
     _check_outputs(args.json, args.html)
     net = _load_graph(args.net, args.dt)
@@ -366,10 +372,11 @@ def cmd_simulate(args) -> int:
     if args.html and args.checkpoints is None:  # the report's accuracy curve: powers of two up to --steps
         args.checkpoints = sorted({2 ** k for k in range(args.steps.bit_length()) if 2 ** k <= args.steps}
                                   | {args.steps})
-    x, y, name = labelled_samples(args.dataset or net.metadata.get("dataset") or "digits", args.samples, args.data_dir)
+    x, y, name, whole = _labelled(args.dataset or net.metadata.get("dataset") or "digits", args.samples,
+                                  args.data_dir)
     with _progress(len(x), "simulate", args) as bar:
         sim = simulate(net, (x, y), args.steps, checkpoints=args.checkpoints, device=args.device, seed=args.seed,
-                       progress=bar)
+                       progress=bar, whole_test_set=whole)
     sim.dataset = name
     _print_simulation(sim)
     if args.json:

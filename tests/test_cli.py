@@ -107,3 +107,27 @@ def test_help_shows_the_defaults():
     assert "--steps STEPS (default: 100)" in text and "--seed SEED (default: 0)" in text
     r = run_cli("power", "--help")
     assert "(default: all)" in " ".join(r.stdout.split())
+
+
+@pytest.fixture(scope="module")
+def conv_net_file_for_cli(digits_model_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("converted") / "n.spk"
+    r = run_cli("convert", digits_model_file, "--out", out)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_accuracies_side_by_side_come_from_the_same_samples(conv_net_file_for_cli, tmp_path):
+    # 40 of digits' 359 test samples: the recorded whole-test-set ANN accuracy is not set beside the SNN;
+    # the network as an ANN (its rate model) on those 40 samples is
+    r = run_cli("simulate", conv_net_file_for_cli, "--samples", "40", "--steps", "16", "--json", tmp_path / "s.json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads((tmp_path / "s.json").read_text())
+    assert rep["ann_accuracy"] is None and rep["ann_accuracy_test_set"] is not None
+    acc = rep["rate_model_accuracy"]
+    assert 0.5 < acc <= 1.0 and abs(acc * 40 - round(acc * 40)) < 1e-9  # a count of the 40 samples
+    assert "ANN accuracy" not in r.stdout and "as an ANN" in r.stdout and "whole test set" in r.stdout
+    whole = run_cli("simulate", conv_net_file_for_cli, "--steps", "16", "--json", tmp_path / "w.json")
+    rep = json.loads((tmp_path / "w.json").read_text())
+    assert rep["ann_accuracy"] == rep["ann_accuracy_test_set"] is not None and rep["rate_model_accuracy"] is None
+    assert "ANN accuracy" in whole.stdout
