@@ -475,7 +475,7 @@ def cmd_demo(args) -> int:
         raise SpikeportError(f"{out}: cannot create the output directory ({exc.strerror})") from None
     ds = load_dataset("digits")
     print(f"spikeport demo: train an MLP on digits ({len(ds.train_labels)} train / {len(ds.test_labels)} test), "
-          f"convert it to IF neurons, simulate it")
+          f"convert it to IF neurons, simulate it, deploy it to Loihi and SpiNNaker, compare every chip's energy")
     model = train(ds, arch="mlp", method="relu", seed=0)
     save_model(model, out / "model.pt")
     print(f"  trained mlp {model.spec.hidden}: ANN test accuracy {model.meta['test_accuracy']:.2%} "
@@ -484,10 +484,36 @@ def cmd_demo(args) -> int:
                                                          "dataset": "digits", "ann_accuracy": model.meta["test_accuracy"]})
     save_network(net, out / "net.spk")
     print("  converted with percentile normalization (p = 99.9), analog input, IF neurons, reset by subtraction")
-    sim = simulate(net, ds, 128, checkpoints=[32, 64, 128])
+    sim = simulate(net, ds, 128, checkpoints=[1, 2, 4, 8, 16, 32, 64, 128])
     _print_simulation(sim)
     _write_json(out / "simulate.json", sim.report())
-    print(f"wrote {out / 'model.pt'}, {out / 'net.spk'}, {out / 'simulate.json'}")
+    from .deploy.report import power_html, simulate_html
+    _write_html(out / "simulate.html", simulate_html(sim.report()))
+
+    from .deploy.pipeline import deploy, power
+    from .hardware_profiles import names
+    print("deploy (100 samples, T = 100): check, quantize into the chip's formats, map, estimate energy")
+    for chip in ("loihi", "spinnaker"):
+        m = deploy(net, chip, data=ds, samples=100, steps=100, out=out / chip, force=True).manifest()
+        e = m["energy"]
+        print(f"  {chip}: {m['cores']} cores on {m['chips']} chip ({m['counts_source']}), accuracy in its formats "
+              f"{m['accuracy']['quantized']:.2%}; {'' if e['complete'] else '>= '}"
+              f"{si(e['energy_per_inference_j'], 'J')} per inference at {e['inferences_per_s']:.4g} inferences/s "
+              f"-> {out / chip / 'report.html'}")
+    result = power(net, names(), data=ds, samples=100, steps=100)
+    _write_json(out / "power.json", result)
+    _write_html(out / "power.html", power_html(result))
+    print("power on every chip (100 samples, T = 100), energy per inference:")
+    for name, e in result["targets"].items():
+        if not e["fits"]:
+            print(f"  {name:<11} does not fit: {e['reason'][:90]}{'...' if len(e['reason']) > 90 else ''}")
+        else:
+            print(f"  {name:<11} {'' if e['complete'] else '>= '}{si(e['energy_per_inference_j'], 'J')}"
+                  f" ({'complete' if e['complete'] else 'unknown: ' + ', '.join(e['unknown'])})")
+    for name, b in result["baselines"].items():
+        print(f"  {name:<11} {si(b['energy_per_inference_j'], 'J')} (the same network as an ANN, batch 1)")
+    print(f"wrote {out}/: model.pt, net.spk, simulate.json, simulate.html, loihi/, spinnaker/, power.json, "
+          f"power.html (open the .html files in a browser)")
     return 0
 
 
@@ -757,7 +783,8 @@ def build_parser() -> argparse.ArgumentParser:
     tg = sub.add_parser("targets", help="list the chips spikeport knows")
     tg.set_defaults(func=cmd_targets)
 
-    d = sub.add_parser("demo", help="train -> convert -> simulate on digits")
+    d = sub.add_parser("demo", help="the whole story on digits: train, convert, simulate, deploy to loihi and "
+                                    "spinnaker, power on every chip; reports in --out")
     d.add_argument("--out", default="out/demo", metavar="DIR")
     d.set_defaults(func=cmd_demo)
     for name in ("train", "convert", "simulate", "validate", "deploy", "power"):

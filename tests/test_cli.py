@@ -15,6 +15,13 @@ def test_demo_end_to_end(tmp_path):
     assert "rate (Hz)" in r.stdout and "fc1" in r.stdout
     rep = json.loads((out / "simulate.json").read_text())
     assert (out / "model.pt").is_file() and (out / "net.spk").is_file()
+    # the whole story: deployed to loihi and spinnaker, priced on every chip, reports written
+    for page in ("simulate.html", "loihi/report.html", "spinnaker/report.html", "power.html"):
+        assert "<figure class='plot'" in (out / page).read_text(), page
+    power = json.loads((out / "power.json").read_text())
+    from spikeport.hardware_profiles import names
+    assert set(power["targets"]) | set(power["baselines"]) == set(names())  # a row for every target
+    assert "loihi: " in r.stdout and "spinnaker: " in r.stdout and "does not fit" in r.stdout
     assert rep["steps"] == 128 and rep["samples"] == 359
     # the bar: the SNN within 1.5 percentage points of the ANN at T = 128
     assert rep["accuracy"] >= rep["ann_accuracy"] - 0.015
