@@ -247,3 +247,26 @@ def test_written_script_maps_on_the_virtual_board(digits_spiking, tmp_path):
     results = np.load(script.parent / "results.npz")
     assert results["counts"].shape == (1, 10)
     assert _real_home_configs() == before
+
+
+@needs_spinnaker
+def test_validate_and_deploy_map_the_same_cores_per_layer():
+    """One SpiNNaker mapping: the backend (validate) and deploy both map 256 neurons per core, sPyNNaker's
+    default, so a 256-neuron layer is one core in both."""
+    from spikeport.deploy.pipeline import counts, fit
+    from spikeport.hardware_profiles import load
+
+    from spikeport.ir import Dense, InputEncoding, Network, NeuronModel, Population, Projection
+
+    nm, rng = NeuronModel("if"), np.random.default_rng(0)
+    net = Network([Population("input", (64,), encoding=InputEncoding("analog", 100.0)),
+                   Population("fc1", (256,), neuron=nm), Population("fc2", (10,), neuron=nm)],
+                  [Projection("input->fc1", "input", "fc1", [Dense(rng.normal(0, 0.1, (256, 64)))]),
+                   Projection("fc1->fc2", "fc1", "fc2", [Dense(rng.normal(0, 0.1, (10, 256)))])],
+                  output="fc2").validate()
+    with pytest.raises(SpikeportError, match="does not simulate") as err:
+        get_backend("spinnaker").run(net, np.zeros((1, 64), np.float32), 10)
+    prof = load("spinnaker")
+    c, _ = counts(net, prof, fit(net, prof).partition, 10)
+    assert c.layers["fc1"] == 1 and c.layers["fc2"] == 1
+    assert "fc1: 1 core, fc2: 1 core" in str(err.value), str(err.value)

@@ -55,7 +55,7 @@ from .pynn_lowering import STEP_MS, Lowering, StandardCells, create_input, creat
 
 BACKEND = "spinnaker"
 VIRTUAL_BOARD_CFG = "[Machine]\nvirtual_board = True\nversion = 5\n\n[Logging]\ndefault = warning\n"
-DEFAULT_NEURONS_PER_CORE = 255
+DEFAULT_NEURONS_PER_CORE = 256  # sPyNNaker's own default (DEFAULT_MAX_ATOMS_PER_CORE), as deploy maps
 SCRIPT = "run_spinnaker.py"
 
 
