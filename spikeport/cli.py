@@ -242,7 +242,9 @@ def cmd_convert(args) -> int:
         raise SpikeportError(f"{args.model}: a {method} model converts to its own spiking network; "
                              f"{', '.join(stray)} {'does' if len(stray) == 1 else 'do'} not apply "
                              f"(its options: {', '.join(flags.get(k, k) for k in allowed) or 'none'})")
-    net = _noting_warnings(convert, model, ds.x("train"), metadata=meta, **options)
+    from .progress import reporting
+    with _progress(1, "convert", args) as bar, reporting(bar):
+        net = _noting_warnings(convert, model, ds.x("train"), metadata=meta, **options)
     net, adjusted = _adjust(net, args, ds, model.module)
     out = args.out or Path(args.model).with_suffix(".spk")
     save_network(net, out)

@@ -8,6 +8,8 @@ nothing when not on a terminal.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import sys
 
 LINE_INTERVAL_S = 30.0   # at most one line per this many seconds when not on a terminal
@@ -73,3 +75,21 @@ class Progress:
     def __exit__(self, *exc):
         if self.bar is not None:
             self.bar.close()
+
+
+_CURRENT = contextvars.ContextVar("spikeport_progress", default=None)
+
+
+@contextlib.contextmanager
+def reporting(bar):
+    """Make ``bar`` the progress that deep steps (conversion's passes over the calibration data) report to."""
+    token = _CURRENT.set(bar)
+    try:
+        yield bar
+    finally:
+        _CURRENT.reset(token)
+
+
+def current():
+    """The progress set by :func:`reporting`, or None."""
+    return _CURRENT.get()

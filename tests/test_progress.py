@@ -34,3 +34,31 @@ def test_a_total_known_later_and_a_resumed_run():
         bar.set_total(100, done=60)            # a resumed run: 60 of 100 steps already done
         bar.update(10)
         assert bar.bar.n == 70 and bar.bar.total == 100
+
+
+def test_conversion_reports_its_passes_over_the_calibration_data():
+    import numpy as np
+    import torch
+
+    from spikeport.models.torch_import import _Importer, exact_percentiles
+    from spikeport.progress import current, reporting
+
+    class Bar:
+        total = done = 0
+
+        def set_total(self, total, done=0):
+            self.total, self.done = total, done
+
+        def update(self, n=1):
+            self.done += n
+
+        def note(self, text):
+            self.text = text
+
+    module = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU())
+    x = np.random.default_rng(0).random((1200, 4)).astype(np.float32)
+    imp = _Importer(module.eval(), (4,)).run()
+    bar = Bar()
+    with reporting(bar):
+        exact_percentiles(imp.gm, [imp.pops[0].node], x, 99.9, batch_size=500)
+    assert current() is None and bar.total == 6 and bar.done == 6  # two passes of 3 batches

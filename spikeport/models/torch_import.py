@@ -420,12 +420,20 @@ def exact_percentiles(gm, names, calibration, percentile, batch_size=500):
     Exact (numpy's linear interpolation between order statistics): a first pass
     counts positives, a second keeps only the largest (100 - p) % of them.
     """
+    from ..progress import current
+
     torch = _torch()
     batches = lambda: (torch.as_tensor(calibration[i:i + batch_size]) for i in range(0, len(calibration), batch_size))
+    bar = current()  # two passes over the calibration data, batch by batch
+    if bar is not None:
+        bar.set_total(2 * math.ceil(len(calibration) / batch_size))
+        bar.note("activation percentiles")
     counts = {n: 0 for n in names}
     for seen in _record(gm, set(names), batches()):
         for n in names:
             counts[n] += int((seen[n] > 0).sum())
+        if bar is not None:
+            bar.update(1)
     keep = {n: min(counts[n], int(math.ceil((counts[n] - 1) * (1 - percentile / 100))) + 2) for n in names}
     top = {n: torch.empty(0) for n in names}
     if any(keep.values()):
@@ -435,6 +443,8 @@ def exact_percentiles(gm, names, calibration, percentile, batch_size=500):
                     values = seen[n][seen[n] > 0].flatten().double()
                     merged = torch.cat([top[n], values])
                     top[n] = torch.topk(merged, min(keep[n], merged.numel())).values
+            if bar is not None:
+                bar.update(1)
     result = {}
     for n in names:
         total = counts[n]
