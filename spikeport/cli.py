@@ -100,6 +100,11 @@ def _write_json(path, data) -> None:
     atomic_write(Path(path), lambda f: f.write(text.encode()))
 
 
+def _count(n: int, word: str) -> str:
+    """"1 chip", "4 chips"."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
 def _check_outputs(*paths) -> None:
     """Refuse before any work an output file whose directory does not exist."""
     for path in paths:
@@ -554,10 +559,11 @@ def cmd_deploy(args) -> int:
         dep = deploy(net, args.target, data=dataset, samples=args.samples, steps=args.steps, seed=args.seed,
                      out=args.out, force=args.force, data_dir=args.data_dir, progress=bar, realtime=args.realtime)
     m = dep.manifest()
-    print(f"{args.net} -> {m['title']}: fits on {m['cores']} cores, {m['chips']} chip(s) ({m['counts_source']})")
+    print(f"{args.net} -> {m['title']}: fits on {_count(m['cores'], 'core')}, {_count(m['chips'], 'chip')} "
+          f"({m['counts_source']})")
     for lay in m["layers"]:
         err = lay["quant_max_abs_error"]
-        print(f"  {lay['name']:<14}{lay['neurons']:>9,} neurons {lay['cores']:>6} cores"
+        print(f"  {lay['name']:<14}{lay['neurons']:>9,} neurons {lay['cores']:>6} {'core ' if lay['cores'] == 1 else 'cores'}"
               + ("" if err is None else f"   max |weight error| {err:.3g}"))
     for w in m["warnings"]:
         print(f"  WARNING: {w}")
@@ -593,7 +599,7 @@ def cmd_power(args) -> int:
         if not e["fits"]:
             print(f"  {name}: does not fit: {e['reason']}")
             continue
-        _print_energy(f"{name} ({e['cores']} cores, {e['chips']} chip{'' if e['chips'] == 1 else 's'}, "
+        _print_energy(f"{name} ({_count(e['cores'], 'core')}, {_count(e['chips'], 'chip')}, "
                       f"accuracy {e['accuracy']:.2%})", e)
     for name, b in result["baselines"].items():
         _print_energy(f"{name} baseline (ANN)", b)

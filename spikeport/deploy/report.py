@@ -88,7 +88,7 @@ def _page(title: str, body: str) -> str:
 def html_report(m: dict) -> str:
     """DIR/report.html from a deployment manifest."""
     parts = [f"<h1>spikeport deploy: {html.escape(m['title'])}</h1>",
-             f"<p>{_fmt(m['cores'])} cores on {_fmt(m['chips'])} chip(s); measured on {_fmt(m['samples'])} samples "
+             f"<p>{_fmt(m['cores'])} core{'' if m['cores'] == 1 else 's'} on {_fmt(m['chips'])} chip{'' if m['chips'] == 1 else 's'}; measured on {_fmt(m['samples'])} samples "
              f"of {html.escape(str(m.get('dataset')))} at T = {m['steps']} steps. Profile: "
              f"{html.escape(str(m['profile']))}.</p>"]
     acc = m.get("accuracy", {})
