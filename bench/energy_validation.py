@@ -308,13 +308,17 @@ def baseline_rows():
         for batch, (inf_s, dyn_j) in sweep.items():
             b = baseline(net, prof, batch=batch)
             rows.append({"device": device, "batch": batch, "fitted": batch in FITTED_BATCHES,
-                         "predicted_inferences_per_s": b["inferences_per_s"], "measured_inferences_per_s": inf_s,
-                         "predicted_dynamic_j": b["dynamic_j"], "dynamic_band": b["band"]["dynamic_j"],
-                         "measured_dynamic_j": dyn_j,
-                         "ratio_inferences_per_s": b["inferences_per_s"] / inf_s,
-                         "ratio_dynamic_j": b["dynamic_j"] / dyn_j,
-                         "within_2x": _within(b["inferences_per_s"], inf_s) and _within(b["dynamic_j"], dyn_j)})
+                         **_speed_and_energy(b, inf_s, dyn_j)})
     return rows
+
+
+def _speed_and_energy(predicted: dict, inf_s: float, dyn_j: float) -> dict:
+    """A row's predicted and measured inferences/s and dynamic J per inference, their ratios and the verdict."""
+    p_inf, p_dyn = predicted["inferences_per_s"], predicted["dynamic_j"]
+    return {"predicted_inferences_per_s": p_inf, "measured_inferences_per_s": inf_s,
+            "predicted_dynamic_j": p_dyn, "dynamic_band": predicted["band"]["dynamic_j"], "measured_dynamic_j": dyn_j,
+            "ratio_inferences_per_s": p_inf / inf_s, "ratio_dynamic_j": p_dyn / dyn_j,
+            "within_2x": _within(p_inf, inf_s) and _within(p_dyn, dyn_j)}
 
 
 def fit_baseline(device: str) -> dict:
@@ -358,13 +362,7 @@ def size_rows():
             else:
                 r = baseline(net, prof, batch=1)
                 fitted = n == FITTED_SIZE
-            rows.append({"device": device, "copies": n, "fitted": fitted,
-                         "predicted_inferences_per_s": r["inferences_per_s"], "measured_inferences_per_s": inf_s,
-                         "predicted_dynamic_j": r["dynamic_j"], "dynamic_band": r["band"]["dynamic_j"],
-                         "measured_dynamic_j": dyn_j,
-                         "ratio_inferences_per_s": r["inferences_per_s"] / inf_s,
-                         "ratio_dynamic_j": r["dynamic_j"] / dyn_j,
-                         "within_2x": _within(r["inferences_per_s"], inf_s) and _within(r["dynamic_j"], dyn_j)})
+            rows.append({"device": device, "copies": n, "fitted": fitted, **_speed_and_energy(r, inf_s, dyn_j)})
     return rows
 
 
