@@ -97,6 +97,8 @@ def test_every_known_quantity_has_a_source_of_a_valid_kind_and_every_unknown_a_r
             kind, _, where = q.source.partition(":")
             assert kind in hp.SOURCE_KINDS, (key, q.source)
             assert len(where.strip()) >= 10, (key, q.source)  # names a file, constant, paper or assumption
+            # the reports print the sources: none may point at a file outside the project a user does not have
+            assert "../" not in q.source and "shared/notes" not in q.source, (key, q.source)
             assert q.unknown is None
         else:
             assert q.value is None and q.source is None and len(q.unknown) >= 10, (key, q.unknown)
