@@ -189,15 +189,22 @@ def validate(network: Network, data="digits", steps: int = 100, *, samples: int 
     from .models.diagnose import diagnose as diagnose_layers
 
     x, y, name, whole = _labelled(data, samples, data_dir)
+    both = backend != "reference"
+    if progress is not None and hasattr(progress, "set_total"):
+        progress.set_total(len(x) * (2 if both else 1))  # the backend's run, then the reference's
+        if hasattr(progress, "note"):
+            progress.note(backend)
     activity = get_backend(backend).run(network, x, steps, seed=seed, record_counts=True, progress=progress,
                                         **backend_options)
     sim = Simulation(network=network, activity=activity, labels=y, dataset=name, whole_test_set=whole,
                      rate_model_accuracy=None if whole else rate_model_accuracy(network, x, y))
     reference = None
-    if backend != "reference":
+    if both:
+        if progress is not None and hasattr(progress, "note"):
+            progress.note("reference")
         # in the backend's own precision: Brian2 and NEST compute in float64
         reference = get_backend("reference").run(network, x, steps, seed=seed, record_counts=True,
-                                                 precision=PRECISION.get(backend, "float32"))
+                                                 precision=PRECISION.get(backend, "float32"), progress=progress)
     diagnosis = None
     if diagnose:
         diagnosis = diagnose_layers(network, module, x, steps, min_correlation=min_correlation, activity=activity)

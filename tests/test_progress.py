@@ -62,3 +62,30 @@ def test_conversion_reports_its_passes_over_the_calibration_data():
     with reporting(bar):
         exact_percentiles(imp.gm, [imp.pops[0].node], x, 99.9, batch_size=500)
     assert current() is None and bar.total == 6 and bar.done == 6  # two passes of 3 batches
+
+
+def test_validate_reports_the_backend_run_then_the_reference_run():
+    import numpy as np
+    from conftest import small_network
+
+    from spikeport.api import validate
+
+    class Bar:
+        def __init__(self):
+            self.total = self.done = 0
+            self.notes = []
+
+        def set_total(self, total, done=0):
+            self.total, self.done = total, done
+
+        def update(self, n=1):
+            self.done += n
+
+        def note(self, text):
+            self.notes.append(text)
+
+    x = np.random.default_rng(0).random((6, 12)).astype(np.float32)
+    bar = Bar()
+    validate(small_network(), (x, np.zeros(6, np.int64)), 8, samples=None, backend="brian2", codegen="numpy",
+             progress=bar)
+    assert bar.total == 12 and bar.done == 12 and bar.notes == ["brian2", "reference"]
