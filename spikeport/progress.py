@@ -56,10 +56,11 @@ class Progress:
 
     def set_total(self, total: int, done: int = 0) -> None:
         self.total = max(int(total), 1)
-        if self.bar is not None:
-            self.bar.reset(total=self.total)
-            if done:
-                self.bar.update(min(int(done), self.total))
+        if self.bar is not None:  # set in place: tqdm's reset() would draw at once, before the log's delay
+            done = min(max(int(done), 0), self.total)
+            self.bar.total, self.bar.n, self.bar.last_print_n = self.total, done, done
+            if self.tty:
+                self.bar.refresh()
 
     def note(self, text: str) -> None:
         if self.bar is not None:

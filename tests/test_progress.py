@@ -26,6 +26,12 @@ def test_a_log_gets_whole_lines_with_rate_and_time_left():
 def test_a_short_run_and_quiet_print_nothing():
     assert run(delay_s=60.0) == ""           # shorter than the delay: silent in a log
     assert run(interval_s=0.0, delay_s=0.0, quiet=True) == ""
+    buf = io.StringIO()
+    with Progress(1, "validate", stream=buf, delay_s=60.0) as bar:
+        bar.set_total(4)                       # a total set later draws nothing either
+        bar.note("reference")
+        bar.update(1)
+    assert buf.getvalue() == ""
 
 
 def test_a_total_known_later_and_a_resumed_run():
