@@ -102,25 +102,36 @@ def rate_model_accuracy(network, x, y):
 
     try:
         rates = rate_model(network, x)[network.output]
-    except (SpikeportError, ValueError, NotImplementedError, KeyError):
+    except SpikeportError:
         return None
     return float((rates.argmax(axis=1) == np.asarray(y)).mean())
 
 
+def _simulation(network, activity, x, y, name, whole) -> Simulation:
+    """A run's Simulation; beside a run on part of a test set, the network's rate model on the same samples."""
+    return Simulation(network=network, activity=activity, labels=y, dataset=name, whole_test_set=whole,
+                      rate_model_accuracy=None if whole else rate_model_accuracy(network, x, y))
+
+
+def _count_samples(progress, n: int, what: str) -> None:
+    """Tell ``progress`` (if it takes a total) how many samples are coming, and for what."""
+    if progress is not None and hasattr(progress, "set_total"):
+        progress.set_total(n)
+        progress.note(what)
+
+
 def simulate(network: Network, data="digits", steps: int = 100, *, samples: int | None = None,
              backend: str = "reference", checkpoints=None, device=None, seed: int = 0, data_dir=None,
-             progress=None, whole_test_set: bool | None = None, **backend_options) -> Simulation:
+             progress=None, **backend_options) -> Simulation:
     """Run ``network`` on the test split of ``data`` for ``steps`` steps on ``backend``.
 
     ``checkpoints``: step counts to also report accuracy at ("all": every step);
-    ``whole_test_set``: whether (x, y) given as ``data`` are a data set's whole test set (a name or a
-    Dataset says it itself); where they are not, the report sets the network's rate model on the same
-    samples beside the SNN, not the ANN's accuracy on its whole test set;
-    ``backend_options`` go to the backend's ``run`` (e.g. ``record_counts=True``).
+    ``backend_options`` go to the backend's ``run`` (e.g. ``record_counts=True``). Unless the samples
+    are a named data set's whole test set, the report sets the network's rate model on the same samples
+    beside the SNN, not the ANN's accuracy recorded on its whole test set.
     """
     x, y, name, whole = _labelled(data, samples, data_dir)
-    if whole_test_set is not None:
-        whole = whole_test_set
+    _count_samples(progress, len(x), backend)
     kwargs = {"checkpoints": checkpoints, "seed": seed, "progress": progress, **backend_options}
     if device is not None:
         if backend != "reference":
@@ -128,8 +139,7 @@ def simulate(network: Network, data="digits", steps: int = 100, *, samples: int 
                                  f"the {backend} backend runs on its simulator")
         kwargs["device"] = device
     activity = get_backend(backend).run(network, x, steps, **kwargs)
-    return Simulation(network=network, activity=activity, labels=y, dataset=name, whole_test_set=whole,
-                      rate_model_accuracy=None if whole else rate_model_accuracy(network, x, y))
+    return _simulation(network, activity, x, y, name, whole)
 
 
 @dataclass
@@ -190,14 +200,10 @@ def validate(network: Network, data="digits", steps: int = 100, *, samples: int 
 
     x, y, name, whole = _labelled(data, samples, data_dir)
     both = backend != "reference"
-    if progress is not None and hasattr(progress, "set_total"):
-        progress.set_total(len(x) * (2 if both else 1))  # the backend's run, then the reference's
-        if hasattr(progress, "note"):
-            progress.note(backend)
+    _count_samples(progress, len(x) * (2 if both else 1), backend)  # the backend's run, then the reference's
     activity = get_backend(backend).run(network, x, steps, seed=seed, record_counts=True, progress=progress,
                                         **backend_options)
-    sim = Simulation(network=network, activity=activity, labels=y, dataset=name, whole_test_set=whole,
-                     rate_model_accuracy=None if whole else rate_model_accuracy(network, x, y))
+    sim = _simulation(network, activity, x, y, name, whole)
     reference = None
     if both:
         if progress is not None and hasattr(progress, "note"):

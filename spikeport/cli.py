@@ -14,7 +14,7 @@ from pathlib import Path
 from . import __version__
 from .backends import BACKENDS
 from .errors import SpikeportError
-from .units import si, si_range
+from .units import count, si, si_range
 
 DATASET_NAMES = ("digits", "mnist", "mnist-5k", "fashion-mnist")
 
@@ -94,15 +94,14 @@ def _noting_warnings(fn, *args, **kwargs):
     return result
 
 
-def _write_json(path, data) -> None:
+def _write_text(path, text: str) -> None:
+    """``text`` into ``path``, all or nothing."""
     from .ir.io import atomic_write
-    text = json.dumps(data, indent=2) + "\n"
     atomic_write(Path(path), lambda f: f.write(text.encode()))
 
 
-def _count(n: int, word: str) -> str:
-    """"1 chip", "4 chips"."""
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
+def _write_json(path, data) -> None:
+    _write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def _check_outputs(*paths) -> None:
@@ -370,7 +369,7 @@ def _load_graph(path, dt=None):
 
 
 def cmd_simulate(args) -> int:
-    from .api import _labelled, simulate
+    from .api import simulate
 
     _check_outputs(args.json, args.html)
     net = _load_graph(args.net, args.dt)
@@ -379,18 +378,16 @@ def cmd_simulate(args) -> int:
     if args.html and args.checkpoints is None:  # the report's accuracy curve: powers of two up to --steps
         args.checkpoints = sorted({2 ** k for k in range(args.steps.bit_length()) if 2 ** k <= args.steps}
                                   | {args.steps})
-    x, y, name, whole = _labelled(args.dataset or net.metadata.get("dataset") or "digits", args.samples,
-                                  args.data_dir)
-    with _progress(len(x), "simulate", args) as bar:
-        sim = simulate(net, (x, y), args.steps, checkpoints=args.checkpoints, device=args.device, seed=args.seed,
-                       progress=bar, whole_test_set=whole)
-    sim.dataset = name
+    with _progress(1, "simulate", args) as bar:
+        sim = simulate(net, args.dataset or net.metadata.get("dataset") or "digits", args.steps,
+                       samples=args.samples, data_dir=args.data_dir, checkpoints=args.checkpoints,
+                       device=args.device, seed=args.seed, progress=bar)
     _print_simulation(sim)
     if args.json:
         _write_json(args.json, sim.report())
     if args.html:
         from .deploy.report import simulate_html
-        _write_html(args.html, simulate_html(sim.report()))
+        _write_text(args.html, simulate_html(sim.report()))
     return 0
 
 
@@ -435,13 +432,8 @@ def cmd_validate(args) -> int:
         _write_json(args.json, rep)
     if args.html:
         from .deploy.report import validate_html
-        _write_html(args.html, validate_html(rep))
+        _write_text(args.html, validate_html(rep))
     return 0
-
-
-def _write_html(path, text: str) -> None:
-    from .ir.io import atomic_write
-    atomic_write(Path(path), lambda f: f.write(text.encode()))
 
 
 def _quantized(net, args):
@@ -495,7 +487,7 @@ def cmd_demo(args) -> int:
     _print_simulation(sim)
     _write_json(out / "simulate.json", sim.report())
     from .deploy.report import power_html, simulate_html
-    _write_html(out / "simulate.html", simulate_html(sim.report()))
+    _write_text(out / "simulate.html", simulate_html(sim.report()))
 
     from .deploy.pipeline import deploy, power
     from .hardware_profiles import names
@@ -503,13 +495,13 @@ def cmd_demo(args) -> int:
     for chip in ("loihi", "spinnaker"):
         m = deploy(net, chip, data=ds, samples=100, steps=100, out=out / chip, force=True).manifest()
         e = m["energy"]
-        print(f"  {chip}: {m['cores']} cores on {m['chips']} chip ({m['counts_source']}), accuracy in its formats "
+        print(f"  {chip}: {count(m['cores'], 'core')} on {count(m['chips'], 'chip')} ({m['counts_source']}), accuracy in its formats "
               f"{m['accuracy']['quantized']:.2%}; {'' if e['complete'] else '>= '}"
               f"{si(e['energy_per_inference_j'], 'J')} per inference at {e['inferences_per_s']:.4g} inferences/s "
               f"-> {out / chip / 'report.html'}")
     result = power(net, names(), data=ds, samples=100, steps=100)
     _write_json(out / "power.json", result)
-    _write_html(out / "power.html", power_html(result))
+    _write_text(out / "power.html", power_html(result))
     print("power on every chip (100 samples, T = 100), energy per inference:")
     for name, e in result["targets"].items():
         if not e["fits"]:
@@ -559,7 +551,7 @@ def cmd_deploy(args) -> int:
         dep = deploy(net, args.target, data=dataset, samples=args.samples, steps=args.steps, seed=args.seed,
                      out=args.out, force=args.force, data_dir=args.data_dir, progress=bar, realtime=args.realtime)
     m = dep.manifest()
-    print(f"{args.net} -> {m['title']}: fits on {_count(m['cores'], 'core')}, {_count(m['chips'], 'chip')} "
+    print(f"{args.net} -> {m['title']}: fits on {count(m['cores'], 'core')}, {count(m['chips'], 'chip')} "
           f"({m['counts_source']})")
     for lay in m["layers"]:
         err = lay["quant_max_abs_error"]
@@ -599,14 +591,14 @@ def cmd_power(args) -> int:
         if not e["fits"]:
             print(f"  {name}: does not fit: {e['reason']}")
             continue
-        _print_energy(f"{name} ({_count(e['cores'], 'core')}, {_count(e['chips'], 'chip')}, "
+        _print_energy(f"{name} ({count(e['cores'], 'core')}, {count(e['chips'], 'chip')}, "
                       f"accuracy {e['accuracy']:.2%})", e)
     for name, b in result["baselines"].items():
         _print_energy(f"{name} baseline (ANN)", b)
     if args.json:
         _write_json(args.json, result)
     if args.html:
-        _write_html(args.html, power_html(result))
+        _write_text(args.html, power_html(result))
     return 0
 
 
@@ -815,7 +807,7 @@ def _show_defaults(parser) -> None:
 
 
 def reference_markdown() -> str:
-    """docs/cli.md: every command's help, as the parser prints it (80 columns)."""
+    """docs/cli.md: every command's help, as the parser prints it at 100 columns."""
     import os
 
     old = os.environ.get("COLUMNS")

@@ -34,31 +34,29 @@ class _Lines:
 class Progress:
     """``with Progress(total, "simulate") as bar: bar.update(n)``."""
 
-    def __init__(self, total: int, label: str, stream=None, enabled: bool | None = None, quiet: bool = False,
+    def __init__(self, total: int, label: str, stream=None, quiet: bool = False,
                  interval_s: float = LINE_INTERVAL_S, delay_s: float = LINE_DELAY_S):
-        self.total, self.label = max(int(total), 1), label
-        self.stream = stream or sys.stderr
-        tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.tty = tty if enabled is None else bool(enabled)
+        stream = stream or sys.stderr
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
         self.bar = None
         if quiet:
             return
         from tqdm import tqdm
 
+        total = max(int(total), 1)
         if self.tty:
-            self.bar = tqdm(total=self.total, desc=label, file=self.stream, dynamic_ncols=True, leave=True,
-                            mininterval=0.2)
-        else:
-            self.bar = tqdm(total=self.total, desc=label, file=_Lines(self.stream), leave=False, ascii=True,
-                            mininterval=interval_s, maxinterval=max(interval_s, 10 * interval_s), delay=delay_s,
+            self.bar = tqdm(total=total, desc=label, file=stream, dynamic_ncols=True, leave=True, mininterval=0.2)
+        else:  # maxinterval: tqdm's monitor would otherwise force a line every 10 s
+            self.bar = tqdm(total=total, desc=label, file=_Lines(stream), leave=False, ascii=True,
+                            mininterval=interval_s, maxinterval=interval_s, delay=delay_s,
                             bar_format="{desc}: {n_fmt}/{total_fmt} ({percentage:.0f} %), {elapsed} elapsed, "
                                        "{rate_fmt}, {remaining} left{postfix}")
 
     def set_total(self, total: int, done: int = 0) -> None:
-        self.total = max(int(total), 1)
         if self.bar is not None:  # set in place: tqdm's reset() would draw at once, before the log's delay
-            done = min(max(int(done), 0), self.total)
-            self.bar.total, self.bar.n, self.bar.last_print_n = self.total, done, done
+            total = max(int(total), 1)
+            done = min(max(int(done), 0), total)
+            self.bar.total, self.bar.n, self.bar.last_print_n = total, done, done
             if self.tty:
                 self.bar.refresh()
 

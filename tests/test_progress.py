@@ -5,6 +5,23 @@ import re
 from spikeport.progress import Progress
 
 
+class Recorder:
+    """A progress object that records what it is told."""
+
+    def __init__(self):
+        self.total = self.done = 0
+        self.notes = []
+
+    def set_total(self, total, done=0):
+        self.total, self.done = total, done
+
+    def update(self, n=1):
+        self.done += n
+
+    def note(self, text):
+        self.notes.append(text)
+
+
 def run(**kw):
     buf = io.StringIO()  # not a terminal
     with Progress(40, "simulate", stream=buf, **kw) as bar:
@@ -49,22 +66,10 @@ def test_conversion_reports_its_passes_over_the_calibration_data():
     from spikeport.models.torch_import import _Importer, exact_percentiles
     from spikeport.progress import current, reporting
 
-    class Bar:
-        total = done = 0
-
-        def set_total(self, total, done=0):
-            self.total, self.done = total, done
-
-        def update(self, n=1):
-            self.done += n
-
-        def note(self, text):
-            self.text = text
-
     module = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU())
     x = np.random.default_rng(0).random((1200, 4)).astype(np.float32)
     imp = _Importer(module.eval(), (4,)).run()
-    bar = Bar()
+    bar = Recorder()
     with reporting(bar):
         exact_percentiles(imp.gm, [imp.pops[0].node], x, 99.9, batch_size=500)
     assert current() is None and bar.total == 6 and bar.done == 6  # two passes of 3 batches
@@ -76,22 +81,8 @@ def test_validate_reports_the_backend_run_then_the_reference_run():
 
     from spikeport.api import validate
 
-    class Bar:
-        def __init__(self):
-            self.total = self.done = 0
-            self.notes = []
-
-        def set_total(self, total, done=0):
-            self.total, self.done = total, done
-
-        def update(self, n=1):
-            self.done += n
-
-        def note(self, text):
-            self.notes.append(text)
-
     x = np.random.default_rng(0).random((6, 12)).astype(np.float32)
-    bar = Bar()
+    bar = Recorder()
     validate(small_network(), (x, np.zeros(6, np.int64)), 8, samples=None, backend="brian2", codegen="numpy",
              progress=bar)
     assert bar.total == 12 and bar.done == 12 and bar.notes == ["brian2", "reference"]

@@ -17,3 +17,10 @@ def test_si_micro_sign_and_ranges():
     assert si(5e-6, "J", micro="µ") == "5 µJ"
     assert si_range(0.0164, 0.0238, "J") == "[16.4-23.8 mJ]"
     assert si_range(2.83e-4, 7.5e-4, "J") == "[283-750 uJ]"
+
+
+def test_a_range_keeps_its_low_end_exact_when_the_high_end_rounds():
+    from spikeport.units import count
+
+    assert si_range(0.016, 0.023849, "J") == "[16-23.8 mJ]"   # 16 mJ exactly, not 16.0x from a rounded scale
+    assert count(1, "chip") == "1 chip" and count(4, "chip") == "4 chips" and count(1200, "core") == "1,200 cores"

@@ -35,6 +35,7 @@ import numpy as np
 from .. import __version__
 from ..errors import SpikeportError
 from ..hardware_profiles import Profile, load as load_profile
+from ..ir.io import user_mode
 
 BASELINES = ("cpu", "gpu")
 
@@ -358,7 +359,6 @@ def write(dep: Deployment, out: Path, *, x=None, y=None, force: bool = False) ->
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-        from ..ir.io import user_mode
         tmp.chmod(user_mode(directory=True))  # mkdtemp makes it 0700; DIR gets what mkdir would give
     except OSError as exc:
         raise SpikeportError(f"{out}: cannot create it ({exc.strerror})") from None

@@ -12,6 +12,8 @@ import html
 import io
 import math
 
+from ..units import si
+
 # the parts of a chip's energy per inference, as spikeport.deploy.energy.estimate reports them
 COMPONENTS = (("synaptic operations", "synop_energy_j", "#4c72b0"), ("neuron updates", "update_energy_j", "#55a868"),
               ("spike routing", "route_energy_j", "#c44e52"), ("per-step work", "step_energy_j", "#8172b2"),
@@ -81,7 +83,7 @@ def energy_per_chip(targets: dict, baselines: dict | None = None) -> str:
             total_ax.errorbar([v], [yi], xerr=[[max(v - lo, 0)], [max(hi - v, 0)]], fmt="none", ecolor="#222",
                               capsize=3, lw=1)
         mark = "" if e.get("complete", True) else ">= "
-        total_ax.text(0.01, yi + 0.36, f"{mark}{_si(v, 'J')}", va="bottom", fontsize=7,
+        total_ax.text(0.01, yi + 0.36, f"{mark}{si(v, 'J')}", va="bottom", fontsize=7,
                       transform=total_ax.get_yaxis_transform())
     total_ax.set_xscale("log")
     total_ax.set_yticks(y, labels, fontsize=8)
@@ -298,9 +300,3 @@ def layer_correlation(correlations: dict, what: str, name: str = "layer-agreemen
     ax.set_yticks(y, [str(k) for k, _ in rows], fontsize=8)
     ax.set_xlabel(f"correlation of per-neuron rates with {what}")
     return _wrap(name, fig, f"Per-layer agreement: correlation of each layer's per-neuron rates with {what}.")
-
-
-def _si(v: float, unit: str) -> str:
-    from ..units import si
-
-    return si(v, unit)

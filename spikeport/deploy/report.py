@@ -2,14 +2,15 @@
 validation run.
 
 Plain HTML with inline CSS and inline SVG plots (spikeport.deploy.plots), no scripts and
-nothing fetched: the file opens anywhere, including on a machine with no network. Numbers that the profile does not know are
-printed as "unknown", never as zero.
+nothing fetched: the file opens anywhere, including on a machine with no network. Numbers that
+the profile does not know are printed as "unknown", never as zero; sums that leave them out as
+lower bounds.
 """
 from __future__ import annotations
 
 import html
 
-from ..units import si
+from ..units import count, si
 from . import plots
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}
@@ -88,7 +89,7 @@ def _page(title: str, body: str) -> str:
 def html_report(m: dict) -> str:
     """DIR/report.html from a deployment manifest."""
     parts = [f"<h1>spikeport deploy: {html.escape(m['title'])}</h1>",
-             f"<p>{_fmt(m['cores'])} core{'' if m['cores'] == 1 else 's'} on {_fmt(m['chips'])} chip{'' if m['chips'] == 1 else 's'}; measured on {_fmt(m['samples'])} samples "
+             f"<p>{count(m['cores'], 'core')} on {count(m['chips'], 'chip')}; measured on {_fmt(m['samples'])} samples "
              f"of {html.escape(str(m.get('dataset')))} at T = {m['steps']} steps. Profile: "
              f"{html.escape(str(m['profile']))}.</p>"]
     acc = m.get("accuracy", {})
@@ -141,9 +142,8 @@ def html_report(m: dict) -> str:
 
 def power_html(result: dict) -> str:
     """The HTML of ``spikeport power``: chips side by side, then the baselines."""
-    fits = {n: t for n, t in result["targets"].items() if t.get("fits", True)}
+    targets = {n: t for n, t in result["targets"].items() if t.get("fits", True)}
     refused = {n: t for n, t in result["targets"].items() if not t.get("fits", True)}
-    targets = fits
     keys = [("energy per inference", "energy_per_inference_j", "J"), ("dynamic", "dynamic_j", "J"),
             ("static", "static_j", "J"), ("average power", "power_w", "W"),
             ("inferences per second", "inferences_per_s", ""), ("cores", "cores", ""), ("chips", "chips", ""),
@@ -157,7 +157,8 @@ def power_html(result: dict) -> str:
              _table([""] + [t.get("title", n) for n, t in targets.items()], rows)]
     if refused:
         parts.append("<h2>Chips the network does not fit</h2>" + _table(
-            ["chip", "why"], [[html.escape(t.get("title", n)), html.escape(t["reason"])] for n, t in refused.items()], left=2))
+            ["chip", "why"], [[html.escape(t.get("title", n)), html.escape(t["reason"])] for n, t in refused.items()],
+            left=2))
     for name, t in targets.items():
         parts.append(f"<h2>{html.escape(t.get('title', name))}</h2>")
         parts.append(plots.layer_energy(t, name=f"layer-energy-{name}"))
