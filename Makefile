@@ -72,9 +72,10 @@ bench-peers: install $(PEER_DATASETS:%=out/bench/lenet-%.pt)
 	  $(PY) bench/peers/export_inputs.py --model out/bench/lenet-$$d.pt --out-dir out/bench && \
 	  .venv-peers/bin/python bench/peers/run_peers.py --dataset $$d --data-dir out/bench && \
 	  $(PY) bench/conversion_table.py --model out/bench/lenet-$$d.pt --encodings analog \
-	    --configs percentile:zero,percentile:half,max:zero,max:half,model-max:half,percentile:half:calibann \
+	    --configs default,percentile:zero,percentile:half,max:zero,max:half,model-max:half,percentile:half:calibann \
 	    --json out/bench/table-lenet-$$d.json || exit 1; \
 	done
+	$(PY) bench/defaults_vs_peers.py --peers out/bench/peers.json --ours out/bench/table-lenet-mnist.json
 	$(PY) bench/throughput_vs_peers.py --model out/bench/lenet-mnist.pt
 
 # The LeNet every converter gets, one per data set of the peer benchmark (kept once trained).

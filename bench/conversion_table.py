@@ -4,8 +4,9 @@
         [--configs percentile:zero,percentile:half,...] [--encodings analog,poisson,regular]
         [--steps 4,8,16,32,64,128,256] [--json out/bench/table-NAME.json]
 
-A config is NORM:V_INIT[:ADJUST], NORM one of percentile, max, model-max; V_INIT zero
-or half; ADJUST (made for one T, so simulated once per T) one of
+A config is ``default`` (exactly what a plain ``spikeport convert MODEL`` does: the model's
+method's defaults, nothing given) or NORM:V_INIT[:ADJUST], NORM one of percentile, max,
+model-max; V_INIT zero or half; ADJUST (made for one T, so simulated once per T) one of
   calib            bias calibration (Li et al. 2021) on --calib-samples training images,
                    towards the graph's rate model
   calibann         the same towards the PyTorch model's activations (scaled as converted)
@@ -77,10 +78,17 @@ def main():
     rows = []
     for enc in args.encodings.split(","):
         for config in args.configs.split(","):
-            norm, v_init, *rest = config.split(":")
-            adjust = rest[0] if rest else None
             t0 = time.perf_counter()
-            net = convert(model.module, calib_all, norm=norm, v_init=v_init, encoding=enc)
+            if config == "default":  # the plain command line: `spikeport convert MODEL`
+                if enc != "analog":
+                    raise SystemExit("the default config converts with the method's own encoding: --encodings analog")
+                net = convert(model, calib_all)
+                conv = net.metadata["conversion"]
+                norm, v_init, adjust = f"default ({conv['norm']})", f"default ({conv['v_init']})", None
+            else:
+                norm, v_init, *rest = config.split(":")
+                adjust = rest[0] if rest else None
+                net = convert(model.module, calib_all, norm=norm, v_init=v_init, encoding=enc)
             if adjust is None:
                 act = run(net, x, steps[-1], checkpoints=steps)
                 acc = {t: act.accuracy(y, t) for t in steps}

@@ -11,7 +11,9 @@ _API = {
     "load_network": "spikeport.ir", "save_network": "spikeport.ir", "train": "spikeport.models",
     "convert": "spikeport.models", "load_model": "spikeport.models", "save_model": "spikeport.models",
     "simulate": "spikeport.api", "SpikeportError": "spikeport.errors", "fit_nsp": "spikeport.models.nsp_fit",
-    "methods": "spikeport.models",
+    "methods": "spikeport.models", "validate": "spikeport.api", "deploy": "spikeport.deploy.pipeline",
+    "power": "spikeport.deploy.pipeline", "import_nir": "spikeport.ir.nirgraph", "export_nir": "spikeport.ir.nirgraph",
+    "load_user_data": "spikeport.datasets", "Samples": "spikeport.datasets",
 }
 
 __all__ = ["__version__", *_API]
@@ -22,3 +24,7 @@ def __getattr__(name):
         import importlib
         return getattr(importlib.import_module(_API[name]), name)
     raise AttributeError(f"module 'spikeport' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -14,28 +14,33 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backends import PRECISION, Activity, get_backend
-from .datasets import Dataset, load_dataset
+from .datasets import Dataset, Samples, load_dataset
 from .errors import SpikeportError
 from .ir import Network
 
 
 @dataclass
 class Simulation:
-    """A run of a network on labelled samples."""
+    """A run of a network on samples; without labels (``labels`` None) every accuracy is None."""
 
     network: Network
     activity: Activity
-    labels: np.ndarray
+    labels: np.ndarray | None
     dataset: str | None = None
     whole_test_set: bool = False        # the samples are the whole test set the ANN's accuracy was recorded on
     rate_model_accuracy: float | None = None  # the network as an ANN (its rate model) on the same samples
+    ties: str = "membrane"              # the readout's tie rule: "membrane" (spikeport's) or "index" (lowest class)
 
     @property
-    def accuracy(self) -> float:
-        return self.activity.accuracy(self.labels)
+    def accuracy(self) -> float | None:
+        return self.activity.accuracy(self.labels, ties=self.ties)
 
     def accuracy_by_steps(self) -> dict:
-        return {int(t): self.activity.accuracy(self.labels, t) for t in self.activity.checkpoints}
+        return {int(t): self.activity.accuracy(self.labels, t, ties=self.ties) for t in self.activity.checkpoints}
+
+    def warnings(self) -> list:
+        """Loud warnings about the run: layers or an output silent on most samples."""
+        return self.activity.silent(self.network.output)
 
     def _latency(self):
         first = self.activity.first_spike_step
@@ -66,7 +71,8 @@ class Simulation:
                 "dataset": self.dataset, "encoding": enc.kind, "device": self.activity.device,
                 "dt_s": self.network.dt_s, "counts_per": "inference (mean over samples)",
                 "first_spike_step_mean": self._latency(), "no_output_spike_fraction": self._silent(),
-                "normalization": conv.get("norm"), "percentile": conv.get("percentile")}
+                "normalization": conv.get("norm"), "percentile": conv.get("percentile"), "ties": self.ties,
+                "labelled": self.labels is not None, "warnings": self.warnings()}
 
 
 def labelled_samples(data, samples: int | None = None, data_dir=None):
@@ -78,20 +84,23 @@ def _labelled(data, samples, data_dir):
     """labelled_samples' (x, y, name) and whether they are a named data set's whole test set."""
     if isinstance(data, str):
         data = load_dataset(data, data_dir)
+    user = isinstance(data, Samples)
     if isinstance(data, Dataset):
         x, y, name = data.x("test"), data.y("test"), data.name
-    else:
-        x, y = data
-        x, y, name = np.asarray(x, np.float32), np.asarray(y), None
+    elif user:  # a file of the user's: all of it is the test set, and no ANN accuracy was recorded on it
+        x, y, name = data.x, data.y, data.name
+    else:  # the caller's own arrays: (x, y), (x, None) or x alone (no labels: no accuracy)
+        x, y = (data, None) if isinstance(data, np.ndarray) else data
+        x, y, name = np.asarray(x, np.float32), None if y is None else np.asarray(y), None
     if samples is not None:
         if samples < 1:
             raise SpikeportError(f"--samples must be at least 1, got {samples}")
         if samples > len(x):
             raise SpikeportError(f"--samples {samples}: the {name or 'given'} test set has only {len(x)} samples")
-        whole = name is not None and samples == len(x)
-        x, y = x[:samples], y[:samples]
+        whole = name is not None and not user and samples == len(x)
+        x, y = x[:samples], None if y is None else y[:samples]
     else:
-        whole = name is not None
+        whole = name is not None and not user
     return x, y, name, whole
 
 
@@ -100,6 +109,8 @@ def rate_model_accuracy(network, x, y):
     rate) on the samples ``x``, or None where the rate model does not cover the network's neurons."""
     from .models.calibrate import rate_model
 
+    if y is None:
+        return None
     try:
         rates = rate_model(network, x)[network.output]
     except SpikeportError:
@@ -107,10 +118,11 @@ def rate_model_accuracy(network, x, y):
     return float((rates.argmax(axis=1) == np.asarray(y)).mean())
 
 
-def _simulation(network, activity, x, y, name, whole) -> Simulation:
+def _simulation(network, activity, x, y, name, whole, ties="membrane") -> Simulation:
     """A run's Simulation; beside a run on part of a test set, the network's rate model on the same samples."""
+    activity.predicted(ties)  # an unknown tie rule, or one the backend did not record: before any report
     return Simulation(network=network, activity=activity, labels=y, dataset=name, whole_test_set=whole,
-                      rate_model_accuracy=None if whole else rate_model_accuracy(network, x, y))
+                      rate_model_accuracy=None if whole else rate_model_accuracy(network, x, y), ties=ties)
 
 
 def _count_samples(progress, n: int, what: str) -> None:
@@ -122,13 +134,15 @@ def _count_samples(progress, n: int, what: str) -> None:
 
 def simulate(network: Network, data="digits", steps: int = 100, *, samples: int | None = None,
              backend: str = "reference", checkpoints=None, device=None, seed: int = 0, data_dir=None,
-             progress=None, **backend_options) -> Simulation:
+             progress=None, ties: str = "membrane", **backend_options) -> Simulation:
     """Run ``network`` on the test split of ``data`` for ``steps`` steps on ``backend``.
 
     ``checkpoints``: step counts to also report accuracy at ("all": every step);
     ``backend_options`` go to the backend's ``run`` (e.g. ``record_counts=True``). Unless the samples
     are a named data set's whole test set, the report sets the network's rate model on the same samples
-    beside the SNN, not the ANN's accuracy recorded on its whole test set.
+    beside the SNN, not the ANN's accuracy recorded on its whole test set. ``data``: a data set name, a
+    :class:`~spikeport.datasets.Dataset`, (x, y), or x alone (no labels: accuracies are None). ``ties``:
+    "membrane" (most spikes, then the higher membrane) or "index" (most spikes, then the lowest class).
     """
     x, y, name, whole = _labelled(data, samples, data_dir)
     _count_samples(progress, len(x), backend)
@@ -139,7 +153,7 @@ def simulate(network: Network, data="digits", steps: int = 100, *, samples: int 
                                  f"the {backend} backend runs on its simulator")
         kwargs["device"] = device
     activity = get_backend(backend).run(network, x, steps, **kwargs)
-    return _simulation(network, activity, x, y, name, whole)
+    return _simulation(network, activity, x, y, name, whole, ties)
 
 
 @dataclass
@@ -154,7 +168,8 @@ class Validation:
         """Fraction of samples whose predicted class equals the reference executor's."""
         if self.reference is None:
             return 1.0
-        return float((self.simulation.activity.predictions[:, -1] == self.reference.predictions[:, -1]).mean())
+        ties = self.simulation.ties
+        return float((self.simulation.activity.predicted(ties)[:, -1] == self.reference.predicted(ties)[:, -1]).mean())
 
     def rate_correlation(self) -> dict:
         """Per spiking population: Pearson correlation of per-neuron spike counts with the reference's."""
@@ -185,7 +200,7 @@ class Validation:
 
 def validate(network: Network, data="digits", steps: int = 100, *, samples: int | None = 100,
              backend: str = "reference", seed: int = 0, diagnose: bool = False, module=None, data_dir=None,
-             progress=None, min_correlation: float = 0.9, **backend_options) -> Validation:
+             progress=None, min_correlation: float = 0.9, ties: str = "membrane", **backend_options) -> Validation:
     """Run ``network`` on ``backend`` and on the reference executor over the same test samples.
 
     ``diagnose``: also compare every layer's rates with the ANN's activations, scaled
@@ -203,7 +218,7 @@ def validate(network: Network, data="digits", steps: int = 100, *, samples: int 
     _count_samples(progress, len(x) * (2 if both else 1), backend)  # the backend's run, then the reference's
     activity = get_backend(backend).run(network, x, steps, seed=seed, record_counts=True, progress=progress,
                                         **backend_options)
-    sim = _simulation(network, activity, x, y, name, whole)
+    sim = _simulation(network, activity, x, y, name, whole, ties)
     reference = None
     if both:
         if progress is not None and hasattr(progress, "note"):

@@ -207,33 +207,52 @@ def cmd_convert(args) -> int:
     from .models import convert, load_model
 
     if is_nir_file(args.model):
-        unused = [opt for opt, value in (("--norm", args.norm), ("--percentile", args.percentile),
-                                         ("--encoding", args.encoding), ("--max-rate", args.max_rate),
-                                         ("--v-init", args.v_init), ("--l4", args.l4),
+        unused = [opt for opt, value in (("--data", args.data), ("--model-def", args.model_def), ("--norm", args.norm),
+                                         ("--percentile", args.percentile), ("--l4", args.l4),
                                          ("--calibrate", args.calibrate), ("--for-steps", args.for_steps))
                   if value is not None]
         if unused:
             raise SpikeportError(f"{args.model}: {', '.join(unused)} {'applies' if len(unused) == 1 else 'apply'} "
-                                 f"to model files, not to a NIR file")
-        net = _load_graph(args.model, args.dt)
+                                 f"to model files, not to a NIR file (its options: --dt, --encoding, --max-rate, "
+                                 f"--reset, --v-init, --threshold-scale)")
+        from .ir.restate import restate
+        net, notes = restate(_load_graph(args.model, args.dt), encoding=args.encoding, max_rate_hz=args.max_rate,
+                             reset=args.reset, v_init=args.v_init, threshold_scale=args.threshold_scale)
         if args.dataset:
             net.metadata["dataset"] = args.dataset
         out = args.out or Path(args.model).with_suffix(".spk")
         save_network(net, out)
         print(f"imported NIR file {args.model} -> {out} ({len(net.populations)} populations, "
               f"{len(net.projections)} projections, dt {net.dt_s * 1e3:g} ms)")
+        for note in notes:
+            print(f"  {note}")
         return 0
-    model = load_model(args.model)
+    nir_only = [opt for opt, value in (("--reset", args.reset), ("--threshold-scale", args.threshold_scale))
+                if value is not None]
+    if nir_only:
+        raise SpikeportError(f"{args.model}: {', '.join(nir_only)} {'applies' if len(nir_only) == 1 else 'apply'} to "
+                             f"NIR files (a converted network's reset and thresholds are the conversion's)")
+    model = _model_file(args)
+    if model is None:
+        return _convert_pytorch(args)
     method = model.meta.get("method", "relu")
     rate_converted = method in ("relu", "qcfs")
     _check_adjust_options(args, rate_converted, method)
-    dataset = args.dataset or model.meta.get("dataset", "digits")
-    ds = load_dataset(dataset, args.data_dir)
+    if args.data is not None:
+        if args.dataset is not None:
+            raise SpikeportError("--data and --dataset both name the calibration samples: give one")
+        ds = _calibration_data(args.data, model)
+        dataset = None  # not a data set the later commands could load: they take --data too
+    else:
+        dataset = args.dataset or model.meta.get("dataset", "digits")
+        ds = load_dataset(dataset, args.data_dir)
     if ds.input_shape != model.spec.input_shape:
         raise SpikeportError(f"{args.model}: the model takes input {model.spec.input_shape}, "
                              f"but data set {dataset!r} has {ds.input_shape}")
     meta = {"source": {"model": str(args.model), "arch": model.spec.arch, "method": method},
             "dataset": dataset, "ann_accuracy": model.meta.get("test_accuracy") if dataset == model.meta.get("dataset") else None}
+    if args.data is not None:
+        meta["calibration_data"] = str(args.data)
     given = {"norm": args.norm, "percentile": args.percentile, "v_init": args.v_init, "encoding": args.encoding,
              "max_rate_hz": args.max_rate, "dt_s": args.dt}
     options = {k: v for k, v in given.items() if v is not None}
@@ -265,6 +284,79 @@ def cmd_convert(args) -> int:
     return 0
 
 
+def _model_file(args):
+    """The spikeport model file MODEL, or None where MODEL is a user's PyTorch file (converted by
+    :func:`_convert_pytorch`)."""
+    from .models import load_model
+    from .models.user_module import is_torchscript
+
+    if args.model_def is not None or is_torchscript(args.model):
+        return None
+    try:
+        return load_model(args.model)
+    except SpikeportError as exc:
+        if "not a spikeport model file" in str(exc):  # a PyTorch file of the user's: say what it needs
+            from .models.user_module import load_user_module
+            load_user_module(args.model)  # raises the line that says how to convert it
+        raise
+
+
+def _convert_pytorch(args) -> int:
+    """convert of a user's PyTorch file: a state dict with --model-def module:factory, or TorchScript; rate
+    conversion with the relu method's defaults (a plain command gives the best settings we measured)."""
+    from .datasets import load_dataset, load_user_data
+    from .ir import save_network
+    from .models.methods import get_method
+    from .models.training import TrainedModel
+    from .models.user_module import load_user_module
+
+    _check_adjust_options(args)
+    module = load_user_module(args.model, args.model_def)
+    if args.data is not None and args.dataset is not None:
+        raise SpikeportError("--data and --dataset both name the calibration samples: give one")
+    if args.data is None and args.dataset is None:
+        raise SpikeportError(f"{args.model}: a PyTorch file needs calibration samples shaped as its input: "
+                             f"--data FILE (.npz with x, or .npy) or --dataset D")
+    if args.data is not None:
+        x, y = load_user_data(args.data)
+        from .datasets import Dataset
+        ds = Dataset(name=Path(args.data).name, train_images=x, train_labels=y, test_images=x[:0],
+                     test_labels=None if y is None else y[:0], pixel_max=1.0, source=str(args.data))
+    else:
+        ds = load_dataset(args.dataset, args.data_dir)
+    given = {"norm": args.norm, "percentile": args.percentile, "v_init": args.v_init, "encoding": args.encoding,
+             "max_rate_hz": args.max_rate, "dt_s": args.dt}
+    meta = {"source": {"model": str(args.model), "model_def": args.model_def, "arch": None, "method": "relu"},
+            "dataset": args.dataset, "ann_accuracy": None}
+    if args.data is not None:
+        meta["calibration_data"] = str(args.data)
+    from .progress import reporting
+    wrapped = TrainedModel(module=module, spec=None, meta={"method": "relu"})
+    with _progress(1, "convert", args) as bar, reporting(bar):
+        net = _noting_warnings(get_method("relu").to_network, wrapped, ds.x("train"), metadata=meta,
+                               **{k: v for k, v in given.items() if v is not None})
+    net, adjusted = _adjust(net, args, ds, module)
+    out = args.out or Path(args.model).with_suffix(".spk")
+    save_network(net, out)
+    conv = net.metadata["conversion"]
+    p = conv["percentile"]
+    print(f"converted {args.model} ({'TorchScript' if args.model_def is None else args.model_def}) -> {out} "
+          f"({conv['norm']} normalization{'' if p is None else f', p = {p:g}'}, v(0) = {conv['v_init']}; "
+          f"{len(net.populations) - 1} spiking populations)")
+    for line in adjusted:
+        print(f"  {line}")
+    return 0
+
+
+def _calibration_data(path, model):
+    """The user's own samples as the calibration (training) split convert reads."""
+    from .datasets import Dataset, load_user_data
+
+    x, y = load_user_data(path, model.spec.input_shape, classes=model.spec.classes)
+    return Dataset(name=Path(path).name, train_images=x, train_labels=y, test_images=x[:0],
+                   test_labels=None if y is None else y[:0], pixel_max=1.0, source=str(path))
+
+
 def _check_adjust_options(args, rate_converted: bool = True, method: str = "relu") -> None:
     """Before any work: the adjustment options make sense together (and with the model's method)."""
     if args.norm == "l4":  # the design's NORM list: percentile normalization with the L4 adjustment
@@ -293,7 +385,11 @@ def _adjust(net, args, ds, module):
     if not (args.l4 or args.calibrate):
         return net, []
     n = min(args.calib_samples, len(ds.x("train")))
-    x, y = ds.x("train")[:n], ds.y("train")[:n]
+    x = ds.x("train")[:n]
+    if ds.train_labels is None and args.l4_alpha == "auto":
+        raise SpikeportError(f"--l4-alpha auto chooses by accuracy on the calibration samples: {ds.name} has no "
+                             f"labels y")
+    y = None if ds.train_labels is None else ds.y("train")[:n]
     lines = []
     if args.l4:
         alpha = args.l4_alpha
@@ -342,7 +438,8 @@ def _print_simulation(sim, stream=sys.stdout) -> None:
     if len(by_steps) > 12:  # every step: show a sample of the curve
         by_steps = by_steps[:: max(1, len(by_steps) // 8)] + [by_steps[-1]]
     for t, acc in dict(by_steps).items():
-        print(f"  SNN accuracy T={t:<5} {acc:.2%}", file=stream)
+        print(f"  SNN accuracy T={t:<5} {_pct(acc)}" + (" (ties to the lowest class)" if rep.get("ties") == "index"
+                                                       else ""), file=stream)
     if rep["first_spike_step_mean"] is not None:
         print(f"  first output spike   step {rep['first_spike_step_mean']:.1f} on average "
               f"({rep['no_output_spike_fraction']:.1%} of samples never spike)", file=stream)
@@ -351,6 +448,7 @@ def _print_simulation(sim, stream=sys.stdout) -> None:
         spikes = "-" if l["spikes"] is None else f"{l['spikes']:.1f}"
         rate = "-" if l["rate_hz"] is None else f"{l['rate_hz']:.1f}"
         print(f"  {l['name']:<12}{l['neurons']:>9}{spikes:>12}{rate:>11}{l['synops']:>14.0f}", file=stream)
+    _print_warnings(rep.get("warnings", []), stream)
 
 
 def _load_graph(path, dt=None):
@@ -368,6 +466,44 @@ def _load_graph(path, dt=None):
     return load_network(path)
 
 
+def _samples(args, net):
+    """Where a command's samples come from: the user's ``--data FILE`` (checked against the network's input
+    and output), else a data set (``--dataset``, the network's, or digits) whose input must fit."""
+    from .datasets import Samples, load_dataset, load_user_data
+
+    inp, out = net.population(net.input), net.population(net.output)
+    if args.data is not None:
+        if args.dataset is not None:
+            raise SpikeportError("--data and --dataset both name the samples: give one")
+        x, y = load_user_data(args.data, inp.shape, classes=out.size)
+        _default_samples(args, len(x))
+        return Samples(x, y, Path(args.data).name)
+    name = args.dataset or net.metadata.get("dataset") or "digits"
+    ds = load_dataset(name, args.data_dir)
+    if math.prod(ds.input_shape) != inp.size:
+        raise SpikeportError(f"{args.net}: the network's input {inp.name!r} takes samples of shape {inp.shape}, data "
+                             f"set {name!r} has {ds.input_shape}: give your own with --data FILE (.npz with x "
+                             f"shaped (N, {', '.join(map(str, inp.shape))}) and optional labels y, or an .npy of x)")
+    _default_samples(args, len(ds.test_labels))
+    return ds
+
+
+def _default_samples(args, available: int) -> None:
+    """validate, deploy and power measure 100 samples unless told otherwise (all of them if fewer)."""
+    if args.samples is None and args.command in ("validate", "deploy", "power"):
+        args.samples = min(100, available)
+
+
+def _pct(v) -> str:
+    """An accuracy for the terminal; None (samples without labels) as such."""
+    return "n/a (no labels)" if v is None else f"{v:.2%}"
+
+
+def _print_warnings(warnings, stream=sys.stdout) -> None:
+    for w in warnings:
+        print(f"  WARNING: {w}", file=stream)
+
+
 def cmd_simulate(args) -> int:
     from .api import simulate
 
@@ -379,9 +515,8 @@ def cmd_simulate(args) -> int:
         args.checkpoints = sorted({2 ** k for k in range(args.steps.bit_length()) if 2 ** k <= args.steps}
                                   | {args.steps})
     with _progress(1, "simulate", args) as bar:
-        sim = simulate(net, args.dataset or net.metadata.get("dataset") or "digits", args.steps,
-                       samples=args.samples, data_dir=args.data_dir, checkpoints=args.checkpoints,
-                       device=args.device, seed=args.seed, progress=bar)
+        sim = simulate(net, _samples(args, net), args.steps, samples=args.samples, checkpoints=args.checkpoints,
+                       device=args.device, seed=args.seed, progress=bar, ties=args.ties)
     _print_simulation(sim)
     if args.json:
         _write_json(args.json, sim.report())
@@ -396,7 +531,7 @@ def cmd_validate(args) -> int:
 
     _check_outputs(args.json, args.html)
     net = _load_graph(args.net, args.dt)
-    dataset = args.dataset or net.metadata.get("dataset") or "digits"
+    data = _samples(args, net)
     module = None
     if args.model is not None:
         if not args.diagnose:
@@ -404,8 +539,8 @@ def cmd_validate(args) -> int:
         from .models import load_model
         module = load_model(args.model).module
     with _progress(args.samples, "validate", args) as bar:
-        val = validate(net, dataset, args.steps, samples=args.samples, backend=args.backend, seed=args.seed,
-                       diagnose=args.diagnose, module=module, data_dir=args.data_dir, progress=bar)
+        val = validate(net, data, args.steps, samples=args.samples, backend=args.backend, seed=args.seed,
+                       diagnose=args.diagnose, module=module, progress=bar, ties=args.ties)
     _print_simulation(val.simulation)
     rep = val.report()
     if val.reference is None:
@@ -546,10 +681,10 @@ def cmd_deploy(args) -> int:
     from .deploy.pipeline import deploy
 
     net = _load_graph(args.net, args.dt)
-    dataset = args.dataset or net.metadata.get("dataset") or "digits"
+    data = _samples(args, net)
     with _progress(args.samples, "deploy", args) as bar:
-        dep = deploy(net, args.target, data=dataset, samples=args.samples, steps=args.steps, seed=args.seed,
-                     out=args.out, force=args.force, data_dir=args.data_dir, progress=bar, realtime=args.realtime)
+        dep = deploy(net, args.target, data=data, samples=args.samples, steps=args.steps, seed=args.seed,
+                     out=args.out, force=args.force, progress=bar, realtime=args.realtime)
     m = dep.manifest()
     print(f"{args.net} -> {m['title']}: fits on {count(m['cores'], 'core')}, {count(m['chips'], 'chip')} "
           f"({m['counts_source']})")
@@ -560,8 +695,8 @@ def cmd_deploy(args) -> int:
     for w in m["warnings"]:
         print(f"  WARNING: {w}")
     acc = m["accuracy"]
-    print(f"  accuracy on {m['samples']} samples, T = {m['steps']}: float {acc['float']:.2%}, "
-          f"in the chip's formats {acc['quantized']:.2%}")
+    print(f"  accuracy on {m['samples']} samples, T = {m['steps']}: float {_pct(acc['float'])}, "
+          f"in the chip's formats {_pct(acc['quantized'])}")
     _print_energy("energy", m["energy"])
     for name, b in m["baselines"].items():
         _print_energy(f"{name} baseline (ANN)", b)
@@ -576,23 +711,24 @@ def cmd_power(args) -> int:
     from .deploy.report import power_html
 
     net = _load_graph(args.net, args.dt)
-    dataset = args.dataset or net.metadata.get("dataset") or "digits"
+    data = _samples(args, net)
     targets = [t.strip() for t in args.target.split(",") if t.strip()]
     if "all" in targets:
         from .hardware_profiles import names
         targets = [t for t in targets if t != "all"] + names()
     _check_outputs(args.json, args.html)
     with _progress(args.samples, "power", args) as bar:
-        result = power(net, targets, data=dataset, samples=args.samples, steps=args.steps, seed=args.seed,
-                       data_dir=args.data_dir, progress=bar, realtime=args.realtime)
+        result = power(net, targets, data=data, samples=args.samples, steps=args.steps, seed=args.seed,
+                       progress=bar, realtime=args.realtime)
     print(f"{args.net}: {result['samples']} samples of {result['dataset']}, T = {result['steps']} "
-          f"(float accuracy {result['float_accuracy']:.2%})")
+          f"(float accuracy {_pct(result['float_accuracy'])})")
+    _print_warnings(result.get("warnings", []))
     for name, e in result["targets"].items():
         if not e["fits"]:
             print(f"  {name}: does not fit: {e['reason']}")
             continue
         _print_energy(f"{name} ({count(e['cores'], 'core')}, {count(e['chips'], 'chip')}, "
-                      f"accuracy {e['accuracy']:.2%})", e)
+                      f"accuracy {_pct(e['accuracy'])})", e)
     for name, b in result["baselines"].items():
         _print_energy(f"{name} baseline (ANN)", b)
     if args.json:
@@ -631,6 +767,12 @@ def build_parser() -> argparse.ArgumentParser:
     dt_help = dict(help="time step; required for a NIR file (MODEL or NET), whose neurons are continuous-time "
                         "(default for a model file: 0.001)")
 
+    data_file = dict(default=None, metavar="FILE",
+                     help="your own samples instead of a data set: .npz with x (N, *input shape) and optional "
+                          "integer labels y, or an .npy of x")
+    ties = dict(choices=("membrane", "index"), default="membrane",
+                help="a tie in output spikes goes to the higher membrane potential (spikeport) or to the lowest "
+                     "class (plain argmax, as snnTorch, Norse, sinabs)")
     t = sub.add_parser("train", help="train a network with one of the training methods (spikeport methods)")
     t.add_argument("--dataset", choices=DATASET_NAMES, default="digits")
     t.add_argument("--arch", type=_arch, default=None,
@@ -677,6 +819,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("convert", help="convert a trained model, or import a NIR file, into a spiking graph file")
     c.add_argument("model", metavar="MODEL", help="a model file, or a NIR file (.nir / HDF5; needs --dt)")
     c.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="calibration data (default: the model's)")
+    c.add_argument("--data", default=None, metavar="FILE",
+                   help="your own calibration samples instead of a data set's training split: .npz with x "
+                        "(N, *input shape) and optional labels y, or an .npy of x")
     c.add_argument("--norm", choices=NORMS + ("l4",), default=None,
                    help="relu and qcfs models (default percentile); l4: percentile, then --l4 scale (needs --for-steps)")
     c.add_argument("--percentile", type=float, default=None, help="default 99.9")
@@ -698,6 +843,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "membrane (potential correction), or each layer's weights then its bias")
     c.add_argument("--calib-samples", type=_positive, default=512, metavar="N",
                    help="training samples the adjustments use")
+    c.add_argument("--reset", choices=("subtract", "zero"), default=None,
+                   help="NIR files: the reset of every spiking population (NIR does not say; default: the file's "
+                        "metadata, else reset to v_reset)")
+    c.add_argument("--threshold-scale", type=_positive_float, default=None, metavar="S",
+                   help="NIR files: multiply every threshold by S")
+    c.add_argument("--model-def", default=None, metavar="MODULE:FACTORY",
+                   help="MODEL is a state dict of your own PyTorch module: MODULE:FACTORY builds it (imported from "
+                        "the working directory; the file gives only weights, read weights-only). TorchScript needs "
+                        "none where it is an nn.Sequential of standard layers")
     c.add_argument("--out", default=None, metavar="NET")
     c.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
     c.add_argument("--data-dir", **data_dir)
@@ -719,6 +873,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--state-bits", type=_positive, default=None, metavar="N",
                    help="fixed-point membrane and current registers of N bits (default 24)")
     s.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
+    s.add_argument("--data", **data_file)
+    s.add_argument("--ties", **ties)
     s.add_argument("--data-dir", **data_dir)
     s.set_defaults(func=cmd_simulate)
 
@@ -729,7 +885,7 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{', '.join(f'{n}: {e}' for n, (_, e) in BACKENDS.items() if e)})")
     v.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="default: the network's")
     v.add_argument("--steps", type=_positive, default=100)
-    v.add_argument("--samples", type=_positive, default=100)
+    v.add_argument("--samples", type=_positive, default=None, help="test samples to run (default: 100, or all if fewer)")
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--diagnose", action="store_true",
                    help="compare every layer with the ANN it approximates and name the first that drops")
@@ -739,6 +895,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", default=None, metavar="FILE")
     v.add_argument("--html", default=None, metavar="FILE", help="also write a report with plots (one self-contained file)")
     v.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
+    v.add_argument("--data", **data_file)
+    v.add_argument("--ties", **ties)
     v.add_argument("--data-dir", **data_dir)
     v.set_defaults(func=cmd_validate)
 
@@ -752,11 +910,12 @@ def build_parser() -> argparse.ArgumentParser:
     def measured_on(sp) -> None:
         """deploy's and power's options: the samples the activity is measured on, and the pace."""
         sp.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="default: the network's")
-        sp.add_argument("--samples", type=_positive, default=100,
-                        help="test samples the accuracy and activity come from")
+        sp.add_argument("--samples", type=_positive, default=None,
+                        help="test samples the accuracy and activity come from (default: 100, or all if fewer)")
         sp.add_argument("--steps", type=_positive, default=100)
         sp.add_argument("--seed", type=int, default=0)
         sp.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
+        sp.add_argument("--data", **data_file)
         sp.add_argument("--data-dir", **data_dir)
         sp.add_argument("--realtime", action="store_true",
                         help="pace a barrier-synchronized chip (Loihi) by the network's dt, as an application fed "

@@ -282,3 +282,159 @@ def load_dataset(name: str = "digits", data_dir=None) -> Dataset:
         if not data_dir.is_dir():
             raise DataError(f"data directory {data_dir} does not exist")
     return DATASETS[name](data_dir)
+
+
+# ----------------------------------------------------------------------------- the user's own arrays
+
+MAX_USER_BYTES = 1 << 31  # 2 GiB of declared array data: refused before anything is allocated
+_NUMERIC = "biuf"  # bool, signed and unsigned integers, floats
+
+
+def _npy_header(stream, where: str) -> tuple:
+    """(shape, dtype) from a .npy header, read without loading the data."""
+    from numpy.lib import format as npformat
+
+    try:
+        version = npformat.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = npformat.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, fortran, dtype = npformat.read_array_header_2_0(stream)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{where}: not a readable .npy array ({exc})") from None
+    if dtype.kind not in _NUMERIC or dtype.hasobject:
+        raise DataError(f"{where}: holds {dtype} values; give numbers (integers or floats)")
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize if shape else dtype.itemsize
+    if nbytes > MAX_USER_BYTES:
+        raise DataError(f"{where}: declares {nbytes:,} bytes of data (shape {shape}), over the "
+                        f"{MAX_USER_BYTES:,}-byte limit for --data; pass fewer samples")
+    return tuple(int(s) for s in shape), dtype, nbytes
+
+
+def _read_npy(stream, where: str, file_size: int | None = None) -> np.ndarray:
+    from numpy.lib import format as npformat
+
+    stream.seek(0)
+    shape, dtype, nbytes = _npy_header(stream, where)
+    if file_size is not None and nbytes > file_size - stream.tell():
+        raise DataError(f"{where}: the header declares {nbytes:,} bytes of data (shape {shape}) but the file "
+                        f"holds {max(0, file_size - stream.tell()):,}: truncated")
+    stream.seek(0)
+    try:
+        return npformat.read_array(stream, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{where}: cannot read the array ({exc})") from None
+
+
+@dataclass
+class Samples:
+    """The user's own samples (``--data FILE``): x, labels y (None without), and the file's name."""
+
+    x: np.ndarray
+    y: np.ndarray | None
+    name: str
+
+
+def load_user_data(path, input_shape: tuple | None = None, classes: int | None = None,
+                   labels: str = "optional") -> tuple:
+    """The user's own samples: ``(x, y)`` from ``path``, y None when the file has no labels.
+
+    ``path``: ``.npz`` with ``x`` (samples first) and optionally ``y`` (integer class labels, one per
+    sample), or ``.npy`` holding x alone. Headers are read first: a file that declares more than
+    :data:`MAX_USER_BYTES` or more data than it holds, pickled objects, non-numeric or non-finite values,
+    and x whose per-sample shape is neither ``input_shape`` nor its flattened size are refused with one
+    line naming the file. x comes back as float32 shaped ``(N, *input_shape)``. ``labels``:
+    "optional", "required" or "ignored".
+    """
+    import zipfile
+
+    path = Path(path)
+    where = str(path)
+    if not path.is_file():
+        raise DataError(f"{where}: no such file (--data takes an .npz with x and optional y, or an .npy of x)")
+    y = None
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if head.startswith(b"PK"):
+        try:
+            zf = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise DataError(f"{where}: not a readable .npz archive ({exc})") from None
+        with zf:
+            members = {n[:-4] if n.endswith(".npy") else n: n for n in zf.namelist()}
+            if "x" not in members:
+                raise DataError(f"{where}: an .npz for --data needs an array named x (it has: "
+                                f"{', '.join(sorted(members)) or 'nothing'})")
+            arrays = {}
+            for key in ("x", "y"):
+                if key not in members or (key == "y" and labels == "ignored"):
+                    continue
+                info = zf.getinfo(members[key])
+                if info.file_size > MAX_USER_BYTES + 65536:  # zipfile reads no more than this size
+                    raise DataError(f"{where}[{key}]: {info.file_size:,} bytes uncompressed, over the "
+                                    f"{MAX_USER_BYTES:,}-byte limit for --data; pass fewer samples")
+                with zf.open(info) as member:
+                    # read through the header first: a stranger's declared shape sizes nothing
+                    _npy_header(member, f"{where}[{key}]")
+                with zf.open(info) as member:
+                    arrays[key] = _read_npy(_Seekable(member), f"{where}[{key}]")
+            x, y = arrays["x"], arrays.get("y")
+    elif head == b"\x93NUMPY":
+        with open(path, "rb") as f:
+            x = _read_npy(f, where, file_size=path.stat().st_size)
+    else:
+        raise DataError(f"{where}: neither an .npz nor an .npy file (--data takes an .npz with x and optional y, "
+                        f"or an .npy of x)")
+    x = _checked_x(x, where, input_shape)
+    if y is not None:
+        y = _checked_y(y, len(x), where, classes)
+    elif labels == "required":
+        raise DataError(f"{where}: has no labels; this needs an .npz with x and y")
+    return x, y
+
+
+class _Seekable:
+    """A zip member read once into memory after its header was checked (zip members do not seek back)."""
+
+    def __init__(self, member):
+        self._buf = io.BytesIO(member.read())
+
+    def __getattr__(self, name):
+        return getattr(self._buf, name)
+
+
+def _checked_x(x: np.ndarray, where: str, input_shape) -> np.ndarray:
+    if x.ndim < 1 or len(x) == 0:
+        raise DataError(f"{where}: x holds no samples (shape {x.shape}); samples go along the first axis")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        bad = int((~np.isfinite(x)).sum())
+        raise DataError(f"{where}: x holds {bad:,} non-finite values (NaN or infinity)")
+    if input_shape is not None:
+        shape = tuple(int(s) for s in input_shape)
+        size = int(np.prod(shape))
+        per = tuple(x.shape[1:])
+        if per != shape:
+            if int(np.prod(per)) != size or len(per) > 1 and len(shape) > 1:
+                raise DataError(f"{where}: samples of shape {per} do not fit the network's input of shape {shape} "
+                                f"(give x shaped (N, {', '.join(map(str, shape))})"
+                                + (f" or (N, {size})" if len(shape) > 1 else "") + ")")
+            x = x.reshape((len(x),) + shape)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _checked_y(y: np.ndarray, n: int, where: str, classes) -> np.ndarray:
+    if y.ndim != 1 or len(y) != n:
+        raise DataError(f"{where}: y must hold one label per sample ({n}), it has shape {y.shape}")
+    if y.dtype.kind == "f":
+        if not np.isfinite(y).all() or (y != np.round(y)).any():
+            raise DataError(f"{where}: y must hold whole class numbers")
+    elif y.dtype.kind not in "iub":
+        raise DataError(f"{where}: y must hold integer class labels, it holds {y.dtype}")
+    y = y.astype(np.int64)
+    if len(y) and (y.min() < 0 or (classes is not None and y.max() >= classes)):
+        bad = int(y.min()) if y.min() < 0 else int(y.max())
+        raise DataError(f"{where}: label {bad} is not a class of the network's output"
+                        + ("" if classes is None else f" (0 to {classes - 1})"))
+    return y

@@ -211,9 +211,10 @@ def sinabs_configs(ann, xc, x, y):
 
         return run_batch, run_steps
 
-    for p in (99.9, 100):
+    for p in (99, 99.9, 100):  # 99: normalize_weights' default percentile
         yield f"p{p:g}", (lambda p=p: convert(p)), make_runner, (
-            f"sinabs.utils.normalize_weights(percentile={p:g}) on the 5,000 calibration images (one forward "
+            f"sinabs.utils.normalize_weights(percentile={p:g}{', its default' if p == 99 else ''}) on the 5,000 "
+            "calibration images (one forward "
             "pass per layer), then sinabs.from_torch.from_model(add_spiking_output=True) with its defaults: "
             "IAFSqueeze, spike_threshold 1, spike_fn MultiSpike (a neuron may emit several spikes in one step), "
             "reset MembraneSubtract, min_v_mem -1. Readout: output spike counts summed over the steps (as in "
@@ -256,7 +257,7 @@ def main():
     args = ap.parse_args()
     steps = tuple(int(s) for s in args.steps.split(","))
     wanted = set(args.configs.split(",")) if args.configs else None
-    known = {f"{peer}:{c}" for peer, cs in (("spikingjelly", ("max", "99.9%")), ("sinabs", ("p99.9", "p100")))
+    known = {f"{peer}:{c}" for peer, cs in (("spikingjelly", ("max", "99.9%")), ("sinabs", ("p99", "p99.9", "p100")))
              for c in cs if peer in args.peers.split(",")}
     if wanted and wanted - known:
         ap.error(f"--configs: unknown {', '.join(sorted(wanted - known))} (known: {', '.join(sorted(known))})")

@@ -45,20 +45,41 @@ class Activity:
     def samples(self) -> int:
         return int(self.predictions.shape[0])
 
-    def accuracy(self, labels: np.ndarray, steps: int | None = None, ties: str = "membrane") -> float:
-        """Fraction of samples classified correctly after ``steps`` steps (default: all).
+    def accuracy(self, labels: np.ndarray | None, steps: int | None = None, ties: str = "membrane") -> float | None:
+        """Fraction of samples classified correctly after ``steps`` steps (default: all); None without labels.
 
         ties: "membrane" (the executor's readout) or "index" (plain argmax of spike counts)."""
+        if labels is None:
+            return None
         k = len(self.checkpoints) - 1 if steps is None else self.checkpoints.index(steps)
+        return float((self.predicted(ties)[:, k] == np.asarray(labels)).mean())
+
+    def predicted(self, ties: str = "membrane") -> np.ndarray:
+        """predictions[s, k] under the tie rule ``ties`` ("membrane" or "index")."""
         if ties == "index":
             if self.predictions_index is None:
                 raise ValueError(f"the {self.backend} backend does not record index tie-breaking")
-            preds = self.predictions_index
-        elif ties == "membrane":
-            preds = self.predictions
-        else:
+            return self.predictions_index
+        if ties != "membrane":
             raise ValueError(f"ties must be 'membrane' or 'index', got {ties!r}")
-        return float((preds[:, k] == np.asarray(labels)).mean())
+        return self.predictions
+
+    def silent(self, output: str | None = None, most: float = 0.5) -> list:
+        """Loud warnings for populations without a single spike on more than ``most`` of the samples: a
+        wrong time step (a NIR file's --dt), too few steps or too high a threshold; the output population
+        (``output``) answers by its tie rule there."""
+        out = []
+        seconds = self.steps * self.dt_s
+        for name, per_sample in self.population_spikes.items():
+            frac = float((np.asarray(per_sample) == 0).mean()) if len(per_sample) else 0.0
+            if frac <= most:
+                continue
+            what = ("the output" if name == output else "layer") + f" {name!r}"
+            out.append(f"{what} is silent (not one spike in {self.steps} steps, {seconds:g} s) on {frac:.0%} of the "
+                       f"samples" + (": its class there is the tie rule's, not the network's answer" if name == output
+                                     else ": what follows it sees no input")
+                       + "; check the time step (a NIR file's --dt), the number of steps and the thresholds")
+        return out
 
     def layers(self) -> list:
         """Per population, per inference (mean over samples): spikes, rate, synaptic ops, neuron updates."""

@@ -272,7 +272,8 @@ def deploy(network, target, *, data="digits", samples: int | None = 100, steps: 
            out=None, force: bool = False, data_dir=None, progress=None, realtime: bool = False) -> Deployment:
     """Deploy ``network`` to ``target`` (a profile name, path or :class:`Profile`).
 
-    ``data``: a data set name or (x, y) whose test samples measure accuracy and activity;
+    ``data``: a data set name, a Dataset, (x, y) or x alone (no labels: accuracy None) whose test samples
+    measure accuracy and activity;
     ``out``: the directory to write (see :func:`write`); ``realtime``: a barrier chip paced by
     the network's dt (an application fed by its sensor in real time), not as fast as it can.
     """
@@ -300,7 +301,8 @@ def deploy(network, target, *, data="digits", samples: int | None = 100, steps: 
     dep = Deployment(profile=profile, network=network, deployed=deployed, violations=violations, vendor_mapping=vmap,
                      quantization=qreport, partition=part, accuracy=acc, agreement=agree, energy=energy,
                      baselines=baselines(network), samples=len(x), steps=steps, dataset=name,
-                     warnings=warns + count_warns, seconds=seconds, counts=counted)
+                     warnings=float_activity.silent(network.output) + warns + count_warns, seconds=seconds,
+                     counts=counted)
     if out is not None:
         write(dep, Path(out), x=x, y=y, force=force)
     return dep
@@ -431,7 +433,8 @@ def power(network, targets, *, data="digits", samples: int | None = 100, steps: 
     x, y, name = _samples(data, samples, data_dir)
     float_activity = _measure(network, x, steps, seed, progress)
     out = {"samples": len(x), "steps": steps, "dataset": name, "float_accuracy": float_activity.accuracy(y),
-           "realtime": bool(realtime), "targets": {}, "baselines": baselines(network)}
+           "realtime": bool(realtime), "warnings": float_activity.silent(network.output), "targets": {},
+           "baselines": baselines(network)}
     for prof in chips:
         if prof.name in refused:
             out["targets"][prof.name] = {"title": prof.title, "fits": False, "reason": refused[prof.name]}

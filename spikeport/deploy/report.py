@@ -97,8 +97,7 @@ def html_report(m: dict) -> str:
         ["float (reference executor)", _fmt(acc.get("float"), "%")],
         ["in the chip's formats (fixed-point mode)", _fmt(acc.get("quantized"), "%")],
         ["same prediction as the float network", _fmt(m.get("agreement_quantized_vs_float"), "%")]]))
-    for w in m.get("warnings", []):
-        parts.append(f"<p class='warn'>WARNING: {html.escape(w)}</p>")
+    parts.append(_warnings(m.get("warnings")))
     rows = [[html.escape(str(l["name"])), _fmt(l["neurons"]), _fmt(l["cores"]), _fmt(l.get("fan_in_max")),
              _fmt(l.get("weight_bits")), _fmt(l.get("quant_max_abs_error")),
              html.escape(", ".join(f"{k} {v:.0%}" for k, v in (l.get("utilization") or {}).items()
@@ -153,6 +152,7 @@ def power_html(result: dict) -> str:
             for label, k, unit in keys]
     parts = [f"<h1>spikeport power</h1><p>{_fmt(result['samples'])} samples of {html.escape(str(result['dataset']))}, "
              f"T = {result['steps']}; float accuracy {_fmt(result['float_accuracy'], '%')}.</p>",
+             _warnings(result.get("warnings")),
              plots.energy_per_chip(targets, result.get("baselines")), plots.chips_side_by_side(targets),
              _table([""] + [t.get("title", n) for n, t in targets.items()], rows)]
     if refused:
@@ -195,7 +195,11 @@ def _run_summary(rep: dict) -> str:
         rows.append(["ANN on its whole test set (recorded at conversion; not these samples)",
                      _fmt(rep["ann_accuracy_test_set"], "%")])
     rows.append(["run time", _fmt(rep.get("seconds"), "s")])
-    return _table(["", ""], rows)
+    return _table(["", ""], rows) + _warnings(rep.get("warnings"))
+
+
+def _warnings(warnings) -> str:
+    return "".join(f"<p class='warn'>WARNING: {html.escape(w)}</p>" for w in warnings or [])
 
 
 def _activity_table(rep: dict) -> str:

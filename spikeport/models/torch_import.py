@@ -5,7 +5,8 @@ made of: Linear, Conv2d (zero padding), BatchNorm1d/2d (folded), ReLU, clipped
 ReLU (ReLU6, Hardtanh(0, c), clamp(0, c)), QCFS, AvgPool2d, MaxPool2d (replaced
 by average pooling, with a warning: a spiking max needs lateral inhibition that
 rate conversion does not model), Flatten / flatten / view / reshape to
-(batch, -1), Dropout (removed), Identity, residual additions, multiplication by
+(batch, -1), a view/reshape of the input itself to any shape of the same size (the input
+population takes that shape), Dropout (removed), Identity, residual additions, multiplication by
 a constant, and biases. Anything else is refused naming the module and the op.
 
 How: every traced value is kept as a linear combination of spiking populations,
@@ -378,6 +379,11 @@ class _Importer:
             if len(shape) == 2 and (isinstance(shape[0], _Batch) or shape[0] == -1 or isinstance(shape[0], int)) and \
                     shape[1] in (-1, math.prod(x.shape)):
                 return _apply(x, Flatten()) if len(x.shape) > 1 else x
+            if getattr(node.args[0], "op", None) == "placeholder" and len(shape) >= 2 and all(isinstance(d, int) and d > 0 for d in shape[1:]) \
+                    and math.prod(shape[1:]) == math.prod(x.shape):
+                # the samples reshaped on the way in (x.view(-1, 1, 8, 8)): the input population takes that shape
+                self.input_shape = tuple(shape[1:])
+                return _Value([_Term("input")], np.zeros(self.input_shape))
             self.fail(node, f"{target} to a shape other than (batch, -1) is not supported")
         if target in (F.avg_pool2d, F.max_pool2d):
             x = self._value(node, args[0])
@@ -494,7 +500,7 @@ def import_torch(module, calibration, *, norm: str = "percentile", percentile: f
     data_based = [q for q in pops if q.clip is None] if norm not in ("model-max", "none") else []
     stats = exact_percentiles(imp.gm, [q.node for q in data_based], calibration, p) if data_based else {}
     scales = {"input": 1.0}
-    shapes = {"input": tuple(calibration.shape[1:])}
+    shapes = {"input": imp.input_shape}  # the samples' shape, or what the module reshapes them to first
     for q in pops:
         shapes[q.name] = q.value.shape
         if norm == "none":

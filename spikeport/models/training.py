@@ -353,7 +353,8 @@ def load_model(path) -> TrainedModel:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file; all mean "not a model file"
-        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        from .user_module import plain
+        first = plain(exc, 160) or type(exc).__name__
         raise FileFormatError(f"{path}: not a spikeport model file readable with weights-only loading ({first})") from None
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise FileFormatError(f"{path}: not a spikeport model file (no '{MODEL_FORMAT}' header)")
