@@ -75,12 +75,13 @@ class Simulation:
                 "labelled": self.labels is not None, "warnings": self.warnings()}
 
 
-def labelled_samples(data, samples: int | None = None, data_dir=None):
-    """(x, y, name) of the first ``samples`` test samples of a data set name, Dataset or (x, y)."""
-    return _labelled(data, samples, data_dir)[:3]
+def labelled_samples(data, samples: int | None = None, data_dir=None, network=None):
+    """(x, y, name) of the first ``samples`` test samples of a data set name, Dataset or (x, y); checked
+    against ``network``'s input where given."""
+    return _labelled(data, samples, data_dir, network)[:3]
 
 
-def _labelled(data, samples, data_dir):
+def _labelled(data, samples, data_dir, network=None):
     """labelled_samples' (x, y, name) and whether they are a named data set's whole test set."""
     if isinstance(data, str):
         data = load_dataset(data, data_dir)
@@ -101,6 +102,13 @@ def _labelled(data, samples, data_dir):
         x, y = x[:samples], None if y is None else y[:samples]
     else:
         whole = name is not None and not user
+    if network is not None:
+        inp = network.population(network.input)
+        if int(np.prod(x.shape[1:])) != inp.size:
+            what = f"data set {name!r}" if name is not None and not user else (name or "the given samples")
+            raise SpikeportError(f"the network's input {inp.name!r} takes samples of shape {inp.shape}, {what} has "
+                                 f"{tuple(x.shape[1:])}: give your own with --data FILE (.npz with x shaped "
+                                 f"(N, {', '.join(map(str, inp.shape))}) and optional labels y, or an .npy of x)")
     return x, y, name, whole
 
 
@@ -144,7 +152,7 @@ def simulate(network: Network, data="digits", steps: int = 100, *, samples: int 
     :class:`~spikeport.datasets.Dataset`, (x, y), or x alone (no labels: accuracies are None). ``ties``:
     "membrane" (most spikes, then the higher membrane) or "index" (most spikes, then the lowest class).
     """
-    x, y, name, whole = _labelled(data, samples, data_dir)
+    x, y, name, whole = _labelled(data, samples, data_dir, network)
     _count_samples(progress, len(x), backend)
     kwargs = {"checkpoints": checkpoints, "seed": seed, "progress": progress, **backend_options}
     if device is not None:
@@ -213,7 +221,7 @@ def validate(network: Network, data="digits", steps: int = 100, *, samples: int 
     """
     from .models.diagnose import diagnose as diagnose_layers
 
-    x, y, name, whole = _labelled(data, samples, data_dir)
+    x, y, name, whole = _labelled(data, samples, data_dir, network)
     both = backend != "reference"
     _count_samples(progress, len(x) * (2 if both else 1), backend)  # the backend's run, then the reference's
     activity = get_backend(backend).run(network, x, steps, seed=seed, record_counts=True, progress=progress,

@@ -204,7 +204,7 @@ def cmd_convert(args) -> int:
     from .datasets import load_dataset
     from .ir import save_network
     from .ir.nirgraph import is_nir_file
-    from .models import convert, load_model
+    from .models import convert
 
     if is_nir_file(args.model):
         unused = [opt for opt, value in (("--data", args.data), ("--model-def", args.model_def), ("--norm", args.norm),
@@ -216,8 +216,12 @@ def cmd_convert(args) -> int:
                                  f"to model files, not to a NIR file (its options: --dt, --encoding, --max-rate, "
                                  f"--reset, --v-init, --threshold-scale)")
         from .ir.restate import restate
-        net, notes = restate(_load_graph(args.model, args.dt), encoding=args.encoding, max_rate_hz=args.max_rate,
-                             reset=args.reset, v_init=args.v_init, threshold_scale=args.threshold_scale)
+        from .ir.nirgraph import detect_library
+        library = args.library or detect_library(args.model)
+        preset = library not in (None, "nir", "lava")  # a library's reset is the import's (snnTorch's is late)
+        net, notes = restate(_load_graph(args.model, args.dt, args.library, args.reset if preset else None),
+                             encoding=args.encoding, max_rate_hz=args.max_rate, reset=None if preset else args.reset,
+                             v_init=args.v_init, threshold_scale=args.threshold_scale)
         if args.dataset:
             net.metadata["dataset"] = args.dataset
         out = args.out or Path(args.model).with_suffix(".spk")
@@ -227,8 +231,8 @@ def cmd_convert(args) -> int:
         for note in notes:
             print(f"  {note}")
         return 0
-    nir_only = [opt for opt, value in (("--reset", args.reset), ("--threshold-scale", args.threshold_scale))
-                if value is not None]
+    nir_only = [opt for opt, value in (("--reset", args.reset), ("--threshold-scale", args.threshold_scale),
+                                       ("--from", args.library)) if value is not None]
     if nir_only:
         raise SpikeportError(f"{args.model}: {', '.join(nir_only)} {'applies' if len(nir_only) == 1 else 'apply'} to "
                              f"NIR files (a converted network's reset and thresholds are the conversion's)")
@@ -451,18 +455,33 @@ def _print_simulation(sim, stream=sys.stdout) -> None:
     _print_warnings(rep.get("warnings", []), stream)
 
 
-def _load_graph(path, dt=None):
-    """A graph file, or a NIR file (which needs --dt: its neurons are continuous-time)."""
+LAVA = ("lava-dl has no released NIR export (its NIR code is unreleased, on GitHub main only, and every release "
+        "needs Python < 3.11): export the network from lava-dl's source to NIR yourself and import it with --from nir")
+
+
+def _load_graph(path, dt=None, library=None, reset=None):
+    """A graph file, or a NIR file: a library's export (its conventions, detected or --from) or generic NIR
+    (which needs --dt: its neurons are continuous-time)."""
     from .ir import load_network
     from .ir.nirgraph import import_nir, is_nir_file
 
     if is_nir_file(path):
-        if dt is None:
-            raise SpikeportError(f"{path}: a NIR file needs --dt SECONDS, the time step its continuous-time "
-                                 f"neurons are discretized with")
-        return _noting_warnings(import_nir, path, dt)
-    if dt is not None:
-        raise SpikeportError(f"{path}: --dt is for NIR files; a graph file has its own time step")
+        if library == "lava":
+            raise SpikeportError(f"{path}: --from lava: {LAVA}")
+        if library == "nir" and dt is None:
+            raise SpikeportError(f"{path}: generic NIR (--from nir) needs --dt SECONDS, the time step its "
+                                 f"continuous-time neurons are discretized with")
+        try:
+            return _noting_warnings(import_nir, path, dt, library=library, reset=reset)
+        except SpikeportError as exc:
+            if "cannot tell which library" in str(exc):  # in the command line's words
+                raise SpikeportError(f"{path}: cannot tell which library wrote this NIR file: give --from "
+                                     f"snntorch|norse|sinabs|rockpool, or --dt SECONDS for generic NIR") from None
+            raise
+    given = [flag for flag, value in (("--dt", dt), ("--from", library)) if value is not None]
+    if given:
+        raise SpikeportError(f"{path}: {' and '.join(given)} {'is' if len(given) == 1 else 'are'} for NIR files; a "
+                             f"graph file has its own time step and semantics")
     return load_network(path)
 
 
@@ -478,14 +497,9 @@ def _samples(args, net):
         x, y = load_user_data(args.data, inp.shape, classes=out.size)
         _default_samples(args, len(x))
         return Samples(x, y, Path(args.data).name)
-    name = args.dataset or net.metadata.get("dataset") or "digits"
-    ds = load_dataset(name, args.data_dir)
-    if math.prod(ds.input_shape) != inp.size:
-        raise SpikeportError(f"{args.net}: the network's input {inp.name!r} takes samples of shape {inp.shape}, data "
-                             f"set {name!r} has {ds.input_shape}: give your own with --data FILE (.npz with x "
-                             f"shaped (N, {', '.join(map(str, inp.shape))}) and optional labels y, or an .npy of x)")
+    ds = load_dataset(args.dataset or net.metadata.get("dataset") or "digits", args.data_dir)
     _default_samples(args, len(ds.test_labels))
-    return ds
+    return ds  # its shape is checked against the network's input where the samples are taken
 
 
 def _default_samples(args, available: int) -> None:
@@ -508,7 +522,7 @@ def cmd_simulate(args) -> int:
     from .api import simulate
 
     _check_outputs(args.json, args.html)
-    net = _load_graph(args.net, args.dt)
+    net = _load_graph(args.net, args.dt, args.library)
     if args.weight_bits or args.state_bits:
         net = _quantized(net, args)
     if args.html and args.checkpoints is None:  # the report's accuracy curve: powers of two up to --steps
@@ -530,7 +544,7 @@ def cmd_validate(args) -> int:
     from .api import validate
 
     _check_outputs(args.json, args.html)
-    net = _load_graph(args.net, args.dt)
+    net = _load_graph(args.net, args.dt, args.library)
     data = _samples(args, net)
     module = None
     if args.model is not None:
@@ -589,10 +603,14 @@ def _quantized(net, args):
 def cmd_export(args) -> int:
     from .ir.nirgraph import export_nir
 
-    net = _load_graph(args.net, args.dt)
-    _noting_warnings(export_nir, net, args.out)
-    print(f"exported {args.net} -> {args.out} ({args.to.upper()}: {len(net.populations)} populations, "
-          f"{len(net.projections)} projections)")
+    net = _load_graph(args.net, args.dt, args.library)
+    try:
+        _noting_warnings(export_nir, net, args.out, library=args.for_library)
+    except SpikeportError as exc:  # in the command line's words
+        raise SpikeportError(str(exc).replace("with library=None (generic NIR)", "without --for (generic NIR)")) from None
+    print(f"exported {args.net} -> {args.out} ({args.to.upper()}"
+          + ("" if args.for_library is None else f" for {args.for_library}'s importer")
+          + f": {len(net.populations)} populations, {len(net.projections)} projections)")
     return 0
 
 
@@ -680,7 +698,7 @@ def _print_energy(name, e, stream=sys.stdout) -> None:
 def cmd_deploy(args) -> int:
     from .deploy.pipeline import deploy
 
-    net = _load_graph(args.net, args.dt)
+    net = _load_graph(args.net, args.dt, args.library)
     data = _samples(args, net)
     with _progress(args.samples, "deploy", args) as bar:
         dep = deploy(net, args.target, data=data, samples=args.samples, steps=args.steps, seed=args.seed,
@@ -710,7 +728,7 @@ def cmd_power(args) -> int:
     from .deploy.pipeline import power
     from .deploy.report import power_html
 
-    net = _load_graph(args.net, args.dt)
+    net = _load_graph(args.net, args.dt, args.library)
     data = _samples(args, net)
     targets = [t.strip() for t in args.target.split(",") if t.strip()]
     if "all" in targets:
@@ -764,8 +782,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"spikeport {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     data_dir = dict(metavar="DIR", default=None, help="directory searched first for data set files")
-    dt_help = dict(help="time step; required for a NIR file (MODEL or NET), whose neurons are continuous-time "
-                        "(default for a model file: 0.001)")
+    dt_help = dict(help="time step of a NIR file (MODEL or NET): needed for generic NIR (--from nir), whose neurons "
+                        "are continuous-time; with a library's file, the library's own (see --from; default for a "
+                        "model file: 0.001)")
+    from_help = dict(choices=("snntorch", "norse", "sinabs", "rockpool", "lava", "nir"), default=None, metavar="LIB",
+                     help="the library that exported a NIR file: snntorch, norse, sinabs, rockpool (its time step, "
+                          "reset and threshold conventions, exact: docs/nir-libraries.md), lava, or nir (generic, "
+                          "needs --dt); default: detected from the file where it can be")
 
     data_file = dict(default=None, metavar="FILE",
                      help="your own samples instead of a data set: .npz with x (N, *input shape) and optional "
@@ -844,7 +867,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--calib-samples", type=_positive, default=512, metavar="N",
                    help="training samples the adjustments use")
     c.add_argument("--reset", choices=("subtract", "zero"), default=None,
-                   help="NIR files: the reset of every spiking population (NIR does not say; default: the file's "
+                   help="NIR files: the reset of every spiking population (NIR does not say; default: the "
+                        "library's (snnTorch: subtract, one step late, as its default reset_mechanism), the file's "
                         "metadata, else reset to v_reset)")
     c.add_argument("--threshold-scale", type=_positive_float, default=None, metavar="S",
                    help="NIR files: multiply every threshold by S")
@@ -854,6 +878,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "none where it is an nn.Sequential of standard layers")
     c.add_argument("--out", default=None, metavar="NET")
     c.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
+    c.add_argument("--from", dest="library", **from_help)
     c.add_argument("--data-dir", **data_dir)
     c.set_defaults(func=cmd_convert)
 
@@ -873,6 +898,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--state-bits", type=_positive, default=None, metavar="N",
                    help="fixed-point membrane and current registers of N bits (default 24)")
     s.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
+    s.add_argument("--from", dest="library", **from_help)
     s.add_argument("--data", **data_file)
     s.add_argument("--ties", **ties)
     s.add_argument("--data-dir", **data_dir)
@@ -895,6 +921,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", default=None, metavar="FILE")
     v.add_argument("--html", default=None, metavar="FILE", help="also write a report with plots (one self-contained file)")
     v.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
+    v.add_argument("--from", dest="library", **from_help)
     v.add_argument("--data", **data_file)
     v.add_argument("--ties", **ties)
     v.add_argument("--data-dir", **data_dir)
@@ -904,7 +931,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("net", metavar="NET")
     e.add_argument("--to", choices=("nir",), required=True)
     e.add_argument("--out", required=True, metavar="FILE")
+    e.add_argument("--for", dest="for_library", choices=("snntorch", "norse", "sinabs", "rockpool"), default=None,
+                   metavar="LIB", help="write NIR that LIB's own importer (snntorch, norse, sinabs, rockpool) reads back "
+                                       "as the same network, or refuse naming the layer it cannot take (default: "
+                                       "generic NIR with spikeport's metadata)")
     e.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
+    e.add_argument("--from", dest="library", **from_help)
     e.set_defaults(func=cmd_export)
 
     def measured_on(sp) -> None:
@@ -915,6 +947,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--steps", type=_positive, default=100)
         sp.add_argument("--seed", type=int, default=0)
         sp.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
+        sp.add_argument("--from", dest="library", **from_help)
         sp.add_argument("--data", **data_file)
         sp.add_argument("--data-dir", **data_dir)
         sp.add_argument("--realtime", action="store_true",

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 import sys
+import time
 
 LINE_INTERVAL_S = 30.0   # at most one line per this many seconds when not on a terminal
 LINE_DELAY_S = 10.0      # and none before this: short runs stay silent in logs
@@ -19,12 +21,17 @@ LINE_DELAY_S = 10.0      # and none before this: short runs stay silent in logs
 class _Lines:
     """A file for tqdm that turns its carriage-return redraws into whole lines."""
 
-    def __init__(self, stream):
+    def __init__(self, stream, gap_s: float = 1.0):
         self.stream = stream
+        self.gap_s = gap_s
+        self.last = -math.inf
 
     def write(self, text: str) -> None:
         text = text.replace("\r", "").replace("\x1b[A", "")
-        if text.strip():
+        now = time.monotonic()
+        # an update and tqdm's monitor thread can both draw within a moment: one line of the two
+        if text.strip() and now - self.last >= self.gap_s:
+            self.last = now
             self.stream.write(text.rstrip("\n") + "\n")
 
     def flush(self) -> None:

@@ -529,8 +529,8 @@ def test_cli_nir_needs_dt(tmp_path):
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 2 and len(lines) == 1, r.stderr
         assert lines[0].startswith("error: ") and str(path) in lines[0] and "--dt" in lines[0]
-    r = run_cli("convert", path, "--dt", "0.001", "--encoding", "poisson")
-    assert r.returncode == 2 and "--encoding applies to model files" in r.stderr
+    r = run_cli("convert", path, "--dt", "0.001", "--norm", "max")
+    assert r.returncode == 2 and "--norm applies to model files" in r.stderr
     r = run_cli("convert", path, "--dt", "0.001", "--out", tmp_path / "x.spk")
     assert r.returncode == 0, r.stderr
     assert "forward Euler" in r.stderr  # the assumption is said, not hidden

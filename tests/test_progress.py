@@ -86,3 +86,19 @@ def test_validate_reports_the_backend_run_then_the_reference_run():
     validate(small_network(), (x, np.zeros(6, np.int64)), 8, samples=None, backend="brian2", codegen="numpy",
              progress=bar)
     assert bar.total == 12 and bar.done == 12 and bar.notes == ["brian2", "reference"]
+
+
+def test_a_log_gets_one_line_where_two_draws_come_at_once():
+    import io
+
+    from spikeport.progress import _Lines
+
+    out = io.StringIO()
+    lines = _Lines(out, gap_s=60.0)
+    lines.write("\rtrain: 517/8600\n")
+    lines.write("\rtrain: 518/8600\n")  # the monitor thread's redraw a moment later
+    lines.write("\r   \r")
+    assert out.getvalue() == "train: 517/8600\n"
+    lines.last -= 61.0
+    lines.write("\rtrain: 900/8600\n")
+    assert out.getvalue().splitlines() == ["train: 517/8600", "train: 900/8600"]

@@ -71,3 +71,19 @@ def test_own_data_python_runs_as_written(folder):
     assert r.returncode == 0, r.stderr
     energy, warnings = r.stdout.split(" ", 1)
     assert float(energy) > 0 and warnings.strip().startswith("[")
+
+
+def test_nir_commands_run_as_written(tmp_path):
+    import shutil
+
+    fixtures = Path(__file__).parent / "data" / "nir"
+    shutil.copy(fixtures / "snntorch_leaky_subtract.nir", tmp_path / "model.nir")  # written by snnTorch 1.0
+    d = np.load(fixtures / "snntorch_leaky_subtract.npz")
+    np.savez(tmp_path / "test.npz", x=d["x"], y=d["y"])
+    lines = [ln.split("#")[0].strip() for ln in block("nir").splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    assert len(lines) == 3 and all(ln.startswith("spikeport ") for ln in lines)
+    for line in lines:
+        r = run_cli(*shlex.split(line)[1:], cwd=tmp_path)
+        assert r.returncode == 0, f"{line}: {r.stderr}"
+    assert "NIR import as snnTorch" in run_cli("simulate", "model.nir", "--data", "test.npz", cwd=tmp_path).stderr
+    assert (tmp_path / "model.spk").is_file() and (tmp_path / "model-power.html").is_file()

@@ -16,8 +16,12 @@ Lowering
       isyn = alpha * isyn + (J + sum of analog currents)  alpha = 0 without syn_decay
       v    = act * (lam * v + (isyn + b)) + (1 - act) * v   lam = 1 for IF
       rr   = rr - (1 - act);  J = 0
-      spike: act and v >= theta;  reset: v = keep * (v - theta) (keep 1: subtract,
-      0: to zero), rr = refractory_steps
+      spike: act and v >= theta;  reset: v = keep * (v - amount) (keep 1: subtract,
+      0: to zero; amount = reset_amount or theta), rr = refractory_steps
+
+  ``strict_threshold`` (v > theta) is v >= the next float64 above theta (exact in
+  float64); ``reset_amount`` is the ``amount`` subtracted. Several spikes per step
+  (``max_spikes_per_step`` > 1) are refused: a Brian2 threshold emits one event.
 
   The refractory period is an integer step counter, not Brian2's ``refractory`` (whose
   time comparisons would make it a matter of rounding).
@@ -99,7 +103,7 @@ def _model(analog: int, cuts: int) -> str:
     (each from step ta* of the segment on) and ``cuts`` spike counters ec* of steps before tc*."""
     lines = ["v : 1", "isyn : 1", "J : 1", "act : integer", "rr : integer", "n_spk : integer", "b : 1 (constant)",
              "theta : 1 (shared, constant)", "lam : 1 (shared, constant)", "alpha : 1 (shared, constant)",
-             "keep : 1 (shared, constant)", "refr : integer (shared, constant)", "t0 : second (shared)",
+             "keep : 1 (shared, constant)", "amount : 1 (shared, constant)", "refr : integer (shared, constant)", "t0 : second (shared)",
              "tend : second (shared, constant)"]
     lines += [f"Ia{k} : 1\nta{k} : second (shared, constant)" for k in range(analog)]
     lines += [f"ec{k} : integer\ntc{k} : second (shared, constant)" for k in range(cuts)]
@@ -126,7 +130,7 @@ THRESHOLD = "act == 1 and v >= theta"
 
 
 def _reset(cuts: int) -> str:
-    return "\n".join(["v = keep * (v - theta)", "rr = refr", "n_spk += 1"]
+    return "\n".join(["v = keep * (v - amount)", "rr = refr", "n_spk += 1"]
                      + [f"ec{k} += int(t - t0 < tc{k})" for k in range(cuts)])
 
 
@@ -186,7 +190,9 @@ class _Lowered:
                                clock=self.clock, dtype=_float64(_model(na, nc)), codeobj_class=cls,
                                name=f"spikeport_pop{k}")
             nm = pop.neuron
-            g.theta = float(nm.threshold)
+            # strict_threshold: v > theta is v >= the next float64 above theta (Brian2 runs float64): exact
+            g.theta = float(np.nextafter(nm.threshold, np.inf)) if nm.strict_threshold else float(nm.threshold)
+            g.amount = nm.subtracted
             g.lam = float(nm.decay)
             g.alpha = 0.0 if nm.syn_decay is None else float(nm.syn_decay)
             g.keep = 1.0 if nm.reset == "subtract" else 0.0
@@ -352,7 +358,7 @@ def run(network, x, steps: int, *, checkpoints=None, seed: int = 0, record_count
     arithmetic is float64 against the reference executor's float32: see the module docstring.
     """
     t_start = time.perf_counter()
-    common.require_simulable(network, NAME)
+    common.require_simulable(network, NAME, supports=("reset_amount", "strict_threshold"))
     if not isinstance(b2.get_device(), RuntimeDevice):
         raise SpikeportError(f"the brian2 backend needs Brian2's runtime device, not {type(b2.get_device()).__name__} "
                              "(call brian2.set_device('runtime'))")

@@ -17,14 +17,53 @@ from ..ir import Network
 from .activity import Activity
 
 
-def require_simulable(network: Network, backend: str) -> list:
+NEURON_FEATURES = {
+    "reset_amount": "a subtractive reset of an amount other than theta (reset_amount)",
+    "max_spikes_per_step": "several spikes per step (max_spikes_per_step)",
+    "strict_threshold": "the strict threshold test v > theta (strict_threshold)",
+}
+
+
+def neuron_features(nm) -> list:
+    """The NeuronModel fields beyond a plain one-spike IF/LIF that ``nm`` uses (keys of NEURON_FEATURES)."""
+    out = []
+    if nm.reset_amount is not None and nm.reset_amount != nm.threshold:
+        out.append("reset_amount")
+    if nm.max_spikes_per_step != 1:
+        out.append("max_spikes_per_step")
+    if nm.strict_threshold:
+        out.append("strict_threshold")
+    return out
+
+
+def require_features(network: Network, backend: str, supports=()) -> None:
+    """One SpikeportError line naming the first population that uses a neuron feature ``backend`` cannot
+    realize (rather than simulate something else)."""
+    for pop in network.populations:
+        if pop.is_input:
+            continue
+        missing = [f for f in neuron_features(pop.neuron) if f not in supports]
+        if missing:
+            what = NEURON_FEATURES[missing[0]]
+            if missing[0] == "max_spikes_per_step":
+                what = f"up to {pop.neuron.max_spikes_per_step} spikes per step (max_spikes_per_step)"
+            elif missing[0] == "reset_amount":
+                what = (f"a subtractive reset of {pop.neuron.reset_amount:.9g} instead of theta "
+                        f"{pop.neuron.threshold:.9g} (reset_amount)")
+            raise SpikeportError(f"the {backend} backend cannot simulate population {pop.name!r}: it uses {what}; "
+                                 f"run it on the reference executor")
+
+
+def require_simulable(network: Network, backend: str, supports=()) -> list:
     """The network's populations in feed-forward order, or one clear error: simulator backends
     run floating-point, feed-forward graphs (a fixed-point network is the reference
-    executor's or a deploy target's; a recurrent one is refused, as by the executor)."""
+    executor's or a deploy target's; a recurrent one is refused, as by the executor) whose
+    neurons use only the features the backend realizes (``supports``: keys of NEURON_FEATURES)."""
     if network.fixed_point is not None:  # first: a fixed-point graph is refused whatever else is wrong
         raise SpikeportError(f"the {backend} backend simulates floating-point networks; this one is fixed-point "
                              "(run it on the reference executor, or use the network before quantization)")
     network.validate()
+    require_features(network, backend, supports)
     try:
         return network.order(all_projections=True)
     except SpikeportError as exc:

@@ -240,7 +240,7 @@ def _plan(network: Network, analog: bool):
 
 
 def _check(network: Network, conv: str, target: str):
-    common.require_simulable(network, BACKEND)
+    common.require_simulable(network, BACKEND)  # refuses reset_amount, several spikes per step, v > theta
     if conv not in CONV_MODES:
         raise SpikeportError(f"conv must be one of {', '.join(CONV_MODES)}, got {conv!r}")
     if target not in TARGETS:

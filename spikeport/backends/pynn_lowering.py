@@ -237,6 +237,7 @@ class Lowering:
     """
 
     def __init__(self, network: Network, dialect: Dialect):
+        # refuses reset_amount, several spikes per step and v > theta (no PyNN cell realizes them)
         order = common.require_simulable(network, "PyNN")
         self.network, self.dialect = network, dialect
         inp = network.population(network.input)

@@ -245,6 +245,10 @@ class _Neurons:
         self.spikes = torch.zeros(batch, dtype=torch.float64, device=dev)
         self.buffer = None  # spikes of the current chunk, reused from chunk to chunk
         self.fixed = plan.network.fixed_point
+        # the neuron fields beyond a plain one-spike IF/LIF (spikeport.ir.neurons)
+        self.amount = nm.subtracted
+        self.fire = torch.gt if nm.strict_threshold else torch.ge
+        self.extended = bool(nm.reset_amount is not None or nm.max_spikes_per_step != 1 or nm.strict_threshold)
 
     def advance(self, kind, current, t0, t1, checkpoints):
         """Run steps t0..t1-1 with input current ("const" (B, N) or "seq" (Tc, B, N)); return spikes (Tc, B, N)."""
@@ -257,7 +261,9 @@ class _Neurons:
         if bias is not None and alpha is None and not refr:
             current, bias = current + bias, None  # fold a constant bias into the input once
         out = self._chunk_buffer(t1 - t0)
-        if not (refr or alpha is not None or bias is not None or self.readout) and v.numel() >= 2 * TILE:
+        amount, fire, multi = self.amount, self.fire, nm.max_spikes_per_step
+        if not (refr or alpha is not None or bias is not None or self.readout or self.extended) \
+                and v.numel() >= 2 * TILE:
             self._advance_tiled(kind, current, lam, theta, out)
             return self._finish(out)
         for k in range(t1 - t0):
@@ -270,20 +276,22 @@ class _Neurons:
             if refr:
                 active = self.left == 0
                 v.copy_(torch.where(active, v * lam + inp, v))
-                torch.ge(v, theta, out=s)
+                fire(v, theta, out=s)
                 s.mul_(active)
                 self.left.sub_((~active).to(torch.int32))
             else:
                 if lam != 1.0:
                     v.mul_(lam)
                 v.add_(inp)
-                torch.ge(v, theta, out=s)
+                fire(v, theta, out=s)
+            if multi != 1:
+                _counts(v, theta, multi, s)
             if nm.reset == "subtract":
-                v.sub_(s, alpha=theta)
+                v.sub_(s, alpha=amount)
             else:
-                v.addcmul_(v, s, value=-1.0)  # v - v * s: exactly 0 where it spiked
+                v.addcmul_(v, (s > 0).to(v.dtype), value=-1.0)  # v - v * [s > 0]: exactly 0 where it spiked
             if refr:
-                self.left.masked_fill_(s.bool(), refr)
+                self.left.masked_fill_(s > 0, refr)
             self._readout(s, t0 + k, checkpoints)
         return self._finish(out)
 
@@ -337,15 +345,17 @@ class _Neurons:
                 v.copy_(torch.where(active, new_v, v))
                 self.left.sub_((~active).to(torch.int32))
             s = out[k]
-            torch.ge(v, theta, out=s)
+            self.fire(v, theta, out=s)
             if active is not None:
                 s.mul_(active)
+            if nm.max_spikes_per_step != 1:
+                _counts(v, theta, nm.max_spikes_per_step, s)
             if nm.reset == "subtract":
-                v.sub_(s, alpha=theta)
+                v.sub_(s, alpha=self.amount)
             else:
-                v.addcmul_(v, s, value=-1.0)
+                v.addcmul_(v, (s > 0).to(v.dtype), value=-1.0)
             if refr:
-                self.left.masked_fill_(s.bool(), refr)
+                self.left.masked_fill_(s > 0, refr)
             self._readout(s, t0 + k, checkpoints)
         return self._finish(out)
 
@@ -367,10 +377,18 @@ class _Neurons:
         torch = _torch()
         self.spikes += _count_sum(out)
         if self.neuron_counts is not None:
-            self.neuron_counts += out.sum(dim=0)  # exact: at most Tc per neuron
-        if self.trains is not None:
-            self.trains.append(out.to(torch.bool).transpose(0, 1).cpu())
+            self.neuron_counts += out.sum(dim=0)  # exact: at most Tc x max_spikes_per_step per neuron
+        if self.trains is not None:  # binary spikes as bool, several per step as counts
+            train = out.to(torch.bool) if self.nm.max_spikes_per_step == 1 else out.to(torch.int32)
+            self.trains.append(train.transpose(0, 1).cpu())
         return out
+
+
+def _counts(v, theta, most, s):
+    """Several spikes per step: where s fired, s = min(most, floor(v / theta)) (at least 1: v >= theta)."""
+    torch = _torch()
+    n = torch.floor(v / theta).clamp_(1, most)
+    s.copy_(torch.where(s > 0, n, torch.zeros_like(n)))
 
 
 def _count_sum(spikes):
@@ -489,7 +507,8 @@ def run(network: Network, x, steps: int, *, checkpoints=None, device=None, batch
     chunk_steps : steps per chunk (default: from the budget); results do not depend on it
     record_counts : also return every neuron's spike count per sample (``Activity.neuron_counts``)
     record_trains : names of populations whose whole spike trains to return
-        (``Activity.spike_trains[name]``: bool (samples, steps, *shape)); nothing else
+        (``Activity.spike_trains[name]``: bool (samples, steps, *shape), or int32 spike
+        counts per step for a population with max_spikes_per_step > 1); nothing else
         is held beyond one chunk
     progress : an object with ``update(n)`` called after each batch
     precision : "float32" (the default: fast) or "float64", the arithmetic of the

@@ -24,6 +24,9 @@ Weight and state precision are the quantization pass's (:mod:`spikeport.deploy.q
 the vendor mappers' own rules are :mod:`spikeport.deploy.vendor_rules`. Fan-in and fan-out are
 counted without materializing large projections (:func:`spikeport.deploy.partition.analyze`).
 ``require_fit(violations)`` raises one line naming the fatal ones.
+
+Spikes per step: every chip emits at most one spike per neuron per step, so a population
+with ``max_spikes_per_step`` > 1 (a sinabs or Rockpool import) is a fatal violation naming it.
 """
 from __future__ import annotations
 
@@ -63,6 +66,11 @@ def check(network, profile: Profile) -> list:
                                  f"layer smaller" if fatal else
                                  f"split across at least {need} cores (partitioning does)", fatal=fatal))
         _fan_checks(out, an, pop, profile)
+        if pop.neuron.max_spikes_per_step != 1:  # every chip profile emits one spike per neuron per step
+            out.append(Violation(pop.name, "spikes per neuron per step", 1, pop.neuron.max_spikes_per_step, "",
+                                 "the chip emits one spike per step: a multi-spike (sinabs MultiSpike, Rockpool "
+                                 "StepPWL) layer has no equivalent; retrain or re-export with one spike per step",
+                                 fatal=True))
     if system_cores is not None and total_cores > system_cores and not single:
         out.append(Violation("network", "cores", system_cores, total_cores, "chip.chips_max",
                              f"needs at least {math.ceil(total_cores / chip_cores)} chips at {chip_cores} cores "

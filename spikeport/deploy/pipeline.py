@@ -263,9 +263,9 @@ def baselines(network) -> dict:
     return {name: baseline(network, load_profile(name)) for name in BASELINES}
 
 
-def _samples(data, samples, data_dir=None):
+def _samples(data, samples, data_dir=None, network=None):
     from ..api import labelled_samples
-    return labelled_samples(data, samples, data_dir)
+    return labelled_samples(data, samples, data_dir, network)
 
 
 def deploy(network, target, *, data="digits", samples: int | None = 100, steps: int = 100, seed: int = 0,
@@ -289,7 +289,7 @@ def deploy(network, target, *, data="digits", samples: int | None = 100, steps: 
                              f"pip install 'spikeport[spinnaker]' ({missing})")
     counted, count_warns = counts(network, profile, part, steps)  # the same network write_spinnaker emits
     t_counts = time.perf_counter() - t0 - t_fit
-    x, y, name = _samples(data, samples, data_dir)
+    x, y, name = _samples(data, samples, data_dir, network)
     float_activity = _measure(network, x, steps, seed, progress)
     q_activity, energy = _priced(network, deployed, profile, counted, x, steps, seed, float_activity, realtime)
     acc = {"float": float_activity.accuracy(y), "quantized": q_activity.accuracy(y)}
@@ -430,7 +430,7 @@ def power(network, targets, *, data="digits", samples: int | None = 100, steps: 
     if chips and not fitted:
         raise SpikeportError("power: the network fits none of the targets: "
                              + "; ".join(f"{name}: {why}" for name, why in refused.items()))
-    x, y, name = _samples(data, samples, data_dir)
+    x, y, name = _samples(data, samples, data_dir, network)
     float_activity = _measure(network, x, steps, seed, progress)
     out = {"samples": len(x), "steps": steps, "dataset": name, "float_accuracy": float_activity.accuracy(y),
            "realtime": bool(realtime), "warnings": float_activity.silent(network.output), "targets": {},

@@ -12,6 +12,11 @@ Version rule: a reader of format version N reads every version 1..N (fields that
 a later version added take their documented defaults when absent) and refuses a
 newer version, saying so. Any new field or changed meaning bumps the version.
 
+Versions: 1, the first layout; 2 adds the neuron fields ``reset_amount``,
+``max_spikes_per_step`` and ``strict_threshold`` (defaults None, 1, false). A
+network that uses none of them is still written as version 1, byte for byte as
+before, so older readers keep reading it.
+
 Loading checks everything before it builds anything: the container, the header,
 each field's type, each array's dtype and declared size against the bytes
 actually in the file (nothing is allocated that the file cannot justify), finite
@@ -39,7 +44,8 @@ from .neurons import InputEncoding, NeuronModel
 from .ops import op_from_parts
 
 FORMAT = "spikeport-network"
-VERSION = 1
+VERSION = 2
+V2_NEURON_FIELDS = ("reset_amount", "max_spikes_per_step", "strict_threshold")
 HEADER = "spikeport.json"
 MAX_HEADER_BYTES = 64 * 2**20
 # What the zip and JSON layers may raise on a damaged or hostile file; all of it means "corrupt".
@@ -88,7 +94,9 @@ def save_network(network: Network, path) -> Path:
 
     network.validate()
     body, arrays = _encode(network)
-    header = {"format": FORMAT, "version": VERSION, "writer": f"spikeport {__version__}", "network": body}
+    uses_v2 = any(p["neuron"] and set(p["neuron"]) & set(V2_NEURON_FIELDS) for p in body["populations"])
+    header = {"format": FORMAT, "version": VERSION if uses_v2 else 1, "writer": f"spikeport {__version__}",
+              "network": body}
     try:
         text = json.dumps(header, indent=1, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -148,6 +156,7 @@ class _Reader:
 
     def __init__(self, path: Path, z: zipfile.ZipFile, disk_bytes: int):
         self.path, self.z, self.disk_bytes = path, z, disk_bytes
+        self.version = 1
         self.members = {info.filename: info for info in z.infolist()}
 
     def member(self, name: str, owner: str) -> zipfile.ZipInfo:
@@ -253,13 +262,16 @@ def _decode(body, r: _Reader) -> Network:
         neuron = pd.get("neuron")
         if neuron is not None:
             nd = _check_keys(neuron, {"model", "threshold", "reset", "decay", "syn_decay", "refractory_steps",
-                                      "v_init"}, owner + " neuron", r)
+                                      "v_init", *(V2_NEURON_FIELDS if r.version >= 2 else ())}, owner + " neuron", r)
             neuron = NeuronModel(
                 model=_field(nd, "model", str, owner, r), threshold=_field(nd, "threshold", float, owner, r),
                 reset=_field(nd, "reset", str, owner, r), decay=_field(nd, "decay", float, owner, r, 1.0),
                 syn_decay=_field(nd, "syn_decay", (float, int, type(None)), owner, r, None),
                 refractory_steps=_field(nd, "refractory_steps", int, owner, r, 0),
-                v_init=_field(nd, "v_init", float, owner, r, 0.0))
+                v_init=_field(nd, "v_init", float, owner, r, 0.0),
+                reset_amount=_field(nd, "reset_amount", (float, int, type(None)), owner, r, None),
+                max_spikes_per_step=_field(nd, "max_spikes_per_step", int, owner, r, 1),
+                strict_threshold=_field(nd, "strict_threshold", bool, owner, r, False))
         encoding = pd.get("encoding")
         if encoding is not None:
             ed = _check_keys(encoding, {"kind", "max_rate_hz"}, owner + " encoding", r)
@@ -335,6 +347,7 @@ def load_network(path) -> Network:
         if version > VERSION:
             r.fail(f"format version {version} is newer than this spikeport reads ({VERSION}); upgrade spikeport")
         _check_keys(header, {"format", "version", "writer", "network"}, "header", r)
+        r.version = version
         try:
             network = _decode(_field(header, "network", dict, "header", r), r)
             return network.validate()

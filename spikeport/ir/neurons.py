@@ -9,11 +9,24 @@ Spiking neurons (:class:`NeuronModel`), for every neuron j of a population::
     if the neuron is refractory (r_j > 0):  r_j -= 1; v_j[t] = v_j[t-1]; s_j[t] = 0
     else:
         v_j[t] = lam * v_j[t-1] + i_j[t] + b_j        lam = decay: 1 for IF, in [0, 1) for LIF
-        s_j[t] = 1 if v_j[t] >= theta else 0         (at most one spike per step)
-        reset "subtract": v_j[t] <- v_j[t] - theta * s_j[t]
-        reset "zero":     v_j[t] <- 0 where s_j[t] = 1
-        r_j <- refractory_steps where s_j[t] = 1
+        s_j[t] = 1 if v_j[t] >= theta else 0         (v_j[t] > theta with strict_threshold)
+        with max_spikes_per_step = m > 1, where s_j[t] = 1:  s_j[t] = min(m, floor(v_j[t] / theta))
+                                                    (the division rounded in the arithmetic's precision)
+        reset "subtract": v_j[t] <- v_j[t] - a * s_j[t]      a = reset_amount, theta when None
+        reset "zero":     v_j[t] <- 0 where s_j[t] > 0
+        r_j <- refractory_steps where s_j[t] > 0
     v_j[-1] = v_init;  i_j[-1] = 0;  r_j = 0 at t = 0;  s_pre[t] = 0 for t < 0
+
+s_j[t] is the neuron's spike count in step t: 0 or 1 unless max_spikes_per_step > 1
+(sinabs' MultiSpike, Rockpool's StepPWL). A downstream projection delivers the
+count (A_p s_pre), spike statistics count every spike and synaptic operations
+are spikes x fan-out. reset_amount different from theta is snnTorch's subtractive
+reset, which it applies one step late (v[t] = beta v[t-1] + I[t] - theta s[t-1]):
+exactly a same-step subtraction of theta / beta. strict_threshold is the test of
+snnTorch and Norse (v > theta), exact in every precision, where the nextafter
+trick of NIR import (theta = the next float64 above) is exact in float64 only.
+The defaults (reset_amount None, max_spikes_per_step 1, strict_threshold False)
+are the graph's original semantics.
 
 A_p is the linear map of projection p (its chain of ops), d_p its delay in steps
 and b_j the population's bias (a constant current added every step while the
@@ -44,6 +57,9 @@ from ..errors import GraphError
 NEURON_MODELS = ("if", "lif")
 RESET_MODES = ("subtract", "zero")
 ENCODINGS = ("analog", "poisson", "regular")
+MAX_SPIKES_PER_STEP = 2**24  # spike counts stay exact integers in float32
+NEURON_FIELDS = ("model", "threshold", "reset", "decay", "syn_decay", "refractory_steps", "v_init",
+                 "reset_amount", "max_spikes_per_step", "strict_threshold")
 
 
 def _finite(value, what: str) -> float:
@@ -77,6 +93,10 @@ class NeuronModel:
         for current-based input without a synaptic filter
     refractory_steps : steps after a spike during which the neuron is held
     v_init : initial membrane potential v[-1] (e.g. theta / 2 for a threshold shift)
+    reset_amount : what reset "subtract" removes per spike (None: theta); finite, > 0
+    max_spikes_per_step : the most spikes a neuron emits in one step (1: a binary
+        spike); above 1 a firing neuron emits min(m, floor(v / theta)) spikes
+    strict_threshold : fire on v > theta instead of v >= theta
     """
 
     model: str = "if"
@@ -86,6 +106,26 @@ class NeuronModel:
     syn_decay: float | None = None
     refractory_steps: int = 0
     v_init: float = 0.0
+    reset_amount: float | None = None
+    max_spikes_per_step: int = 1
+    strict_threshold: bool = False
+
+    @property
+    def subtracted(self) -> float:
+        """What reset "subtract" removes per spike (reset_amount, else theta)."""
+        return float(self.threshold if self.reset_amount is None else self.reset_amount)
+
+    def extensions(self) -> list:
+        """The semantics beyond a plain one-spike IF/LIF that this model uses, in words (for refusals)."""
+        out = []
+        if self.reset_amount is not None and self.reset_amount != self.threshold:
+            out.append(f"a subtractive reset of {self.reset_amount:.9g} instead of theta {self.threshold:.9g} "
+                       f"(reset_amount)")
+        if self.max_spikes_per_step != 1:
+            out.append(f"up to {self.max_spikes_per_step} spikes per step (max_spikes_per_step)")
+        if self.strict_threshold:
+            out.append("the strict threshold test v > theta (strict_threshold)")
+        return out
 
     @classmethod
     def lif(cls, tau_rc_s: float, dt_s: float, tau_syn_s: float | None = None, **kw) -> "NeuronModel":
@@ -119,10 +159,29 @@ class NeuronModel:
         r = self.refractory_steps
         if not isinstance(r, int) or isinstance(r, bool) or not 0 <= r <= 2**20:
             raise GraphError(f"{owner}: refractory_steps must be an integer in [0, 2**20], got {r!r}")
+        if self.reset_amount is not None:
+            if self.reset != "subtract":
+                raise GraphError(f"{owner}: reset_amount applies to reset 'subtract' only (reset is {self.reset!r})")
+            if _finite(self.reset_amount, f"{owner}: reset_amount") <= 0:
+                raise GraphError(f"{owner}: reset_amount must be > 0, got {self.reset_amount}")
+        m = self.max_spikes_per_step
+        if not isinstance(m, int) or isinstance(m, bool) or not 1 <= m <= MAX_SPIKES_PER_STEP:
+            raise GraphError(f"{owner}: max_spikes_per_step must be an integer in [1, 2**24], got {m!r}")
+        if not isinstance(self.strict_threshold, bool):
+            raise GraphError(f"{owner}: strict_threshold must be true or false, got {self.strict_threshold!r}")
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "threshold": self.threshold, "reset": self.reset, "decay": self.decay,
-                "syn_decay": self.syn_decay, "refractory_steps": self.refractory_steps, "v_init": self.v_init}
+        """The fields as JSON; the later fields only where they differ from their defaults (so a plain
+        model's dict, and the graph file holding it, is what it was before they existed)."""
+        d = {"model": self.model, "threshold": self.threshold, "reset": self.reset, "decay": self.decay,
+             "syn_decay": self.syn_decay, "refractory_steps": self.refractory_steps, "v_init": self.v_init}
+        if self.reset_amount is not None:
+            d["reset_amount"] = self.reset_amount
+        if self.max_spikes_per_step != 1:
+            d["max_spikes_per_step"] = self.max_spikes_per_step
+        if self.strict_threshold:
+            d["strict_threshold"] = True
+        return d
 
 
 @dataclass(frozen=True)

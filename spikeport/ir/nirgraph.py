@@ -82,6 +82,11 @@ input encodings, projection and population names, a bias nothing else can carry.
 :func:`import_nir` reads that metadata back, so ir -> NIR -> ir is exact (same
 arrays bitwise, same neuron models), after checking that the node's NIR
 parameters still say what the metadata says.
+
+``export_nir(network, path, library="snntorch" | "norse" | "sinabs" | "rockpool")``
+writes instead the form that library's own NIR importer reads as the same discrete
+neuron, or refuses naming the population (docs/nir-libraries.md, section 8); the
+matching import preset reads such a file back as the same network.
 """
 from __future__ import annotations
 
@@ -89,6 +94,7 @@ import base64
 import json
 import math
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -97,7 +103,7 @@ import numpy as np
 
 from ..errors import FileFormatError, GraphError, SpikeportError
 from .network import Network, Population, Projection
-from .neurons import InputEncoding, NeuronModel
+from .neurons import NEURON_FIELDS, InputEncoding, NeuronModel
 from .ops import AvgPool2d, Conv2d, Dense, Flatten, SumPool2d
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -285,8 +291,8 @@ def _identity(shape: tuple, owner: str):
 class _Importer:
     """One NIR graph to one Network. Errors name the node; the caller adds the file."""
 
-    def __init__(self, graph, dt: float):
-        self.g, self.dt = graph, dt
+    def __init__(self, graph, dt: float, preset=None):
+        self.g, self.dt, self.preset = graph, dt, preset
         self.nodes = dict(graph.nodes)
         self.kind, self.type = {}, {}
         self.notes = {d: [] for d in DISCRETIZATIONS}
@@ -554,6 +560,8 @@ class _Importer:
     def neuron(self, name, shape, carriers):
         """(NeuronModel, bias, per-neuron weight factor or None, per-neuron v_init or None) for neuron node ``name``."""
         node, owner = self.nodes[name], self.owner(name)
+        if self.preset is not None:
+            return self.preset.neuron(self, name, shape, carriers)
         md = _meta_in(node, owner)
         scheme = md.get("discretization", "forward-euler")
         if scheme not in DISCRETIZATIONS:
@@ -590,7 +598,7 @@ class _Importer:
         """A spikeport model stored by export_nir, checked against the node's NIR parameters."""
         owner = self.owner(name)
         fields = md["neuron"]
-        known = {"model", "threshold", "reset", "decay", "syn_decay", "refractory_steps", "v_init"}
+        known = set(NEURON_FIELDS)
         if not isinstance(fields, dict) or not set(fields) <= known:
             raise GraphError(f"{owner}: metadata 'neuron' must be an object with fields {sorted(known)}")
         nm = NeuronModel(**fields)
@@ -651,12 +659,18 @@ class _Importer:
                                  f"dt (got {self.dt!r})")
         pop_name, shapes, pops, projs = {}, {}, {}, []
         md = _meta_in(self.nodes[self.input], self.owner(self.input))
+        if not md and self.preset is not None and self.preset.target is not None:  # export_nir(library=...)
+            md = {"population": self.preset.target.get("input", self.input),
+                  "encoding": self.preset.target.get("input_encoding", {})}
         pop_name[self.input] = md.get("population", self.input)
         ishape = self.nodes[self.input].input_type.get("input") if isinstance(
             self.nodes[self.input].input_type, dict) else None
         if ishape is None:
             raise GraphError(f"{self.owner(self.input)}: has no shape")
         shapes[self.input] = _ints(ishape, self.owner(self.input), "shape", n=len(np.ravel(ishape)))
+        if self.preset is not None:  # Rockpool types its Input with the sample's batch dimension: (1, 64)
+            while len(shapes[self.input]) > 1 and shapes[self.input][0] == 1:
+                shapes[self.input] = shapes[self.input][1:]
         enc = md.get("encoding", {})
         if not isinstance(enc, dict) or not set(enc) <= {"kind", "max_rate_hz"}:
             raise GraphError(f"{self.owner(self.input)}: metadata 'encoding' must be an object with kind, max_rate_hz")
@@ -718,6 +732,13 @@ class _Importer:
             populations = _reorder(populations, gm.get("populations"), "populations")
             projections = _reorder(projections, gm.get("projections"), "projections")
             metadata, readout = gm.get("metadata", {}), gm.get("readout", "spike_count")
+        elif self.preset is not None and self.preset.target is not None:
+            tg = self.preset.target
+            populations = _reorder(populations, tg.get("populations"), "populations")
+            projections = _reorder(projections, tg.get("projections"), "projections")
+            metadata, readout = tg.get("metadata", {}), tg.get("readout", "spike_count")
+        elif self.preset is not None:
+            metadata, readout = {"source": {"format": "nir", "library": self.preset.lib}}, "spike_count"
         else:
             metadata, readout = {"source": {"format": "nir"}}, "spike_count"
         net = Network(populations, projections, dt_s=self.dt, input=pop_name[self.input],
@@ -743,6 +764,438 @@ class _Importer:
             parts.append(f"neuron models of {_listing(n['metadata'])} read from spikeport metadata (exported by "
                          f"spikeport; exact)")
         return "NIR import: " + "; ".join(parts) if parts else ""
+
+
+# ----------------------------------------------------------------------------- library presets
+
+LIBRARIES = ("snntorch", "norse", "sinabs", "rockpool", "nir")
+LIBRARY_NAMES = {"snntorch": "snnTorch 1.0", "norse": "Norse 1.1", "sinabs": "sinabs 3.1", "rockpool": "Rockpool 3.1",
+                 "nir": "generic NIR"}
+SNNTORCH_DT = 1e-4  # snntorch/export_nir.py hard-codes dt = 1e-4
+NORSE_DT = 1e-3  # norse.torch.to_nir(..., dt=0.001)
+ROCKPOOL_DT = 1e-3  # LIFTorch / LIFNeuronTorch default dt
+DEFAULT_STEP_S = 1e-3  # the network's dt_s where the library's dynamics have no time step (sinabs)
+SINABS_MAX_SPIKES = 2**24  # MultiSpike is unbounded; counts above 2**24 are not exact in float32 anyway
+ROCKPOOL_MAX_SPIKES = 2**16  # LIFTorch max_spikes_per_dt default
+SIGNATURE_RTOL = 1e-5  # float32 rounding of a relation the exporter computed (r = tau/dt ...)
+_ROCKPOOL_NAME = re.compile(r"^\d+_[A-Za-z]+Torch$")
+F32 = np.float32
+
+
+def _f32(x) -> np.ndarray:
+    return np.asarray(x, np.float64).astype(F32)
+
+
+def _exp32(x) -> np.ndarray:
+    """float32 exp as torch computes it on the CPU (correctly rounded; numpy's float32 exp is not)."""
+    return np.exp(np.asarray(x, np.float64)).astype(F32)
+
+
+def _lambert_w(y) -> np.ndarray:
+    """W(y) for y > 0 (Newton's method on w e^w = y), float64."""
+    y = np.asarray(y, np.float64)
+    w = np.log1p(y)
+    for _ in range(60):
+        ew = np.exp(w)
+        w = w - (w * ew - y) / (ew * (w + 1))
+    return w
+
+
+def _arr(node, field):
+    v = getattr(node, field, None)
+    if v is None:
+        return None
+    a = np.asarray(v)
+    return a.astype(np.float64) if a.dtype.kind in "iufb" else None
+
+
+def _close(a, b, rtol=SIGNATURE_RTOL) -> bool:
+    a = np.asarray(a, np.float64)
+    return bool(a.size) and bool(np.all(np.isfinite(a))) and bool(np.allclose(a, b, rtol=rtol, atol=0))
+
+
+def _rockpool_dt(node):
+    """Rockpool writes r = tau exp(-dt/tau) / dt: u = dt/tau solves u e^u = 1/r, dt = tau W(1/r). None if r <= 0."""
+    tau = _arr(node, "tau_mem" if type(node).__name__ == "CubaLIF" else "tau")
+    r = _arr(node, "r")
+    if tau is None or r is None or not (np.all(np.isfinite(tau)) and np.all(tau > 0) and np.all(np.isfinite(r))
+                                        and np.all(r > 0)):
+        return None
+    return tau * _lambert_w(1.0 / r)
+
+
+def _candidates(name, node, written):
+    """The libraries whose exporter writes neuron node ``node`` as it is (a set), and why (words)."""
+    t = type(node).__name__
+    r, v_leak = _arr(node, "r"), _arr(node, "v_leak")
+    leak0 = v_leak is None or not np.any(v_leak)
+    out = set()
+    if t == "IF":
+        if r is not None and np.all(r == 1):
+            out |= {"norse", "sinabs"}
+        return out
+    tau = _arr(node, "tau_mem" if t == "CubaLIF" else "tau")
+    if tau is None or r is None:
+        return out
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if t == "LIF" and np.all(np.isinf(tau)) and np.all(np.isinf(r)) and leak0:
+            out.add("snntorch")  # Leaky(beta=1): tau = r = inf
+        elif leak0 and _close(r * SNNTORCH_DT / tau, 1.0) and (
+                t == "LIF" or _close(_arr(node, "w_in") * SNNTORCH_DT / _arr(node, "tau_syn"), 1.0)):
+            out.add("snntorch")
+        w_in = _arr(node, "w_in")
+        if np.all(r == 1) and (t == "LIF" or w_in is None or np.all(w_in == 1)) and np.all(np.isfinite(tau)):
+            if t == "LIF" and np.all(tau >= 0.5) and leak0:
+                out.add("sinabs")  # tau in time steps
+            if np.all(tau > 0) and np.all(tau <= 1e-2):
+                out.add("norse")  # tau = dt / tau_inv = dt * tau_true: dt^2-small
+        dt = _rockpool_dt(node)
+        if (dt is not None and _ROCKPOOL_NAME.match(name) and _close(dt, np.median(dt))
+                and (t == "LIF" or w_in is None or np.all(w_in == 1))):
+            out.add("rockpool")
+    return out
+
+
+def _detect(graph, written=None):
+    """(library or None, reason in words)."""
+    gm = _meta_in(graph, "graph")
+    if gm.get("format") == FORMAT:
+        return "nir", "spikeport's own export (graph metadata)"
+    if gm.get("format") == LIBRARY_FORMAT and gm.get("library") in EXPORT_LIBRARIES:
+        return gm["library"], f"exported by spikeport for {LIBRARY_NAMES[gm['library']]}'s importer (graph metadata)"
+    neurons = {n: v for n, v in graph.nodes.items() if type(v).__name__ in NEURON_TYPES}
+    if not neurons:
+        return None, "no neuron nodes"
+    fields = ("tau", "tau_mem", "tau_syn", "r", "w_in", "v_threshold", "v_leak", "v_reset")
+    if not all(np.asarray(getattr(v, f)).dtype == np.float32 for v in neurons.values() for f in fields
+               if getattr(v, f, None) is not None):
+        return None, ("neuron parameters are not float32 (the libraries' exporters write torch's float32 "
+                      "tensors)")
+    cands = None
+    for name, node in neurons.items():
+        c = _candidates(str(name), node, written)
+        cands = c if cands is None else cands & c
+    if "rockpool" in cands and len(cands) > 1:
+        cands = {"rockpool"}  # its module names (<i>_<Module>Torch) decide
+    types = sorted({type(v).__name__ for v in neurons.values()})
+    if cands == {"norse", "sinabs"}:  # IF(r = 1) with Affine: the two exporters write the same nodes
+        no_reset = written is not None and all("v_reset" not in written.get(str(n), {"v_reset": True}) for n in neurons)
+        if no_reset:
+            return "sinabs", ("IF nodes with r = 1 and no v_reset field (written by nir <= 1.0.4, which sinabs 3.1 "
+                              "pins; Norse's IF files are otherwise identical)")
+        return "norse", ("IF nodes with r = 1 and v_reset written (Norse; sinabs writes the same IF nodes, without "
+                         "v_reset under the nir 1.0.4 it pins: pass library='sinabs' if sinabs wrote it)")
+    if cands is not None and len(cands) == 1:
+        lib = next(iter(cands))
+        why = {"snntorch": "r = tau / 1e-4 (snnTorch's exporter dt), or tau = r = inf for beta = 1",
+               "norse": "r = 1 and tau = dt / tau_inv (tau <= 1e-2 s)",
+               "sinabs": "LIF with r = 1 and tau >= 0.5 (tau in time steps)",
+               "rockpool": "node names <i>_<Module>Torch and r = tau exp(-dt/tau) / dt with one dt"}[lib]
+        return lib, f"{'/'.join(types)} nodes with {why}"
+    return None, f"{'/'.join(types)} nodes fit {'none' if not cands else ' and '.join(sorted(cands))} of the " \
+                 f"known exporters"
+
+
+class _Preset:
+    """One library's discrete neuron, read from its exporter's NIR nodes (docs/nir-libraries.md)."""
+
+    def __init__(self, library, dt_s, reset, graph, reason):
+        self.lib, self.reset_override, self.reason = library, reset, reason
+        self.notes, self.facts = [], {}
+        self.user_dt = dt_s
+        gm = _meta_in(graph, "graph")
+        self.target = gm if gm.get("format") == LIBRARY_FORMAT else None
+        if self.target is not None:  # written by export_nir(library=...) for the library's importer
+            if gm.get("library") != library:
+                raise SpikeportError(f"exported by spikeport for {LIBRARY_NAMES.get(gm.get('library'), '?')}'s "
+                                     f"importer, not {LIBRARY_NAMES[library]}'s: import it with library="
+                                     f"{gm.get('library')!r}")
+            if reset is not None:
+                raise SpikeportError(f"reset: a file exported by spikeport for {LIBRARY_NAMES[library]} states its "
+                                     f"reset (the library's importer's); give none")
+            md_dt = gm.get("dt_s")
+            if not isinstance(md_dt, (int, float)) or isinstance(md_dt, bool) or not 0 < md_dt <= 1:
+                raise SpikeportError(f"graph: spikeport metadata dt_s {md_dt!r} is not a time step")
+            self.dt = self.net_dt = float(md_dt) if dt_s is None else dt_s
+            return
+        if library == "snntorch":
+            self.dt = SNNTORCH_DT
+            self.net_dt = SNNTORCH_DT if dt_s is None else dt_s
+        elif library == "norse":
+            self.dt = NORSE_DT if dt_s is None else dt_s
+            self.net_dt = self.dt
+        elif library == "sinabs":
+            self.dt = None
+            self.net_dt = DEFAULT_STEP_S if dt_s is None else dt_s
+        else:  # rockpool: dt is written through r
+            dts = [d for d in (_rockpool_dt(v) for v in graph.nodes.values()
+                               if type(v).__name__ in ("LIF", "CubaLIF")) if d is not None]
+            rec = float(np.median(np.concatenate([d.ravel() for d in dts]))) if dts else None
+            if dt_s is not None:
+                self.dt = dt_s
+                if rec is not None and abs(rec / dt_s - 1) > SIGNATURE_RTOL:
+                    self.notes.append(f"dt {dt_s:g} s as given, although r says {rec:.9g} s")
+            elif rec is None:
+                self.dt = ROCKPOOL_DT
+            else:
+                self.dt = ROCKPOOL_DT if abs(rec / ROCKPOOL_DT - 1) <= SIGNATURE_RTOL else rec
+                self.rec = rec
+            self.net_dt = self.dt
+            self.rec = rec
+
+    def describe(self) -> str:
+        lib, dt = self.lib, self.dt
+        head = f"NIR import as {LIBRARY_NAMES[lib]} wrote it ({self.reason})"
+        if self.target is not None:
+            return (f"NIR import as {LIBRARY_NAMES[lib]}'s importer reads it ({self.reason}): {_IMPORTERS[lib]}; "
+                    f"neuron models from spikeport metadata, checked against that reading of the parameters; "
+                    f"dt_s {self.net_dt:g} s")
+        parts = []
+        reset = self.reset_override
+        if lib == "snntorch":
+            parts.append("dt 1e-4 s (its exporter's; the discrete dynamics do not depend on it"
+                         + (f"; the network's dt_s is {self.net_dt:g} s as given)" if self.user_dt is not None else
+                            ")"))
+            parts.append("beta = float32(1 - dt/tau), alpha = float32(1 - dt/tau_syn), tau = inf as IF; input gain "
+                         "1 (r dt/tau = 1 to float32 rounding)")
+            if reset in (None, "subtract"):
+                parts.append("reset by subtraction applied one step late, i.e. theta/beta subtracted in the same step "
+                             "(snnTorch does not write the reset" + ("" if reset else "; use reset='zero' for "
+                                                                     "reset_mechanism='zero'") + ")")
+            else:
+                parts.append("reset to zero as given (Leaky: same step; Synaptic: zero and 1 refractory step)")
+            parts.append("spike where v > v_threshold (strict); state starts at 0")
+        elif lib == "norse":
+            parts.append(f"dt {dt:g} s ({'as given' if self.user_dt is not None else 'to_nir default'}; not in the "
+                         f"file), k = dt^2/tau because its exporter writes tau = dt/tau_inv")
+            parts.append("LIF: v += k (v_leak - v + I); CubaLIF: the current jumps by I, then v += k (v_leak - v + i), "
+                         "then i decays by dt^2/tau_syn; IF: v += I (r and dt unused)")
+            parts.append("spike where v > v_threshold (strict); " + (
+                "reset to v_reset in the same step" if reset in (None, "zero") else "reset by subtracting v_threshold"
+                " as given") + "; v starts at v_leak (IF: v_reset)")
+        elif lib == "sinabs":
+            parts.append(f"tau in time steps (one step = the network's dt_s {self.net_dt:g} s"
+                         + (", as given)" if self.user_dt is not None else ", a default: sinabs has no time unit)"))
+            parts.append("LIF: v = exp(-1/tau) v + (1 - exp(-1/tau)) I (norm_input=True, its default; not in the "
+                         "file); IF: v += I")
+            parts.append("MultiSpike: floor(v/theta) spikes where v >= theta, " + (
+                "subtract that many theta" if reset in (None, "subtract") else "reset to zero as given")
+                + "; state starts at 0")
+        else:
+            how = ("as given" if self.user_dt is not None else
+                   "Rockpool's default 1e-3 s, which r confirms" if self.dt == ROCKPOOL_DT and self.rec is not None
+                   else "recovered from r" if self.rec is not None else "Rockpool's default")
+            parts.append(f"dt {dt:.9g} s ({how}: r = tau exp(-dt/tau)/dt)")
+            parts.append("membrane decay exp(-dt/tau_mem), gain 1; CubaLIF: i = exp(-dt/tau_syn) (i + I) (the jump "
+                         "decays in its own step); bias = v_leak")
+            parts.append(f"StepPWL: floor(v/theta) spikes (at most {ROCKPOOL_MAX_SPIKES}) where v >= theta, "
+                         + ("subtract that many theta" if reset in (None, "subtract") else "reset to zero as given")
+                         + "; state starts at 0")
+        parts.extend(self.notes)
+        return head + ": " + "; ".join(parts)
+
+    # -- one neuron node
+    def neuron(self, imp, name, shape, carriers):
+        """(NeuronModel, bias, per-neuron weight factor or None, None)."""
+        node, t, owner = imp.nodes[name], imp.type[name], imp.owner(name)
+        lib = self.lib
+        P = lambda f: imp.param(node, f, shape, owner)  # noqa: E731
+        if self.target is not None:
+            return self.target_neuron(imp, name, shape, carriers)
+
+        def opt(field, default=0.0):
+            return np.full(shape, default) if getattr(node, field, None) is None else P(field)
+
+        def one(a, what, per):
+            return _uniform(np.asarray(a, np.float64), owner, what, per)
+
+        def raw(field):  # may hold inf (snnTorch beta = 1)
+            a = np.array(getattr(node, field, None), dtype=np.float64)
+            return np.broadcast_to(a, shape)
+
+        if carriers and any(np.any(b) for _, b in carriers):
+            if lib != "rockpool" or t == "CubaLIF":
+                raise GraphError(f"{owner}: an Affine bias into a {LIBRARY_NAMES[lib]} neuron is not supported by "
+                                 f"this preset (the fixtures' exporters write zero biases); import with library='nir'")
+        theta = P("v_threshold")
+        v_reset = opt("v_reset")
+        v_leak = opt("v_leak") if t != "IF" else np.zeros(shape)
+        reset = self.reset_override
+        kw = {}
+        factor = None
+        bias = None
+        if lib == "snntorch":
+            if np.any(v_leak):
+                raise GraphError(f"{owner}: v_leak != 0, which snnTorch's exporter never writes")
+            tau = raw("tau_mem" if t == "CubaLIF" else "tau")
+            if np.all(np.isinf(tau)):
+                lam = 1.0
+            else:
+                if not (np.all(np.isfinite(tau)) and np.all(tau > SNNTORCH_DT)):
+                    raise GraphError(f"{owner}: tau must be > 1e-4 s (snnTorch's dt) or inf, got {tau.min():g}")
+                lam = one(_f32(1.0 - SNNTORCH_DT / tau), "tau", "membrane decay")
+                if not _close(P("r") * SNNTORCH_DT / tau, 1.0):
+                    raise GraphError(f"{owner}: r dt/tau = {float(np.max(P('r') * SNNTORCH_DT / tau)):.9g} is not 1 "
+                                     f"(snnTorch's exporter writes r = tau/1e-4); import with library='nir'")
+            if t == "IF":
+                raise GraphError(f"{owner}: snnTorch's exporter writes no IF node (Leaky(beta=1) is LIF tau = inf)")
+            syn = None
+            if t == "CubaLIF":
+                ts = P("tau_syn")
+                if not np.all(ts > SNNTORCH_DT):
+                    raise GraphError(f"{owner}: tau_syn must be > 1e-4 s (snnTorch's dt), got {ts.min():g}")
+                syn = one(_f32(1.0 - SNNTORCH_DT / ts), "tau_syn", "synaptic decay")
+                if not _close(P("w_in") * SNNTORCH_DT / ts, 1.0):
+                    raise GraphError(f"{owner}: w_in dt/tau_syn is not 1 (snnTorch's exporter writes w_in = "
+                                     f"tau_syn/1e-4); import with library='nir'")
+            th = one(theta, "v_threshold", "threshold")
+            if reset in (None, "subtract"):
+                kw = dict(reset="subtract", reset_amount=None if lam == 1.0 else th / lam)
+            else:
+                kw = dict(reset="zero", refractory_steps=1 if t == "CubaLIF" else 0)
+            nm = NeuronModel(model="if" if lam == 1.0 else "lif", threshold=th, decay=lam, syn_decay=syn,
+                             strict_threshold=True, **kw)
+        elif lib == "norse":
+            if t != "IF" and not np.all(P("r") == 1):
+                self.notes.append(f"r of {name!r} ignored (Norse ignores it)")
+            if t == "IF":
+                lam, syn, k = 1.0, None, None
+            else:
+                dt = self.dt
+
+                def kk(tau, what):
+                    if not np.all(tau > 0):
+                        raise GraphError(f"{owner}: {what} must be > 0, got {tau.min():g}")
+                    k = (F32(dt) * _f32(dt / tau)).astype(F32).astype(np.float64)
+                    if np.any(k > 1):
+                        raise GraphError(f"{owner}: dt^2/{what} = {k.max():g} > 1 at dt = {dt:g} s (Norse's step "
+                                         f"would overshoot): give the dt Norse's to_nir used")
+                    return k
+                k = kk(P("tau_mem" if t == "CubaLIF" else "tau"), "tau_mem" if t == "CubaLIF" else "tau")
+                lam = one(1.0 - k, "tau", "membrane decay")
+                syn = None
+                if t == "CubaLIF":
+                    if not np.all(opt("w_in", 1.0) == 1):
+                        raise GraphError(f"{owner}: w_in != 1, which Norse's exporter never writes")
+                    syn = one(1.0 - kk(P("tau_syn"), "tau_syn"), "tau_syn", "synaptic decay")
+                factor = k
+                bias = k * (v_leak - v_reset)
+                if lam == 1.0:
+                    raise GraphError(f"{owner}: the membrane does not decay at dt = {dt:g} s")
+            th_u = theta - v_reset
+            if not np.all(th_u > 0):
+                raise GraphError(f"{owner}: v_threshold must exceed v_reset for every neuron")
+            th = one(th_u, "v_threshold - v_reset", "threshold")
+            v0 = one(np.zeros(shape) if t == "IF" else v_leak - v_reset, "v_leak - v_reset", "v_init")
+            if reset in (None, "zero"):
+                kw = dict(reset="zero")
+            else:
+                kw = dict(reset="subtract", reset_amount=None if not np.any(v_reset) else
+                          one(theta, "v_threshold", "reset amount"))
+            nm = NeuronModel(model="if" if lam == 1.0 else "lif", threshold=th, decay=lam, syn_decay=syn,
+                             v_init=v0, strict_threshold=True, **kw)
+        elif lib == "sinabs":
+            if t == "CubaLIF":
+                raise GraphError(f"{owner}: sinabs' exporter writes no CubaLIF node")
+            if not np.all(P("r") == 1) or np.any(v_leak) or np.any(v_reset):
+                raise GraphError(f"{owner}: r != 1, v_leak != 0 or v_reset != 0, which sinabs' exporter never "
+                                 f"writes; import with library='nir'")
+            if t == "IF":
+                lam = 1.0
+            else:
+                tau = P("tau")
+                if not np.all(tau > 0):
+                    raise GraphError(f"{owner}: tau must be > 0 (time steps), got {tau.min():g}")
+                a = _exp32((F32(1.0) / _f32(tau)).astype(F32) * F32(-1.0))
+                lam = one(a.astype(np.float64), "tau", "membrane decay")
+                factor = np.full(shape, float(F32(1.0) - F32(lam)))
+                if lam == 1.0:
+                    raise GraphError(f"{owner}: tau = {tau.max():g} steps gives no decay in float32")
+            th = one(theta, "v_threshold", "threshold")
+            nm = NeuronModel(model="if" if lam == 1.0 else "lif", threshold=th, decay=lam,
+                             reset="zero" if reset == "zero" else "subtract", max_spikes_per_step=SINABS_MAX_SPIKES)
+        else:  # rockpool
+            if t == "IF":
+                raise GraphError(f"{owner}: Rockpool's exporter writes no IF node")
+            dt = self.dt
+
+            def decay(tau, what):
+                if not np.all(tau > 0):
+                    raise GraphError(f"{owner}: {what} must be > 0, got {tau.min():g}")
+                return _exp32((F32(1.0) / _f32(tau)).astype(F32) * F32(-dt)).astype(np.float64)
+            lam = one(decay(P("tau_mem" if t == "CubaLIF" else "tau"), "tau"), "tau", "membrane decay")
+            syn = None
+            if t == "CubaLIF":
+                if not np.all(opt("w_in", 1.0) == 1):
+                    raise GraphError(f"{owner}: w_in != 1, which Rockpool's exporter never writes")
+                syn = one(decay(P("tau_syn"), "tau_syn"), "tau_syn", "synaptic decay")
+                factor = np.full(shape, syn)
+            if np.any(v_reset):
+                raise GraphError(f"{owner}: v_reset != 0, which Rockpool's exporter never writes")
+            bias = v_leak.copy()
+            for _, b in carriers:
+                bias = bias + b.astype(np.float64)
+            if lam == 1.0:
+                raise GraphError(f"{owner}: the membrane does not decay at dt = {dt:g} s")
+            th = one(theta, "v_threshold", "threshold")
+            nm = NeuronModel(model="lif", threshold=th, decay=lam, syn_decay=syn,
+                             reset="zero" if reset == "zero" else "subtract", max_spikes_per_step=ROCKPOOL_MAX_SPIKES)
+        nm.validate(owner)
+        if factor is not None and np.all(factor == 1):
+            factor = None
+        bias = np.array(bias, np.float64) if bias is not None and np.any(bias) else None
+        return nm, bias, factor, None
+
+    def target_neuron(self, imp, name, shape, carriers):
+        """A node written by export_nir(library=...): the library importer's reading of it (_view) must agree
+        with the spikeport model stored beside it, which is then returned exactly."""
+        node, t, owner, lib = imp.nodes[name], imp.type[name], imp.owner(name), self.lib
+        allowed = {"snntorch": ("LIF", "CubaLIF"), "norse": NEURON_TYPES, "sinabs": ("LIF",), "rockpool": ("CubaLIF",)}
+        if t not in allowed[lib]:
+            raise GraphError(f"{owner}: export_nir(library={lib!r}) writes no {t} node")
+        if carriers and any(np.any(b) for _, b in carriers):
+            raise GraphError(f"{owner}: an Affine bias, which export_nir(library={lib!r}) never writes")
+        md = _meta_in(node, owner)
+        fields = md.get("model")
+        if not isinstance(fields, dict) or not set(fields) <= set(NEURON_FIELDS):
+            raise GraphError(f"{owner}: no spikeport model in its metadata (a file of export_nir(library={lib!r}) "
+                             f"has one)")
+        nm = NeuronModel(**fields)
+        nm.validate(owner)
+
+        def get(field):
+            v = getattr(node, field, None)
+            if v is None:
+                return F32(0.0) if field == "v_leak" else None
+            return np.broadcast_to(np.asarray(v, dtype=np.float64).astype(F32), shape)
+
+        view = _view(lib, t, get)
+        scale = np.asarray(view["scale"], np.float64)
+        theta = get("v_threshold").astype(np.float64) / scale
+        c = get("v_leak").astype(np.float64) / scale if lib == "rockpool" else np.zeros(shape)
+        spec = md.get("bias")
+        bias = None if spec is None else _array_from_json(spec, owner + " bias")
+        if bias is not None and bias.shape != tuple(shape):
+            raise GraphError(f"{owner}: metadata bias has shape {bias.shape}, the population {tuple(shape)}")
+        want_b = np.zeros(shape) if bias is None else bias.astype(np.float64)
+
+        def near(a, b, tol=TARGET_TOL):
+            return bool(np.all(np.abs(np.asarray(a, np.float64) - b) <= tol * max(1.0, abs(float(b)))))
+
+        checks = [
+            ("the membrane decay (tau, r)", near(view["decay"], nm.decay)),
+            ("the synaptic decay (tau_syn)", (view["syn"] is None) == (nm.syn_decay is None)
+             and (view["syn"] is None or near(view["syn"], nm.syn_decay))),
+            ("v_threshold", near(theta, nm.threshold)),
+            ("v_leak (the bias)", bool(np.allclose(c, want_b, rtol=TARGET_TOL, atol=TARGET_TOL))),
+            ("the reset", view["reset"] == nm.reset and view["max_spikes"] == nm.max_spikes_per_step
+             and (view["strict"] or not nm.strict_threshold) and nm.refractory_steps == 0 and nm.v_init == 0),
+        ]
+        for what, ok in checks:
+            if not ok:
+                raise GraphError(f"{owner}: its {what} disagrees with its spikeport metadata under "
+                                 f"{LIBRARY_NAMES[lib]}'s importer (edited after export?)")
+        return nm, bias, None, None
 
 
 def _reorder(items, names, what):
@@ -798,34 +1251,115 @@ def _read_file(path: Path):
             from None
 
 
-def import_nir(source, dt_s: float) -> Network:
+def _source(source):
+    """(graph, where, fields written per node or None) for a path or an nir.NIRGraph."""
+    nir = _nir()
+    if isinstance(source, nir.NIRGraph):
+        return source, "NIR graph", None
+    if isinstance(source, (str, os.PathLike)):
+        graph = _read_file(Path(source))
+        return graph, str(source), _written_fields(Path(source))
+    raise SpikeportError(f"import_nir: source must be a path or an nir.NIRGraph, got {type(source).__name__}")
+
+
+def _written_fields(path: Path):
+    """{node name: {field: True}} as stored in the HDF5 file (nir fills absent fields on reading), or None."""
+    try:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            return {name: {k: True for k in g.keys()} for name, g in f["node"]["nodes"].items()
+                    if isinstance(g, h5py.Group)}
+    except Exception:  # only a hint for detection; the file was read already
+        return None
+
+
+def detect_library(source) -> str | None:
+    """Which library's NIR exporter wrote ``source`` (a path or an ``nir.NIRGraph``): "snntorch", "norse",
+    "sinabs", "rockpool", "nir" (spikeport's own export), or None when the file does not say reliably.
+
+    Nothing in a NIR file names its writer; the signatures used are those of the exporters
+    (docs/nir-libraries.md), on float32 neuron parameters only (all four write torch's float32
+    tensors; spikeport and hand-made float64 graphs stay generic): snnTorch r = tau / 1e-4 (tau = r = inf for beta = 1); Norse r = 1 with
+    tau = dt / tau_inv (tiny); sinabs LIF r = 1 with tau in steps (>= 0.5), IF r = 1 without v_reset
+    (nir 1.0.4); Rockpool node names <i>_<Module>Torch with r = tau exp(-dt/tau) / dt. IF-only graphs
+    with r = 1 and v_reset written are Norse's or sinabs' (identical files): read as Norse, said so.
+    """
+    graph, _, written = _source(source)
+    return _detect(graph, written)[0]
+
+
+def import_nir(source, dt_s: float | None = None, *, library: str | None = None, reset: str | None = None) -> Network:
     """Read a NIR graph (a file path or an ``nir.NIRGraph``) as a validated :class:`Network`.
 
-    ``dt_s`` is the time step NIR's continuous-time neurons are discretized with
-    (forward Euler unless node metadata says otherwise: module docstring). A
-    :class:`NIRWarning` says which discretization each neuron node got. Errors
-    are one-line :class:`SpikeportError` naming the file and the node.
+    library : "snntorch", "norse", "sinabs", "rockpool" or "nir"; None detects it from the file
+        (:func:`detect_library`) and falls back to "nir" when the file does not say.
+        A library preset applies that library's discrete semantics (docs/nir-libraries.md:
+        time step, discretization, reset and its timing, synapse order, strict or non-strict
+        threshold, initial membrane, several spikes per step) and states all it assumed in one
+        :class:`NIRWarning`. "nir" is NIR's continuous-time semantics discretized with ``dt_s``
+        (forward Euler unless node metadata says otherwise: module docstring).
+    dt_s : the time step in seconds. "nir" needs it (files exported by spikeport carry their own).
+        Norse and Rockpool: the library's own dt (Norse default 1e-3 s, to_nir's; Rockpool
+        default the dt written through r), which changes the discrete dynamics. snnTorch (whose
+        exporter fixes 1e-4 s) and sinabs (tau in steps): only the network's dt_s (rates, energy),
+        the discrete dynamics stay the library's (defaults 1e-4 s and 1e-3 s).
+    reset : None (the library's default) or "subtract" / "zero": the reset the library used where the
+        file cannot say (snnTorch's reset_mechanism is never written). A library preset only.
+
+    Errors are one-line :class:`SpikeportError` naming the file and the node.
     """
     nir = _nir()
-    try:
-        dt = float(dt_s)
-    except (TypeError, ValueError):
-        raise SpikeportError(f"dt must be a number of seconds, got {dt_s!r}") from None
-    if not (math.isfinite(dt) and 0 < dt <= 1):
-        raise SpikeportError(f"dt must be in (0, 1] seconds, got {dt_s!r}")
-    if isinstance(source, nir.NIRGraph):
-        graph, where = source, "NIR graph"
-    elif isinstance(source, (str, os.PathLike)):
-        graph = _read_file(Path(source))
-        where = str(source)
+    dt = None
+    if dt_s is not None:
+        try:
+            dt = float(dt_s)
+        except (TypeError, ValueError):
+            raise SpikeportError(f"dt must be a number of seconds, got {dt_s!r}") from None
+        if not (math.isfinite(dt) and 0 < dt <= 1):
+            raise SpikeportError(f"dt must be in (0, 1] seconds, got {dt_s!r}")
+    if library is not None and library not in LIBRARIES:
+        raise SpikeportError(f"unknown NIR library {library!r} (known: {', '.join(LIBRARIES)})")
+    if reset is not None and reset not in ("subtract", "zero"):
+        raise SpikeportError(f"reset must be 'subtract' or 'zero', got {reset!r}")
+    graph, where, written = _source(source)
+    reason = "named"
+    if library is None:
+        library, why = _detect(graph, written)
+        if library is None:
+            if dt is None:
+                raise SpikeportError(f"{where}: cannot tell which library wrote this NIR file ({why}); give the "
+                                     f"library (snntorch, norse, sinabs, rockpool) or a dt for generic NIR "
+                                     f"import (library 'nir')")
+            library, reason = "nir", f"generic NIR: not recognized as a library's export ({why})"
+        else:
+            reason = f"detected: {why}"
+    if library == "nir":
+        if reset is not None:
+            raise SpikeportError("reset applies to a library preset (snntorch, norse, sinabs, rockpool); generic "
+                                 "NIR import resets to v_reset")
+        if dt is None:
+            gm = _meta_in(graph, "graph") if isinstance(graph, nir.NIRGraph) else {}
+            md_dt = gm.get("dt_s") if gm.get("format") == FORMAT else None
+            if not isinstance(md_dt, (int, float)) or isinstance(md_dt, bool):
+                raise SpikeportError(f"{where}: generic NIR import needs dt (the time step its continuous-time "
+                                     f"neurons are discretized with)")
+            dt = float(md_dt)
+        importer = _Importer(graph, dt)
     else:
-        raise SpikeportError(f"import_nir: source must be a path or an nir.NIRGraph, got {type(source).__name__}")
-    importer = _Importer(graph, dt)
+        if _meta_in(graph, "graph").get("format") == FORMAT:
+            raise SpikeportError(f"{where}: exported by spikeport, not by {LIBRARY_NAMES[library]}: import it as "
+                                 f"generic NIR (library 'nir')")
+        try:
+            preset = _Preset(library, dt, reset, graph, reason)
+        except SpikeportError as exc:
+            raise type(exc)(f"{where}: {exc}") from None
+        importer = _Importer(graph, preset.net_dt, preset)
     try:
         net = importer.network()
     except SpikeportError as exc:
         raise type(exc)(f"{where}: {exc}") from None
-    msg = importer.warning()
+    msg = importer.warning() if importer.preset is None else importer.preset.describe()
     if msg:
         warnings.warn(msg, NIRWarning, stacklevel=2)
     return net
@@ -898,6 +1432,12 @@ def _neuron_node(nir, pop, dt, carrier, stored):
         stored.setdefault("reset by subtraction (NIR's node resets to v_reset = 0)", []).append(repr(pop.name))
     if nm.refractory_steps:
         stored.setdefault("refractory_steps", []).append(f"{pop.name!r} ({nm.refractory_steps})")
+    if nm.reset_amount is not None:
+        stored.setdefault("reset_amount", []).append(f"{pop.name!r} ({nm.reset_amount:.9g})")
+    if nm.max_spikes_per_step != 1:
+        stored.setdefault("max_spikes_per_step", []).append(f"{pop.name!r} ({nm.max_spikes_per_step})")
+    if nm.strict_threshold:
+        stored.setdefault("strict_threshold (v > theta)", []).append(repr(pop.name))
     if nm.v_init != 0 and pop.v_init is None:
         stored.setdefault("v_init", []).append(f"{pop.name!r} ({nm.v_init:g})")
     if nm.model == "if":
@@ -931,13 +1471,22 @@ def _op_node(nir, op, shape, bias, md, stored, owner):
     raise GraphError(f"{owner}: op {op.kind!r} has no NIR node")
 
 
-def export_nir(network: Network, path=None):
+def export_nir(network: Network, path=None, *, library: str | None = None):
     """The network as an ``nir.NIRGraph`` (module docstring); written with ``nir.write`` when ``path`` is given.
 
-    A :class:`NIRWarning` lists what NIR cannot express and was stored only as
-    ``metadata["spikeport"]`` (which :func:`import_nir` reads back exactly).
+    library : None (or "nir"): generic NIR plus spikeport metadata; a :class:`NIRWarning` lists what NIR
+        cannot express and was stored only as ``metadata["spikeport"]`` (which :func:`import_nir` reads
+        back exactly). "snntorch", "norse", "sinabs" or "rockpool": the parameters in the form that
+        library's own NIR importer reads back as the same discrete dynamics (docs/nir-libraries.md,
+        section 8), or a one-line :class:`GraphError` naming the population and what that importer
+        cannot take. ``import_nir(file, library=X)`` reads such a file back as the same network.
     """
     nir = _nir()
+    if library == "nir":
+        library = None
+    if library is not None and library not in EXPORT_LIBRARIES:
+        raise SpikeportError(f"unknown NIR export library {library!r} (known: {', '.join(EXPORT_LIBRARIES)}, "
+                             f"or None for generic NIR)")
     network.validate()
     if network.fixed_point is not None:
         raise GraphError("NIR export of a fixed-point network is not supported: NIR has no number formats "
@@ -946,6 +1495,12 @@ def export_nir(network: Network, path=None):
         network.order(all_projections=True)
     except GraphError as exc:
         raise GraphError(f"NIR export of recurrent networks is not supported: {exc}") from None
+    if library is not None:
+        graph, note = _export_library(nir, network, library)
+        warnings.warn(note, NIRWarning, stacklevel=2)
+        if path is not None:
+            _write(nir, graph, Path(path), drop_v_reset=library == "sinabs")
+        return graph
     dt = float(network.dt_s)
     names = _Names()
     node_of = {p.name: names.take(p.name) for p in network.populations}
@@ -1002,8 +1557,281 @@ def export_nir(network: Network, path=None):
     return graph
 
 
-def _write(nir, graph, path: Path) -> None:
-    """nir.write to a temporary file beside ``path``, then rename it into place."""
+# ----------------------------------------------------------------------------- export for a library's importer
+
+EXPORT_LIBRARIES = ("snntorch", "norse", "sinabs", "rockpool")
+LIBRARY_FORMAT = "spikeport-nir-library"  # graph metadata of a file written for a library's importer
+IF_TAU_SNNTORCH = 1e4  # s: fl32(1 - 1e-4/1e4) == 1, a Leaky with beta exactly 1 (snnTorch has no usable IF import)
+IF_TAU_STEPS = 2.0**30  # steps (sinabs) or dt (Rockpool): fl32(exp(-2**-30)) == 1, a LIF that does not leak
+TARGET_TOL = 1e-6  # a library file's parameters against the spikeport model stored beside them (float32 rounding)
+SEARCH_ULPS = 64
+
+
+def _prev32(x) -> np.float32:
+    return np.nextafter(F32(x), F32(-np.inf))
+
+
+def _search32(guess, f, target):
+    """The float32 nearest ``guess`` (within SEARCH_ULPS) for which f(value) == target, else fl32(guess)."""
+    x0 = F32(guess)
+    up = down = x0
+    for _ in range(SEARCH_ULPS + 1):
+        for x in (down, up):
+            with np.errstate(all="ignore"):
+                if np.isfinite(x) and f(x) == target:
+                    return x
+        up, down = np.nextafter(up, F32(np.inf)), np.nextafter(down, F32(-np.inf))
+    return x0
+
+
+def _view(lib, t, get):
+    """How ``lib``'s own NIR importer reads a neuron node written for it (docs/nir-libraries.md, section 8), in
+    spikeport's terms: decay, syn_decay (None), scale (v_library = scale v_spikeport, so theta = v_threshold /
+    scale and bias = v_leak / scale), strict (its spike test), reset, max_spikes. ``get(field)`` gives the node's
+    field as a float32 array or None. float32 arithmetic in the library's order."""
+    one = F32(1.0)
+    out = {"syn": None, "scale": np.float64(1.0)}
+    with np.errstate(all="ignore"):
+        if lib == "snntorch":
+            dt = F32(SNNTORCH_DT)
+            tau = get("tau_mem" if t == "CubaLIF" else "tau")
+            out["decay"] = (one - dt / tau).astype(np.float64)
+            if t == "CubaLIF":
+                out["syn"] = (one - dt / get("tau_syn")).astype(np.float64)
+            out.update(strict=True, reset="zero", max_spikes=1)
+        elif lib == "norse":
+            dt = F32(NORSE_DT)
+            if t == "IF":
+                out["decay"] = np.float64(1.0)
+            else:
+                k = (dt * (one / get("tau_mem" if t == "CubaLIF" else "tau"))).astype(np.float64)
+                out["decay"], out["scale"] = 1.0 - k, k
+                if t == "CubaLIF":
+                    ks = (dt * (one / get("tau_syn"))).astype(np.float64)
+                    out["syn"] = 1.0 - ks
+                    out["scale"] = k * ks * get("w_in").astype(np.float64) * get("r").astype(np.float64)
+            out.update(strict=True, reset="zero", max_spikes=1)
+        elif lib == "sinabs":
+            out["decay"] = _exp32(F32(-1.0) / get("tau")).astype(np.float64)
+            out.update(strict=False, reset="subtract", max_spikes=SINABS_MAX_SPIKES)
+        else:  # rockpool: LIFTorch(dt = min(tau_mem / (1 + r))), q = beta (q + I), v = alpha v + q + bias
+            tau = get("tau_mem")
+            dt = F32(np.min(tau / (one + get("r"))))
+            out["decay"] = _exp32(-dt / tau).astype(np.float64)
+            out["syn"] = _exp32(-dt / get("tau_syn")).astype(np.float64)
+            out["scale"] = out["syn"]
+            out.update(strict=False, reset="subtract", max_spikes=ROCKPOOL_MAX_SPIKES, dt=float(dt))
+    return out
+
+
+_IMPORTERS = {
+    "snntorch": "snntorch.import_nir.import_from_nir (dt 1e-4 s; LIF -> Leaky, CubaLIF -> Synaptic, reset_mechanism "
+                "'zero', reset_delay False; spike where v > threshold)",
+    "norse": "norse.torch.from_nir (its default dt 1e-3 s and reset_value; IF -> IAFCell, LIF -> LIFBoxCell with "
+             "tau_mem_inv = 1/tau, CubaLIF -> LIBoxCell + LIFBoxCell; spike where v > v_th)",
+    "sinabs": "sinabs.from_nir (LIF -> LIFSqueeze, norm_input False, MultiSpike, MembraneSubtract; nir 1.0.4)",
+    "rockpool": "rockpool.nn.modules.from_nir (CubaLIF -> LIFTorch with dt = min(tau_mem / (1 + r)), bias = "
+                "v_leak, StepPWL at most 2**16 spikes per step, subtractive reset)",
+}
+
+
+def _lib_refuse(pop, lib, what, why=""):
+    raise GraphError(f"population {pop.name!r}: {what}, which {LIBRARY_NAMES[lib]}'s NIR importer cannot take"
+                     f"{' (' + why + ')' if why else ''}; export it with library=None (generic NIR)")
+
+
+def _lib_neuron(nir, pop, lib, dt_s, md):
+    """The NIR node of ``pop`` for ``lib``'s importer, or a refusal naming the population."""
+    nm, shape, name = pop.neuron, pop.shape, LIBRARY_NAMES[lib]
+    n = math.prod(shape)
+    if pop.v_init is not None or nm.v_init != 0:
+        _lib_refuse(pop, lib, f"an initial membrane potential v_init = {nm.v_init:g}", "its neurons start at 0")
+    if nm.refractory_steps:
+        _lib_refuse(pop, lib, f"refractory_steps = {nm.refractory_steps}", "no refractory period")
+    if nm.reset_amount is not None and nm.reset_amount != nm.threshold:
+        _lib_refuse(pop, lib, f"a subtractive reset of {nm.reset_amount:.9g} instead of theta (reset_amount)")
+    if pop.bias is not None and lib != "rockpool":
+        _lib_refuse(pop, lib, "a bias", "spikeport's import preset reads no bias for it")
+    syn = nm.syn_decay
+    if lib in ("snntorch", "norse"):
+        if nm.reset != "zero":
+            _lib_refuse(pop, lib, "reset by subtraction", "it imports every neuron as a reset to zero in the "
+                        "same step" if lib == "snntorch" else "from_nir resets to v_reset unless called with "
+                        "reset_method=reset_subtract, which the file cannot say")
+        if nm.max_spikes_per_step != 1:
+            _lib_refuse(pop, lib, f"up to {nm.max_spikes_per_step} spikes per step", "one spike per step")
+    else:
+        want = SINABS_MAX_SPIKES if lib == "sinabs" else ROCKPOOL_MAX_SPIKES
+        if nm.reset != "subtract":
+            _lib_refuse(pop, lib, "reset to zero", "it always subtracts the threshold")
+        if nm.max_spikes_per_step != want:
+            _lib_refuse(pop, lib, f"max_spikes_per_step = {nm.max_spikes_per_step}",
+                        f"it emits floor(v/theta) spikes per step{' (uncapped)' if lib == 'sinabs' else ''}; "
+                        f"max_spikes_per_step = {want} is its model")
+        if nm.strict_threshold:
+            _lib_refuse(pop, lib, "the strict threshold test v > theta", "it fires on v >= theta")
+    if lib == "sinabs" and syn is not None:
+        _lib_refuse(pop, lib, "a synaptic current (syn_decay)", "from_nir builds LIFSqueeze with tau_syn=None and "
+                    "refuses CubaLIF")
+    if lib == "rockpool" and (syn is None or syn == 0):
+        _lib_refuse(pop, lib, "a neuron without a synaptic current" if syn is None else "syn_decay = 0",
+                    "it imports only CubaLIF as LIFTorch, whose synapse multiplies the input by exp(-dt/tau_syn)")
+    if lib == "norse" and syn is not None and nm.model == "if":
+        _lib_refuse(pop, lib, "an integrate-and-fire membrane with a synaptic current", "its CubaLIF leaks")
+    if lib in ("sinabs", "rockpool") and nm.decay == 0:
+        _lib_refuse(pop, lib, "decay = 0", "tau would be 0")
+
+    def full(v):
+        return np.full(n, v, dtype=F32).reshape(shape)
+
+    d32 = F32(nm.decay)
+    s32 = None if syn is None else F32(syn)
+    theta = float(nm.threshold)
+    thr32 = F32(theta) if nm.strict_threshold else _prev32(theta)  # strict importers: v >= theta <=> v > prev
+    zeros = full(0.0)
+    if lib == "snntorch":
+        dt = F32(SNNTORCH_DT)
+        if nm.model == "if":
+            tau = F32(IF_TAU_SNNTORCH)
+        else:
+            tau = _search32(SNNTORCH_DT / (1.0 - nm.decay), lambda x: F32(1.0) - dt / x, d32)
+        args = dict(v_leak=zeros, v_threshold=full(thr32), v_reset=zeros)
+        if syn is None:
+            node = nir.LIF(tau=full(tau), r=full(tau / dt), **args, metadata=md)
+        else:
+            ts = _search32(SNNTORCH_DT / (1.0 - syn), lambda x: F32(1.0) - dt / x, s32)
+            node = nir.CubaLIF(tau_mem=full(tau), tau_syn=full(ts), r=full(tau / dt), w_in=full(ts / dt), **args,
+                               metadata=md)
+        how = (f"tau = 1e-4/(1 - decay), r = tau/1e-4 (beta = 1 - 1e-4/tau in float32 = the decay"
+               f"{'; IF as tau = 1e4 s, beta exactly 1' if nm.model == 'if' else ''})")
+    elif lib == "norse":
+        if nm.model == "if":
+            node = nir.IF(r=full(1.0), v_threshold=full(thr32), v_reset=zeros, metadata=md)
+            how = "IF r = 1 (IAFCell: v += I)"
+        else:
+            tau = F32(NORSE_DT / (1.0 - nm.decay))
+            k = float(F32(NORSE_DT) * (F32(1.0) / tau))
+            scale = k
+            args = dict(v_leak=zeros, v_reset=zeros, metadata=md)
+            if syn is None:
+                node_kw = dict(tau=full(tau), r=full(1.0))
+            else:
+                ts = F32(NORSE_DT / (1.0 - syn))
+                scale = k * float(F32(NORSE_DT) * (F32(1.0) / ts))
+                node_kw = dict(tau_mem=full(tau), tau_syn=full(ts), r=full(1.0), w_in=full(1.0))
+            thr = full(F32(scale * theta))
+            node = (nir.LIF if syn is None else nir.CubaLIF)(**node_kw, v_threshold=thr, **args)
+            how = ("tau = 1e-3/(1 - decay) (its importer: k = dt/tau at dt 1e-3 s), r = 1, v_threshold = k theta"
+                   + (" k_syn (its CubaLIF low-pass scales the current by k_syn)" if syn is not None else "")
+                   + " since its membrane takes k I per step")
+    elif lib == "sinabs":
+        if nm.model == "if":
+            tau = F32(IF_TAU_STEPS)
+        else:
+            tau = _search32(-1.0 / math.log(nm.decay), lambda x: _exp32(F32(-1.0) / x), d32)
+        node = nir.LIF(tau=full(tau), r=full(1.0), v_leak=zeros, v_threshold=full(F32(theta)), v_reset=zeros,
+                       metadata=md)
+        how = ("LIF tau = -1/ln(decay) steps, r = 1, no v_reset (LIFSqueeze norm_input=False: v = exp(-1/tau) v + I"
+               + ("; IF as tau = 2**30 steps, exp(-1/tau) exactly 1 in float32, since its IF import clips v at "
+                  "-theta" if nm.model == "if" else "") + ")")
+    else:  # rockpool
+        dt = F32(dt_s)
+        one = F32(1.0)
+
+        def mem_decay(x):
+            r = F32(x / dt - one)
+            return _exp32(-F32(x / (one + r)) / x)
+
+        tau = F32(IF_TAU_STEPS * float(dt)) if nm.model == "if" else _search32(-float(dt) / math.log(nm.decay),
+                                                                                mem_decay, d32)
+        r = F32(tau / dt - one)
+        dt_eff = F32(tau / (one + r))
+        ts = _search32(-float(dt_eff) / math.log(syn), lambda x: _exp32(-dt_eff / x), s32)
+        beta = float(_exp32(-dt_eff / ts))
+        v_leak = zeros if pop.bias is None else (pop.bias.astype(np.float64) * beta).astype(F32).reshape(shape)
+        node = nir.CubaLIF(tau_mem=full(tau), tau_syn=full(ts), r=full(r), w_in=full(1.0), v_leak=v_leak,
+                           v_threshold=full(F32(beta * theta)), v_reset=zeros, metadata=md)
+        how = (f"CubaLIF with r = tau_mem/dt - 1 (its dt = tau_mem/(1 + r) = {float(dt_eff):.9g} s), "
+               f"v_threshold and v_leak times exp(-dt/tau_syn) (its synapse scales the input by it)")
+    return node, how
+
+
+def _export_library(nir, network, lib):
+    """(graph, warning) for ``lib``'s own NIR importer (docs/nir-libraries.md, section 8)."""
+    name = LIBRARY_NAMES[lib]
+    names = _Names()
+
+    def safe(base):
+        return names.take(re.sub(r"[^A-Za-z0-9_]", "_", base) or "node")
+
+    for proj in network.projections:
+        post = network.population(proj.post)
+        bad = [op.kind for op in proj.ops if op.kind != "dense"]
+        if bad:
+            _lib_refuse(post, lib, f"its projection {proj.name!r} uses a {bad[0]} op",
+                        "this export writes Dense projections only (Linear/Affine nodes)")
+        if proj.delay_steps:
+            _lib_refuse(post, lib, f"its projection {proj.name!r} has a delay of {proj.delay_steps} steps",
+                        "no delays")
+    for pop in network.populations:
+        if not pop.is_input and len(network.projections_into(pop.name)) != 1:
+            _lib_refuse(pop, lib, f"{len(network.projections_into(pop.name))} projections into it",
+                        "this export writes one Linear chain into each neuron layer")
+    node_of = {p.name: safe(p.name) for p in network.populations}
+    out_name = safe("output")
+    nodes, edges, hows, stored = {}, [], {}, []
+    for pop in network.populations:
+        if pop.is_input:
+            enc = pop.encoding
+            if enc.kind != "analog":
+                stored.append(f"the input encoding of {pop.name!r} ({enc.kind}, {enc.max_rate_hz:g} Hz: the library "
+                              f"receives x as an analog current every step)")
+            # no Input metadata: nir 1.0.4's Input (sinabs) takes none; the graph metadata names it
+            nodes[node_of[pop.name]] = nir.Input(input_type={"input": np.array(pop.shape)})
+            continue
+        md = _meta_out({"population": pop.name, "model": _plain(pop.neuron.to_dict()),
+                        "bias": None if pop.bias is None else _array_to_json(pop.bias)})
+        node, how = _lib_neuron(nir, pop, lib, float(network.dt_s), md)
+        nodes[node_of[pop.name]] = node
+        hows.setdefault(how, []).append(repr(pop.name))
+    for proj in network.projections:
+        prev = node_of[proj.pre]
+        for i, op in enumerate(proj.ops):
+            nn = safe(f"{proj.name}_{i}")
+            w = np.asarray(op.weight).astype(F32)
+            md = _meta_out({"projection": proj.name, "delay_steps": 0}) if i == 0 else {}
+            if lib in ("norse", "sinabs"):  # their exporters write Affine; sinabs' importer takes no Linear
+                nodes[nn] = nir.Affine(weight=w, bias=np.zeros(w.shape[0], F32), metadata=md)
+            else:
+                nodes[nn] = nir.Linear(weight=w, metadata=md)
+            edges.append((prev, nn))
+            prev = nn
+        edges.append((prev, node_of[proj.post]))
+    nodes[out_name] = nir.Output(output_type={"output": np.array(network.population(network.output).shape)})
+    edges.append((node_of[network.output], out_name))
+    dt = float(network.dt_s)
+    graph_md = {"format": LIBRARY_FORMAT, "version": VERSION, "library": lib, "dt_s": dt, "input": network.input,
+                "input_encoding": _plain(network.population(network.input).encoding.to_dict()),
+                "output": network.output, "readout": network.readout, "metadata": network.metadata,
+                "populations": [p.name for p in network.populations],
+                "projections": [p.name for p in network.projections]}
+    graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata=_meta_out(graph_md), type_check=False)
+    parts = [f"{how} for {', '.join(who)}" for how, who in hows.items()]
+    parts.append("weights as float32 Linear" + ("/Affine (zero bias)" if lib in ("norse", "sinabs") else "")
+                 + " nodes, float32 per-neuron parameters")
+    if lib == "sinabs":
+        parts.append("no v_reset field (written so that sinabs' nir 1.0.4 reads the file)")
+    if lib in ("norse", "rockpool"):
+        parts.append("exact in real arithmetic; the library's float32 order of operations differs from spikeport's, "
+                     "so a membrane within rounding of the threshold can fire differently")
+    parts.append("stored only as spikeport metadata (for import_nir(file, library=%r)): dt_s = %g s, names, the "
+                 "neuron models%s" % (lib, dt, "; " + "; ".join(stored) if stored else ""))
+    return graph, f"NIR export for {name}'s importer {_IMPORTERS[lib]}: " + "; ".join(parts)
+
+
+def _write(nir, graph, path: Path, drop_v_reset: bool = False) -> None:
+    """nir.write to a temporary file beside ``path``, then rename it into place. ``drop_v_reset``: delete the
+    neuron nodes' v_reset datasets (nir <= 1.0.4, which sinabs pins, cannot read a node that has one)."""
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise SpikeportError(f"{path}: directory {directory} does not exist")
@@ -1014,6 +1842,13 @@ def _write(nir, graph, path: Path) -> None:
     os.close(fd)
     try:
         nir.write(tmp, graph)
+        if drop_v_reset:
+            import h5py
+
+            with h5py.File(tmp, "r+") as f:
+                for g in f["node"]["nodes"].values():
+                    if "v_reset" in g:
+                        del g["v_reset"]
         from .io import user_mode
         os.chmod(tmp, user_mode())
         os.replace(tmp, path)
