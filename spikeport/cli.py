@@ -138,7 +138,13 @@ def cmd_train(args) -> int:
     from .datasets import load_dataset
     from .models import save_model, train
 
-    ds = load_dataset(args.dataset, args.data_dir)
+    if args.data is not None:
+        if args.dataset is not None:
+            raise SpikeportError("--data and --dataset both name the training samples: give one")
+        from .datasets import user_dataset
+        ds = user_dataset(args.data)
+    else:
+        ds = load_dataset(args.dataset or "digits", args.data_dir)
     options = dict(_option_value(o) for o in args.option)
     checkpoint = args.checkpoint or f"{args.out}.ckpt"
     validation = args.validation
@@ -248,7 +254,7 @@ def cmd_convert(args) -> int:
         ds = _calibration_data(args.data, model)
         dataset = None  # not a data set the later commands could load: they take --data too
     else:
-        dataset = args.dataset or model.meta.get("dataset", "digits")
+        dataset = args.dataset or _named_data(model.meta.get("dataset", "digits"), args.model)
         ds = load_dataset(dataset, args.data_dir)
     if ds.input_shape != model.spec.input_shape:
         raise SpikeportError(f"{args.model}: the model takes input {model.spec.input_shape}, "
@@ -497,9 +503,16 @@ def _samples(args, net):
         x, y = load_user_data(args.data, inp.shape, classes=out.size)
         _default_samples(args, len(x))
         return Samples(x, y, Path(args.data).name)
-    ds = load_dataset(args.dataset or net.metadata.get("dataset") or "digits", args.data_dir)
+    ds = load_dataset(args.dataset or _named_data(net.metadata.get("dataset") or "digits", args.net), args.data_dir)
     _default_samples(args, len(ds.test_labels))
     return ds  # its shape is checked against the network's input where the samples are taken
+
+
+def _named_data(name: str, path) -> str:
+    """The data set a file came from, or a line saying to give the samples where it came from the user's own."""
+    if name not in DATASET_NAMES:
+        raise SpikeportError(f"{path}: comes from your own data ({name}): give samples with --data FILE")
+    return name
 
 
 def _default_samples(args, available: int) -> None:
@@ -797,7 +810,10 @@ def build_parser() -> argparse.ArgumentParser:
                 help="a tie in output spikes goes to the higher membrane potential (spikeport) or to the lowest "
                      "class (plain argmax, as snnTorch, Norse, sinabs)")
     t = sub.add_parser("train", help="train a network with one of the training methods (spikeport methods)")
-    t.add_argument("--dataset", choices=DATASET_NAMES, default="digits")
+    t.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="a data set (default: digits)")
+    t.add_argument("--data", default=None, metavar="FILE",
+                   help="your own labelled samples instead of a data set: .npz with x and integer labels y, and "
+                        "x_test / y_test (else 20 %% of each class is held out as the test split)")
     t.add_argument("--arch", type=_arch, default=None,
                    help=f"{', '.join(ARCHITECTURES)}, or layers such as 16c5-p2-64c5-p2 (default: the method's "
                         f"architecture for the data set)")

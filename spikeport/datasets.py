@@ -438,3 +438,46 @@ def _checked_y(y: np.ndarray, n: int, where: str, classes) -> np.ndarray:
         raise DataError(f"{where}: label {bad} is not a class of the network's output"
                         + ("" if classes is None else f" (0 to {classes - 1})"))
     return y
+
+
+def user_dataset(path) -> Dataset:
+    """A labelled training set from the user's file (``train --data FILE``): ``x`` and ``y``, and the test split
+    from ``x_test`` and ``y_test`` where the file has them, else 20 % of each class held out by the same fixed
+    hash as the digits split. x is float32 as given (no pixel scaling)."""
+    path = Path(path)
+    x, y = load_user_data(path, labels="required")
+    shape = tuple(x.shape[1:])
+    with np.load(path) as archive:  # only to see which arrays the (already checked) file holds
+        has_test = "x_test" in archive.files
+    if has_test:
+        xt, yt = _test_arrays(path, shape)
+        if len(xt) == 0:
+            raise DataError(f"{path}: x_test holds no samples")
+    else:
+        if len(np.unique(y)) < 2 or min(np.bincount(y)[np.unique(y)]) < 2:
+            raise DataError(f"{path}: needs at least two classes with two samples each to hold out a test split "
+                            f"(or give x_test and y_test)")
+        train, test = stratified_split(y, 0.2, seed=0)
+        x, xt, y, yt = x[train], x[test], y[train], y[test]
+    return Dataset(name=path.name, train_images=x, train_labels=y, test_images=xt, test_labels=yt, pixel_max=1.0,
+                   source=f"{path} ({'its x_test' if has_test else '20 % of each class held out'} as the test split)")
+
+
+def _test_arrays(path: Path, shape: tuple) -> tuple:
+    """x_test and y_test of an .npz checked like x and y (through the same reader, under their own names)."""
+    import tempfile
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf, tempfile.TemporaryDirectory() as tmp:
+        names = {n[:-4] if n.endswith(".npy") else n: n for n in zf.namelist()}
+        if "y_test" not in names:
+            raise DataError(f"{path}: has x_test but no y_test")
+        out = Path(tmp) / "test.npz"
+        with zipfile.ZipFile(out, "w") as dst:
+            for key, new in (("x_test", "x.npy"), ("y_test", "y.npy")):
+                info = zf.getinfo(names[key])
+                if info.file_size > MAX_USER_BYTES + 65536:
+                    raise DataError(f"{path}[{key}]: {info.file_size:,} bytes uncompressed, over the "
+                                    f"{MAX_USER_BYTES:,}-byte limit for --data")
+                dst.writestr(new, zf.read(info))
+        return load_user_data(out, shape, labels="required")

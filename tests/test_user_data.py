@@ -168,3 +168,32 @@ def test_convert_calibrates_on_the_users_samples(digits_model_file, tmp_path):
     r = run_cli("convert", digits_model_file, "--data", tmp_path / "calib.npy", "--dataset", "digits",
                 "--out", tmp_path / "m.spk")
     assert r.returncode == 2 and "give one" in r.stderr and not (tmp_path / "m.spk").exists()
+
+
+def test_train_on_the_users_labelled_samples(tmp_path):
+    import spikeport
+
+    rng = np.random.default_rng(0)
+    means = rng.random((5, 390))
+    y = rng.integers(0, 5, 300)
+    x = (means[y] + 0.3 * rng.random((300, 390))).astype(np.float32)
+    np.savez(tmp_path / "own.npz", x=x, y=y)
+    r = run_cli("train", "--data", tmp_path / "own.npz", "--epochs", "3", "--out", tmp_path / "own.pt", "--quiet")
+    assert r.returncode == 0, r.stderr
+    model = spikeport.load_model(tmp_path / "own.pt")
+    assert model.spec.input_shape == (390,) and model.spec.classes == 5 and model.meta["dataset"] == "own.npz"
+    assert model.meta["test_accuracy"] > 0.9  # five well-separated classes
+    ds = spikeport.datasets.user_dataset(tmp_path / "own.npz")
+    held = sum(int(round(0.2 * c)) for c in np.bincount(y))  # 20 % of each class held out
+    assert len(ds.test_labels) == held and len(ds.train_labels) == 300 - held
+    assert sorted(np.bincount(ds.test_labels)) == sorted(int(round(0.2 * c)) for c in np.bincount(y))
+    np.savez(tmp_path / "split.npz", x=x[:200], y=y[:200], x_test=x[200:], y_test=y[200:])
+    ds = spikeport.datasets.user_dataset(tmp_path / "split.npz")
+    assert len(ds.test_labels) == 100 and (ds.y("test") == y[200:]).all()
+    r = run_cli("convert", tmp_path / "own.pt", "--out", tmp_path / "own.spk")  # its data is the user's: say so
+    assert r.returncode == 2 and "give samples with --data FILE" in r.stderr
+    r = run_cli("train", "--data", tmp_path / "own.npz", "--dataset", "digits", "--out", tmp_path / "x.pt")
+    assert r.returncode == 2 and "give one" in r.stderr
+    np.savez(tmp_path / "nolabels.npz", x=x)
+    r = run_cli("train", "--data", tmp_path / "nolabels.npz", "--out", tmp_path / "x.pt")
+    assert r.returncode == 2 and "has no labels" in r.stderr and not (tmp_path / "x.pt").exists()
