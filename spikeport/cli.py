@@ -898,6 +898,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--data-dir", **data_dir)
     c.set_defaults(func=cmd_convert)
 
+    def run_outputs_and_inputs(sp) -> None:
+        """simulate's and validate's reports, the NIR options and where the samples come from."""
+        sp.add_argument("--json", default=None, metavar="FILE")
+        sp.add_argument("--html", default=None, metavar="FILE", help="also write a report with plots (one self-contained file)")
+        sp.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
+        sp.add_argument("--from", dest="library", **from_help)
+        sp.add_argument("--data", **data_file)
+        sp.add_argument("--ties", **ties)
+        sp.add_argument("--data-dir", **data_dir)
+
     s = sub.add_parser("simulate", help="run a graph file in the reference executor")
     s.add_argument("net", metavar="NET")
     s.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="default: the network's")
@@ -907,17 +917,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--samples", type=_positive, default=None, help="test samples to run (default: all)")
     s.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda where available")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--json", default=None, metavar="FILE")
-    s.add_argument("--html", default=None, metavar="FILE", help="also write a report with plots (one self-contained file)")
     s.add_argument("--weight-bits", type=_positive, default=None, metavar="N",
                    help="simulate in fixed point with N-bit weights (default 8 when --state-bits is given)")
     s.add_argument("--state-bits", type=_positive, default=None, metavar="N",
                    help="fixed-point membrane and current registers of N bits (default 24)")
-    s.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
-    s.add_argument("--from", dest="library", **from_help)
-    s.add_argument("--data", **data_file)
-    s.add_argument("--ties", **ties)
-    s.add_argument("--data-dir", **data_dir)
+    run_outputs_and_inputs(s)
     s.set_defaults(func=cmd_simulate)
 
     v = sub.add_parser("validate", help="run a graph file on a backend beside the reference executor")
@@ -934,13 +938,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--model", default=None, metavar="MODEL",
                    help="with --diagnose: the trained model the network was converted from (default: the "
                         "network's rate model, which cannot see a wrong scale in the graph itself)")
-    v.add_argument("--json", default=None, metavar="FILE")
-    v.add_argument("--html", default=None, metavar="FILE", help="also write a report with plots (one self-contained file)")
-    v.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS", **dt_help)
-    v.add_argument("--from", dest="library", **from_help)
-    v.add_argument("--data", **data_file)
-    v.add_argument("--ties", **ties)
-    v.add_argument("--data-dir", **data_dir)
+    run_outputs_and_inputs(v)
     v.set_defaults(func=cmd_validate)
 
     e = sub.add_parser("export", help="write a graph file in another format (NIR)")

@@ -52,13 +52,11 @@ def exp32(x):
 
 
 def lambert_w(y):
-    """W(y) for y > 0 (Newton on w e^w = y), float64."""
-    y = np.asarray(y, np.float64)
-    w = np.log1p(y)
-    for _ in range(60):
-        ew = np.exp(w)
-        w = w - (w * ew - y) / (ew * (w + 1))
-    return w
+    """W(y) for y > 0, float64: spikeport's own (numpy only; the repository is on the path)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from spikeport.ir.nirgraph import _lambert_w
+
+    return _lambert_w(y)
 
 
 def rockpool_dt(node):
