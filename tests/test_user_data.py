@@ -161,10 +161,11 @@ def test_convert_calibrates_on_the_users_samples(digits_model_file, tmp_path):
     assert r.returncode == 0, r.stderr
     net = spikeport.load_network(tmp_path / "n.spk")
     assert net.metadata["calibration_data"].endswith("calib.npy") and net.metadata["dataset"] is None
-    # the same samples through the API give the same network
+    # the same samples through the API give the same network (to float32 rounding: the percentile comes from
+    # the ANN's activations, summed in an order that depends on the process's thread count)
     ref = spikeport.convert(spikeport.load_model(digits_model_file), ds.x("train")[:300])
     for a, b in zip(net.projections, ref.projections):
-        np.testing.assert_array_equal(a.ops[-1].weight, b.ops[-1].weight)
+        np.testing.assert_allclose(a.ops[-1].weight, b.ops[-1].weight, rtol=1e-6, atol=0)
     r = run_cli("convert", digits_model_file, "--data", tmp_path / "calib.npy", "--dataset", "digits",
                 "--out", tmp_path / "m.spk")
     assert r.returncode == 2 and "give one" in r.stderr and not (tmp_path / "m.spk").exists()
