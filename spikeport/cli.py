@@ -314,7 +314,7 @@ def _model_file(args):
 def _convert_pytorch(args) -> int:
     """convert of a user's PyTorch file: a state dict with --model-def module:factory, or TorchScript; rate
     conversion with the relu method's defaults (a plain command gives the best settings we measured)."""
-    from .datasets import load_dataset, load_user_data
+    from .datasets import load_dataset
     from .ir import save_network
     from .models.methods import get_method
     from .models.training import TrainedModel
@@ -328,10 +328,7 @@ def _convert_pytorch(args) -> int:
         raise SpikeportError(f"{args.model}: a PyTorch file needs calibration samples shaped as its input: "
                              f"--data FILE (.npz with x, or .npy) or --dataset D")
     if args.data is not None:
-        x, y = load_user_data(args.data)
-        from .datasets import Dataset
-        ds = Dataset(name=Path(args.data).name, train_images=x, train_labels=y, test_images=x[:0],
-                     test_labels=None if y is None else y[:0], pixel_max=1.0, source=str(args.data))
+        ds = _calibration_data(args.data)
     else:
         ds = load_dataset(args.dataset, args.data_dir)
     given = {"norm": args.norm, "percentile": args.percentile, "v_init": args.v_init, "encoding": args.encoding,
@@ -358,11 +355,12 @@ def _convert_pytorch(args) -> int:
     return 0
 
 
-def _calibration_data(path, model):
-    """The user's own samples as the calibration (training) split convert reads."""
+def _calibration_data(path, model=None):
+    """The user's own samples as the calibration (training) split convert reads; checked against ``model``'s
+    input and classes where it is a spikeport model file."""
     from .datasets import Dataset, load_user_data
 
-    x, y = load_user_data(path, model.spec.input_shape, classes=model.spec.classes)
+    x, y = load_user_data(path, *((model.spec.input_shape, model.spec.classes) if model is not None else ()))
     return Dataset(name=Path(path).name, train_images=x, train_labels=y, test_images=x[:0],
                    test_labels=None if y is None else y[:0], pixel_max=1.0, source=str(path))
 
