@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import SpikeportError
 from ..ir import Network
+from ..runtimes import readout
 from .activity import Activity
 
 
@@ -134,11 +135,10 @@ def lags(network: Network, latency=lambda proj: max(proj.delay_steps, 1)) -> dic
 def predictions(counts: np.ndarray, v: np.ndarray | None):
     """Most spikes wins; ties go to the higher membrane potential (when recorded), then the
     lower index. counts, v: (samples, classes). Returns (membrane-tie, index-tie) predictions."""
-    by_index = counts.argmax(axis=1)
+    by_index = readout.predict_index(counts)
     if v is None:
         return by_index, by_index
-    top = counts.max(axis=1, keepdims=True)
-    return np.where(counts == top, v, -np.inf).argmax(axis=1), by_index
+    return readout.predict(counts, v), by_index
 
 
 def activity(network: Network, backend: str, x: np.ndarray, steps: int, checkpoints: list, counts: dict,

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import SpikeportError
 from ..ir import Network
+from ..runtimes import readout
 from .activity import Activity
 from .common import check_run
 
@@ -370,8 +371,8 @@ class _Neurons:
             self.counts.add_(s)
             self.first.masked_fill_((self.first < 0) & (s.amax(dim=1) > 0), t)
             if t + 1 in checkpoints:
-                self.preds.append(_predict(self.counts, self.v))
-                self.preds_index.append(self.counts.argmax(dim=1))
+                self.preds.append(readout.predict(self.counts, self.v))
+                self.preds_index.append(readout.predict_index(self.counts))
 
     def _finish(self, out):
         torch = _torch()
@@ -398,13 +399,6 @@ def _count_sum(spikes):
     if spikes.shape[2] < 2**24:
         return spikes.sum(dim=2).sum(dim=0, dtype=torch.float64)
     return spikes.sum(dim=(0, 2), dtype=torch.float64)
-
-
-def _predict(counts, v):
-    """Most spikes wins; ties go to the higher membrane potential, then the lower index."""
-    torch = _torch()
-    top = counts.max(dim=1, keepdim=True).values
-    return torch.where(counts == top, v, torch.full_like(v, -float("inf"))).argmax(dim=1)
 
 
 def _delayed(kind, chunk, history, d, t0, t1):
