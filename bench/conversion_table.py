@@ -30,7 +30,8 @@ from pathlib import Path
 import spikeport
 from spikeport.backends.reference import run
 from spikeport.models import convert, load_model
-from spikeport.models.calibrate import calibrate_bias, calibrate_membrane, calibrate_weights, l4_adjust, l4_statistics
+from spikeport.models.calibrate import l4_adjust, l4_statistics
+from spikeport.passes.calibrate import calibrate_bias, calibrate_membrane, calibrate_weights
 from spikeport.models.diagnose import ann_rates
 
 

@@ -18,7 +18,7 @@ Networks (every input spiking, ``--encoding``, so that input axons and spike sou
 
 Loihi: ``partition(net, load("loihi"))`` gives the cores and the block shape of every
 population (``vendor["block_shape"]``). The network is then lowered as spikeport's
-nengo-loihi backend lowers it (``_Lowered``), every ensemble's ``block_shape`` set to
+nengo-loihi backend lowers it (``Lowered``), every ensemble's ``block_shape`` set to
 exactly those shapes (as ``emit_loihi.write_loihi(block_shapes=...)`` sets them), and built
 by nengo-loihi's own builder (``nengo_loihi.builder.Model.build``: its split, discretization
 and validation of every block against a core), then allocated by its ``Greedy`` allocator
@@ -129,10 +129,10 @@ def _nengo_loihi_build(net, bias, shapes):
     from spikeport.deploy import emit_loihi
 
     t0 = time.perf_counter()
-    lowered = loihi._Lowered(net, bias, "transform", None)
-    names = emit_loihi._ensemble_names(lowered)
+    lowered = loihi.Lowered(net, bias, "transform", None)
+    names = lowered.ensembles
     if shapes is not None:
-        for name, shape in emit_loihi._check_block_shapes(net, names, shapes).items():
+        for name, shape in emit_loihi.check_block_shapes(net, names, shapes).items():
             lowered.net.config[names[name]].block_shape = shape
     lower_s = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -164,7 +164,7 @@ def loihi_row(name, net):
 
     part = partition(net, load("loihi"))
     shapes = part.vendor["block_shape"]
-    bias = loihi._Biases(net, np.zeros((1, net.population(net.input).size), np.float32)).build_bias()
+    bias = loihi.Biases(net, np.zeros((1, net.population(net.input).size), np.float32)).build_bias()
     given = _nengo_loihi_build(net, bias, shapes)
     default = _nengo_loihi_build(net, bias, None)
     ours = {lay["name"]: lay["cores"] for lay in part.layers if lay["kind"] != "input"}

@@ -213,7 +213,7 @@ def activity(net, steps: int, rate_step: float):
     where it spikes): spikes = neurons x rate x steps; synops = the synapses of each projection x the
     rate of its pre layer x steps (an analog input: every synapse every step, as the reference counts)."""
     from spikeport.backends.activity import Activity
-    from spikeport.deploy.energy import ann_macs
+    from spikeport.deploy.ann_baseline import ann_macs
 
     synapses = {p["name"]: p["macs"] for p in ann_macs(net)["projections"]}
     inp = net.population(net.input)
@@ -298,7 +298,7 @@ def static_rows():
 
 def baseline_rows():
     """The keyword spotter as an ANN on the cpu and gpu profiles at every batch size Blouw et al. measured."""
-    from spikeport.deploy.energy import baseline
+    from spikeport.deploy.ann_baseline import baseline
     from spikeport.hardware_profiles import load
 
     net, _ = build(WORKLOADS[0])
@@ -325,7 +325,7 @@ def fit_baseline(device: str) -> dict:
     """The cpu or gpu profile's call_s, layer_s and op_s, solved from three measurements of Blouw et al.:
     the keyword spotter at batch 1 and 64 and the scaled network (N = 10) at batch 1, each time per call
     less its memory traffic at the profile's byte_s (the memory's bandwidth, not fitted)."""
-    from spikeport.deploy.energy import ann_macs
+    from spikeport.deploy.ann_baseline import ann_macs
     from spikeport.hardware_profiles import load
 
     byte_s = load(device).value("time.byte_s")
@@ -345,7 +345,8 @@ def fit_baseline(device: str) -> dict:
 def size_rows():
     """The scaled keyword spotter (N = 0-10 copies) at batch 1 on cpu, gpu (ANN baselines) and loihi (the SNN
     at the keyword-spotting rows' assumed steps and middle rate): inferences/s and dynamic J per inference."""
-    from spikeport.deploy.energy import baseline, estimate
+    from spikeport.deploy.ann_baseline import baseline
+    from spikeport.deploy.energy import estimate
     from spikeport.hardware_profiles import load
 
     kws = WORKLOADS[0]

@@ -29,6 +29,7 @@ from torch.profiler import profile
 
 import spikeport
 from spikeport.backends import reference
+from spikeport.ir import kernels
 from spikeport.models import convert, load_model
 
 
@@ -85,18 +86,18 @@ def _torch_sum(op, x, cache):
 
 def pooling_ab(net, x, steps, repeats, samples):
     variants = {"avg_pool2d": (_torch_avg, _torch_sum),
-                "strided additions": (reference.TORCH_OPS["avgpool2d"], reference.TORCH_OPS["sumpool2d"])}
+                "strided additions": (kernels.TORCH_OPS["avgpool2d"], kernels.TORCH_OPS["sumpool2d"])}
     best, spikes = {}, {}
     try:
         for _ in range(repeats):
             for name, (avg, summed) in variants.items():
-                reference.TORCH_OPS["avgpool2d"], reference.TORCH_OPS["sumpool2d"] = avg, summed
+                kernels.TORCH_OPS["avgpool2d"], kernels.TORCH_OPS["sumpool2d"] = avg, summed
                 t = time.perf_counter()
                 act = reference.run(net, x, steps, device="cpu")
                 best[name] = min(best.get(name, np.inf), time.perf_counter() - t)
                 spikes[name] = (act.output_counts, act.population_spikes)
     finally:
-        reference.TORCH_OPS["avgpool2d"], reference.TORCH_OPS["sumpool2d"] = variants["strided additions"]
+        kernels.TORCH_OPS["avgpool2d"], kernels.TORCH_OPS["sumpool2d"] = variants["strided additions"]
     # the pooling alone, on spike maps of conv1's shape at its 8 % rate
     maps = (torch.rand((1024, 20, 24, 24), generator=torch.Generator().manual_seed(0)) < 0.08).float()
     op = next(op for pr in net.projections for op in pr.ops if op.kind == "avgpool2d")

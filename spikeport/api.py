@@ -3,7 +3,7 @@
 >>> import spikeport                                           # doctest: +SKIP
 >>> ds = spikeport.load_dataset("digits")
 >>> model = spikeport.train(ds, arch="mlp", method="relu")
->>> net = spikeport.convert(model.module, ds.x("train"))
+>>> net = spikeport.convert(model, for_steps=8, calibrate="membrane")
 >>> result = spikeport.simulate(net, ds, steps=128)
 >>> result.accuracy, result.report()["layers"]
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backends import PRECISION, Activity, get_backend
-from .datasets import Dataset, Samples, load_dataset
+from .datasets import evaluation_samples
 from .errors import SpikeportError
 from .ir import Network
 
@@ -75,41 +75,45 @@ class Simulation:
                 "labelled": self.labels is not None, "warnings": self.warnings()}
 
 
-def labelled_samples(data, samples: int | None = None, data_dir=None, network=None):
-    """(x, y, name) of the first ``samples`` test samples of a data set name, Dataset or (x, y); checked
-    against ``network``'s input where given."""
-    return _labelled(data, samples, data_dir, network)[:3]
+def convert(model, calibration=None, *, labels=None, for_steps: int | None = None, l4: str | None = None,
+            l4_sigma: str = "l4", l4_alpha: float | str = 1.0, calibrate: str | None = None,
+            calib_samples: int = 512, data_dir=None, notes: list | None = None, **options) -> Network:
+    """The spiking network of ``model``, adjusted for ``for_steps`` steps where asked: ``spikeport convert``.
 
+    ``model``: a trained model (its method's own spiking network; ``calibration`` defaults to the
+    training images of its data set) or a torch module (rate conversion; ``calibration`` needed);
+    ``options``: the conversion options (:func:`spikeport.models.convert`). Then, for rate-converted
+    models (relu, qcfs, modules), on the first ``calib_samples`` calibration samples (``labels``
+    their labels, needed only for ``l4_alpha="auto"``): the L4-norm adjustment ``l4`` ("scale" or
+    "shift") and the calibration towards the ANN ``calibrate`` ("bias", "membrane" or "weights")
+    (:func:`spikeport.passes.adjust.adjust`). ``notes``: a list that receives one line per adjustment.
+    """
+    from .models import convert as convert_model
+    from .models.training import TrainedModel
+    from .passes.adjust import adjust
 
-def _labelled(data, samples, data_dir, network=None):
-    """labelled_samples' (x, y, name) and whether they are a named data set's whole test set."""
-    if isinstance(data, str):
-        data = load_dataset(data, data_dir)
-    user = isinstance(data, Samples)
-    if isinstance(data, Dataset):
-        x, y, name = data.x("test"), data.y("test"), data.name
-    elif user:  # a file of the user's: all of it is the test set, and no ANN accuracy was recorded on it
-        x, y, name = data.x, data.y, data.name
-    else:  # the caller's own arrays: (x, y), (x, None) or x alone (no labels: no accuracy)
-        x, y = (data, None) if isinstance(data, np.ndarray) else data
-        x, y, name = np.asarray(x, np.float32), None if y is None else np.asarray(y), None
-    if samples is not None:
-        if samples < 1:
-            raise SpikeportError(f"--samples must be at least 1, got {samples}")
-        if samples > len(x):
-            raise SpikeportError(f"--samples {samples}: the {name or 'given'} test set has only {len(x)} samples")
-        whole = name is not None and not user and samples == len(x)
-        x, y = x[:samples], None if y is None else y[:samples]
-    else:
-        whole = name is not None and not user
-    if network is not None:
-        inp = network.population(network.input)
-        if int(np.prod(x.shape[1:])) != inp.size:
-            what = f"data set {name!r}" if name is not None and not user else (name or "the given samples")
-            raise SpikeportError(f"the network's input {inp.name!r} takes samples of shape {inp.shape}, {what} has "
-                                 f"{tuple(x.shape[1:])}: give your own with --data FILE (.npz with x shaped "
-                                 f"(N, {', '.join(map(str, inp.shape))}) and optional labels y, or an .npy of x)")
-    return x, y, name, whole
+    net = convert_model(model, calibration, data_dir=data_dir, **options)
+    if not (l4 or calibrate):
+        return net
+    trained = isinstance(model, TrainedModel)
+    method = model.meta.get("method", "relu") if trained else "relu"
+    if method not in ("relu", "qcfs"):
+        raise SpikeportError(f"--l4 and --calibrate adjust rate-converted networks (relu, qcfs); a {method} model "
+                             f"was trained for its own spiking network")
+    if calib_samples < 1:
+        raise SpikeportError(f"--calib-samples must be at least 1, got {calib_samples}")
+    if calibration is None:
+        from .datasets import load_dataset
+
+        ds = load_dataset(model.meta.get("dataset", "digits"), data_dir)
+        calibration, labels = ds.x("train"), ds.y("train")
+    n = min(calib_samples, len(calibration))
+    net, lines = adjust(net, np.asarray(calibration)[:n], None if labels is None else np.asarray(labels)[:n],
+                        for_steps, l4=l4, l4_sigma=l4_sigma, l4_alpha=l4_alpha, calibrate=calibrate,
+                        module=model.module if trained else model)
+    if notes is not None:
+        notes.extend(lines)
+    return net
 
 
 def rate_model_accuracy(network, x, y):
@@ -152,7 +156,7 @@ def simulate(network: Network, data="digits", steps: int = 100, *, samples: int 
     :class:`~spikeport.datasets.Dataset`, (x, y), or x alone (no labels: accuracies are None). ``ties``:
     "membrane" (most spikes, then the higher membrane) or "index" (most spikes, then the lowest class).
     """
-    x, y, name, whole = _labelled(data, samples, data_dir, network)
+    x, y, name, whole = evaluation_samples(data, samples, data_dir, network)
     _count_samples(progress, len(x), backend)
     kwargs = {"checkpoints": checkpoints, "seed": seed, "progress": progress, **backend_options}
     if device is not None:
@@ -219,9 +223,9 @@ def validate(network: Network, data="digits", steps: int = 100, *, samples: int 
     finds what the spiking dynamics lose (too few steps, noise, saturation) but
     not a wrong scale in the graph itself.
     """
-    from .models.diagnose import diagnose as diagnose_layers
+    from .passes.diagnose import diagnose as diagnose_layers
 
-    x, y, name, whole = _labelled(data, samples, data_dir, network)
+    x, y, name, whole = evaluation_samples(data, samples, data_dir, network)
     both = backend != "reference"
     _count_samples(progress, len(x) * (2 if both else 1), backend)  # the backend's run, then the reference's
     activity = get_backend(backend).run(network, x, steps, seed=seed, record_counts=True, progress=progress,

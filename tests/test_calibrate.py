@@ -8,8 +8,8 @@ import pytest
 from conftest import conv_network, run_cli, small_network
 from spikeport.backends.reference import run
 from spikeport.ir import Dense, InputEncoding, Network, NeuronModel, Population, Projection
-from spikeport.models.calibrate import (calibrate_bias, calibrate_membrane, calibrate_weights, choose_l4_alpha, l4_adjust,
-                                        rate_model)
+from spikeport.models.calibrate import l4_adjust, rate_model
+from spikeport.passes.calibrate import calibrate_bias, calibrate_membrane, calibrate_weights, choose_l4_alpha
 
 
 def one_layer(w, bias=None, encoding="analog", neuron=None, max_rate=1000.0):

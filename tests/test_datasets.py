@@ -15,7 +15,7 @@ def test_digits_split_is_fixed_and_stratified():
     assert d.train_images.shape == (1438, 1, 8, 8) and d.test_images.shape == (359, 1, 8, 8)
     assert d.x("test").max() == 1.0 and d.x("test").dtype == np.float32
     # 20 % of each class in test; the split is documented as fixed forever: pin it
-    with np.load(datasets.Path(datasets.__file__).parent / "data" / "digits.npz") as z:
+    with np.load(datasets.named.Path(datasets.named.__file__).parent.parent / "data" / "digits.npz") as z:
         labels = z["labels"]
     train, test = stratified_split(labels, 0.2, seed=0)
     assert len(np.intersect1d(train, test)) == 0 and len(train) + len(test) == 1797
@@ -55,12 +55,12 @@ def test_idx_header_that_lies_names_the_file(tmp_path):
 
 
 def test_missing_fashion_says_how_to_get_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "FASHION_DIR", tmp_path / "absent")
+    monkeypatch.setattr(datasets.named, "FASHION_DIR", tmp_path / "absent")
     with pytest.raises(DataError, match="make data"):
         load_dataset("fashion-mnist")
 
 
-@pytest.mark.skipif(not datasets.FASHION_DIR.is_dir(), reason="Debian package dataset-fashion-mnist not installed")
+@pytest.mark.skipif(not datasets.named.FASHION_DIR.is_dir(), reason="Debian package dataset-fashion-mnist not installed")
 def test_installed_fashion_mnist():
     d = load_dataset("fashion-mnist")
     assert d.train_images.shape == (60000, 1, 28, 28) and np.bincount(d.test_labels).tolist() == [1000] * 10

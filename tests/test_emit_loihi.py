@@ -19,6 +19,8 @@ loihi = pytest.importorskip("spikeport.backends.loihi")
 from spikeport.deploy.emit_loihi import write_loihi  # noqa: E402
 
 TIMEOUT = 120
+# the engine beside the script: spikeport/runtimes as the script needs it
+RUNTIME = [f"spikeport_runtime/{m}.py" for m in ("__init__", "loihi", "loihi_chip", "loihi_nengo", "readout")]
 
 
 @pytest.fixture(scope="session")
@@ -38,8 +40,9 @@ def run_script(out_dir, *args, no_spikeport):
 
 def emit_and_run(net, x, steps, out_dir, *args, no_spikeport, **kw):
     paths = write_loihi(net, out_dir, x=x, steps=steps, **kw)
-    assert sorted(p.name for p in paths) == ["inputs.npz", "loihi_meta.json", "loihi_network.npz", "run_loihi.py"]
-    assert all(p.parent == out_dir and p.is_file() for p in paths)
+    assert sorted(str(p.relative_to(out_dir)) for p in paths) == ["inputs.npz", "loihi_meta.json", "loihi_network.npz",
+                                                                  "run_loihi.py", *RUNTIME]
+    assert all(p.is_file() for p in paths)
     r = run_script(out_dir, "--target", "sim", *args, no_spikeport=no_spikeport)
     assert r.returncode == 0, r.stdout + r.stderr
     return json.loads((out_dir / "predictions.json").read_text()), r
@@ -77,9 +80,10 @@ def test_digits_conv_script_agrees_with_validate(digits_conv_snn, tmp_path, no_s
     # what a fresh build per sample (a board's mode) changes here: fc1 and fc2's biases flow before their lags
     assert any(n.startswith("fc2: its bias flows from the first step instead of step 2")
                for n in meta["rebuild_not_exact"])
-    # the script is standalone: the backend's neuron type is copied into it, spikeport is never imported
-    text = (tmp_path / "run_loihi.py").read_text()
-    assert "class LoihiIF(" in text and not re.search(r"^\s*(import|from)\s+spikeport", text, re.M)
+    # the script is standalone: the backend's own engine is copied beside it, spikeport is never imported
+    assert "class LoihiIF(" in (tmp_path / "spikeport_runtime" / "loihi_nengo.py").read_text()
+    for path in [tmp_path / "run_loihi.py", *(tmp_path / "spikeport_runtime").glob("*.py")]:
+        assert not re.search(r"^\s*(import|from)\s+spikeport\b", path.read_text(), re.M), path
 
 
 @pytest.mark.parametrize("kw", [dict(encoding="poisson", neuron="lif", syn=0.8, refractory=1, delay=2),
@@ -228,7 +232,8 @@ def test_usage_help_and_missing_data_files(tmp_path, no_spikeport):
 
 def test_without_samples_the_script_builds_only(tmp_path, no_spikeport):
     paths = write_loihi(small_network(), tmp_path, steps=10)
-    assert sorted(p.name for p in paths) == ["loihi_meta.json", "loihi_network.npz", "run_loihi.py"]
+    assert sorted(str(p.relative_to(tmp_path)) for p in paths) == ["loihi_meta.json", "loihi_network.npz",
+                                                                   "run_loihi.py", *RUNTIME]
     r = run_script(tmp_path, no_spikeport=no_spikeport)
     assert r.returncode == 0 and "no samples stored: built the model (2 blocks" in r.stdout
     r = run_script(tmp_path, "--samples", "1", no_spikeport=no_spikeport)

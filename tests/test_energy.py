@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from spikeport.backends.activity import Activity
-from spikeport.deploy.energy import ann_macs, baseline, estimate
+from spikeport.deploy.ann_baseline import ann_macs, baseline
+from spikeport.deploy.energy import estimate
 from spikeport.errors import SpikeportError
 from spikeport.hardware_profiles import load, parse
 from spikeport.ir import AvgPool2d, Conv2d, Dense, Flatten, InputEncoding, Network, NeuronModel, Population, Projection

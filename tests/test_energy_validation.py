@@ -96,7 +96,7 @@ def test_the_network_size_sweep_is_held_out_and_within_2x(validation):
 
 
 def test_the_scaled_network_is_the_published_topology(validation):
-    from spikeport.deploy.energy import ann_macs
+    from spikeport.deploy.ann_baseline import ann_macs
 
     net, _ = validation.build_scaled(2)
     assert len(net.populations) == 1 + 1 + 2 * 10 + 2  # input, inp, 2 x 10 branch layers, out, char

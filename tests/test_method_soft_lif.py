@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 from spikeport.errors import SpikeportError  # noqa: E402
 from spikeport.models.methods import describe, get_method  # noqa: E402
 from spikeport.models.methods import soft_lif  # noqa: E402
+from spikeport.passes.lif_rate import graph_lif_rate_hz  # noqa: E402
 
 OPTS = soft_lif.METHOD.options
 
@@ -122,17 +123,17 @@ def test_graph_lif_rate_within_2_5_percent_of_the_formula():
     """dt 1 ms, reset by subtraction (the conversion's choice): within 2.5 % for 1 < J <= 20 over
     5 s (measured -0.8 % to -1.7 %, the first interval from v = 0 included; 1.5 % over 20 s)."""
     j = np.array([1.5, 2.0, 3.0, 5.0, 10.0, 20.0])
-    got = soft_lif.graph_lif_rate_hz(j, seconds=5.0)
+    got = graph_lif_rate_hz(j, seconds=5.0)
     np.testing.assert_allclose(got, soft_lif.lif_rate_hz(j), rtol=0.025)
 
 
 def test_graph_lif_rate_reset_and_saturation():
     formula = soft_lif.lif_rate_hz([10.0, 50.0])
-    zero = soft_lif.graph_lif_rate_hz([10.0], reset="zero", seconds=5.0)[0]
+    zero = graph_lif_rate_hz([10.0], reset="zero", seconds=5.0)[0]
     assert zero < 0.9 * formula[0]           # reset to zero drops the overshoot: 14 % slow at J = 10
     # one spike per 1 + tau_ref / dt steps at most: 333 Hz at dt 1 ms, 400 Hz at dt 0.5 ms
-    assert soft_lif.graph_lif_rate_hz([50.0], seconds=1.0)[0] == pytest.approx(1000 / 3, abs=1.0)
-    half = soft_lif.graph_lif_rate_hz([50.0], dt_s=5e-4, seconds=1.0)[0]
+    assert graph_lif_rate_hz([50.0], seconds=1.0)[0] == pytest.approx(1000 / 3, abs=1.0)
+    half = graph_lif_rate_hz([50.0], dt_s=5e-4, seconds=1.0)[0]
     assert half == pytest.approx(formula[1], rel=0.035)   # 400 Hz against 409 Hz
 
 

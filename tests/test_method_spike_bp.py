@@ -8,6 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from spikeport.backends import reference  # noqa: E402
+from spikeport.ir import kernels  # noqa: E402
 from spikeport.models.architectures import ArchSpec  # noqa: E402
 from spikeport.models.methods import Context, get_method  # noqa: E402
 from spikeport.models.methods import spike_bp  # noqa: E402
@@ -187,7 +188,7 @@ def test_converted_network_is_the_module(trained, digits):
     np.testing.assert_array_equal(act.predictions[:, -1], scores.argmax(1).numpy())
     # and every population's spike counts, sample by sample
     run = window._Window(trained.module, torch.as_tensor(x[:64]), STEPS,
-                         lambda t0, t1: reference.uniforms(0, 0, 64, t0, t1, 64), max_rate_hz=500.0,
+                         lambda t0, t1: kernels.uniforms(0, 0, 64, t0, t1, 64), max_rate_hz=500.0,
                          output_leak=True)
     for population, neurons in (("conv1", "lif1"), ("pool1", "pool1"), ("fc1", "lif2")):
         np.testing.assert_array_equal(act.neuron_counts[population][:64].reshape(64, -1),

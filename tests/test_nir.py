@@ -1,4 +1,4 @@
-"""NIR import and export (spikeport.ir.nirgraph) with the real nir package (1.0.8)."""
+"""NIR import and export (spikeport.ir.nir) with the real nir package (1.0.8)."""
 import dataclasses
 import json
 import subprocess
@@ -16,7 +16,7 @@ from spikeport.backends.reference import run
 from spikeport.errors import FileFormatError, GraphError, SpikeportError
 from spikeport.ir import (AvgPool2d, Conv2d, Dense, Flatten, InputEncoding, Network, NeuronModel, Population,
                           Projection, SumPool2d, load_network, save_network)
-from spikeport.ir.nirgraph import NIRWarning, export_nir, import_nir
+from spikeport.ir.nir import NIRWarning, export_nir, import_nir
 
 DT = 1e-3
 
@@ -513,7 +513,7 @@ def test_bad_arguments():
 
 
 def test_core_import_does_not_import_nir():
-    code = "import sys, spikeport.ir, spikeport.ir.nirgraph, spikeport.cli; print('nir' in sys.modules, 'h5py' in sys.modules)"
+    code = "import sys, spikeport.ir, spikeport.ir.nir, spikeport.cli; print('nir' in sys.modules, 'h5py' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["False", "False"]

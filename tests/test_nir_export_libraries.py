@@ -21,8 +21,8 @@ from spikeport.backends.reference import run  # noqa: E402
 from spikeport.errors import GraphError, SpikeportError  # noqa: E402
 from spikeport.ir import Network, Population, Projection  # noqa: E402
 from spikeport.ir.neurons import InputEncoding, NeuronModel  # noqa: E402
-from spikeport.ir.nirgraph import (ROCKPOOL_MAX_SPIKES, SINABS_MAX_SPIKES, NIRWarning, detect_library,  # noqa: E402
-                                   export_nir, import_nir)
+from spikeport.ir.nir import (ROCKPOOL_MAX_SPIKES, SINABS_MAX_SPIKES, NIRWarning, detect_library,  # noqa: E402
+                               export_nir, import_nir)
 from spikeport.ir.ops import Conv2d, Dense  # noqa: E402
 
 DATA = Path(__file__).parent / "data" / "nir"

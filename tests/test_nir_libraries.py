@@ -20,7 +20,7 @@ from spikeport.backends.reference import run  # noqa: E402
 from spikeport.errors import GraphError, SpikeportError  # noqa: E402
 from spikeport.ir import Network, Population, Projection, load_network, save_network  # noqa: E402
 from spikeport.ir.neurons import InputEncoding, NeuronModel  # noqa: E402
-from spikeport.ir.nirgraph import NIRWarning, detect_library, import_nir  # noqa: E402
+from spikeport.ir.nir import NIRWarning, detect_library, import_nir  # noqa: E402
 from spikeport.ir.ops import Dense  # noqa: E402
 
 DATA = Path(__file__).parent / "data" / "nir"
@@ -234,7 +234,7 @@ def test_version_1_files_load_and_refuse_the_new_fields(tmp_path):
 
 
 def test_new_fields_survive_nir_export(tmp_path):
-    from spikeport.ir.nirgraph import export_nir
+    from spikeport.ir.nir import export_nir
 
     net = tiny(NeuronModel(threshold=0.3, reset_amount=0.5, max_spikes_per_step=3, strict_threshold=True))
     with pytest.warns(NIRWarning, match="reset_amount.*max_spikes_per_step.*strict_threshold"):

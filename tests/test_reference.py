@@ -4,7 +4,8 @@ import pytest
 
 from conftest import conv_network, small_network
 from spikeport.backends import reference
-from spikeport.backends.reference import run, uniforms
+from spikeport.backends.reference import run
+from spikeport.ir.kernels import uniforms
 from spikeport.ir import Dense, Projection
 
 

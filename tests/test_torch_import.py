@@ -8,7 +8,8 @@ from torch import nn
 
 from spikeport.errors import SpikeportError
 from spikeport.models.activations import qcfs_class
-from spikeport.models.torch_import import ConversionWarning, exact_percentiles, import_torch
+from spikeport.models.activation_stats import exact_percentiles
+from spikeport.models.torch_import import ConversionWarning, import_torch
 
 
 def graph_as_ann(net, x):
@@ -145,7 +146,7 @@ def test_exact_percentiles_equal_numpy():
 
 
 def test_diagnosis_names_the_layer_whose_scale_is_broken():
-    from spikeport.models.diagnose import diagnose
+    from spikeport.passes.diagnose import diagnose
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 16), nn.ReLU(),

@@ -54,9 +54,9 @@ def exp32(x):
 def lambert_w(y):
     """W(y) for y > 0, float64: spikeport's own (numpy only; the repository is on the path)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from spikeport.ir.nirgraph import _lambert_w
+    from spikeport.ir.nir.detect import lambert_w as spikeport_lambert_w
 
-    return _lambert_w(y)
+    return spikeport_lambert_w(y)
 
 
 def rockpool_dt(node):
@@ -211,7 +211,7 @@ class Neuron:
 
 
 class Generic:
-    """spikeport's current NIR import semantics (spikeport/ir/nirgraph.py docstring), float64."""
+    """spikeport's current NIR import semantics (spikeport/ir/nir/__init__.py docstring), float64."""
 
     def __init__(self, node, n, B, dt):
         self.t = type(node).__name__

@@ -67,7 +67,7 @@ def networks(lib, x, steps):
     from spikeport.errors import SpikeportError
     from spikeport.ir import Network, Population, Projection
     from spikeport.ir.neurons import InputEncoding, NeuronModel
-    from spikeport.ir.nirgraph import SINABS_MAX_SPIKES, ROCKPOOL_MAX_SPIKES, import_nir
+    from spikeport.ir.nir import SINABS_MAX_SPIKES, ROCKPOOL_MAX_SPIKES, import_nir
     from spikeport.ir.ops import Dense
 
     out = []
@@ -131,7 +131,7 @@ def main():
 
     from spikeport.backends.reference import run
     from spikeport.errors import SpikeportError
-    from spikeport.ir.nirgraph import import_nir, export_nir
+    from spikeport.ir.nir import import_nir, export_nir
 
     d = np.load(ROOT / "tests/data/nir/snntorch_leaky_zero.npz")
     x, steps = d["x"], int(d["steps"])

@@ -101,13 +101,14 @@ def input_trains(network: Network, x: np.ndarray, steps: int, seed: int = 0, sam
     """The input population's spikes, bool (samples, steps, n), exactly as the reference
     executor generates them (Poisson from the same counter-based generator); None for
     analog input, whose value is a current sent every step."""
-    from .reference import _encode, _torch
+    import torch
+
+    from ..ir.kernels import encode
 
     pop = network.population(network.input)
     if pop.encoding.kind == "analog":
         return None
-    torch = _torch()
-    kind, seq = _encode(pop, torch.as_tensor(np.asarray(x, np.float32).reshape(len(x), -1)), 0, steps,
+    kind, seq = encode(pop, torch.as_tensor(np.asarray(x, np.float32).reshape(len(x), -1)), 0, steps,
                         network.dt_s, sample0, seed, torch.float32)
     return seq.numpy().transpose(1, 0, 2) > 0
 

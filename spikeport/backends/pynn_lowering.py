@@ -1,5 +1,6 @@
 """The graph as PyNN populations and projections: the lowering shared by the pynn-nest and
-spinnaker backends (and by the standalone script :func:`spikeport.backends.spinnaker.write_script`).
+spinnaker backends (and by the standalone script :func:`spikeport.backends.spinnaker.write_script`),
+built with the PyNN engine (:mod:`spikeport.runtimes.pynn_engine`) the script runs.
 
 What becomes what
 -----------------
@@ -55,9 +56,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import Network, Population
+from ..runtimes import pynn_engine as engine
 from . import common
 
-STEP_MS = 1.0  # one graph step in simulator milliseconds
+STEP_MS = engine.STEP_MS  # one graph step in simulator milliseconds
 
 
 # ---------------------------------------------------------------------------- cells
@@ -325,6 +327,8 @@ class Lowering:
 
 
 # ---------------------------------------------------------------------------- building with PyNN
+# The building blocks are the PyNN engine's (spikeport.runtimes.pynn_engine), which the
+# standalone script run_spinnaker.py runs too; here they take a Lowering.
 
 def create_populations(sim, lowering: Lowering, copies: int = 1, drive: dict | None = None,
                        initialize: bool = True) -> dict:
@@ -335,16 +339,13 @@ def create_populations(sim, lowering: Lowering, copies: int = 1, drive: dict | N
     d = lowering.dialect
     pops = {}
     for name, lp in lowering.populations.items():
-        celltype = d.celltype(sim, lp.cell)
-        pop = sim.Population(copies * lp.size, celltype, label=name)
-        pops[name] = pop
-        if not initialize:
-            continue
-        cur = lp.bias[None, :] if drive is None else np.asarray(drive[name]).reshape(-1, lp.size)
-        cur = np.broadcast_to(cur, (copies, lp.size)).ravel() * lp.cell.current_scale
-        if np.any(cur != 0):
-            pop.set(**{d.current_name: cur})
-        pop.initialize(**{d.v_name: np.tile(lp.v_init, copies)})
+        v = cur = None
+        if initialize:
+            cur = lp.bias[None, :] if drive is None else np.asarray(drive[name]).reshape(-1, lp.size)
+            cur = np.broadcast_to(cur, (copies, lp.size)).ravel() * lp.cell.current_scale
+            v = np.tile(lp.v_init, copies)
+        pops[name] = engine.population(sim, copies * lp.size, d.celltype(sim, lp.cell), name, v=v, current=cur,
+                                       v_name=d.v_name, current_name=d.current_name)
     return pops
 
 
@@ -358,13 +359,7 @@ def create_input(sim, lowering: Lowering, trains: np.ndarray | None, copies: int
     if lowering.encoding == "analog":
         return None
     n = lowering.network.population(lowering.input).size
-    times = []
-    for c in range(copies):
-        for i in range(n):
-            steps = np.flatnonzero(trains[c, :, i]) if trains is not None else np.array([], int)
-            times.append([float((s + offset) * STEP_MS) for s in steps])
-    if not any(times) and placeholder is not None:
-        times[0] = [float(placeholder) * STEP_MS]
+    times = engine.spike_times(trains, copies, n, offset, placeholder, STEP_MS)
     return sim.Population(copies * n, sim.SpikeSourceArray(spike_times=times), label=lowering.input)
 
 
@@ -380,9 +375,7 @@ def create_projections(sim, lowering: Lowering, pops: dict, copies: int = 1, onl
         n_pre = lowering.network.population(lp.pre).size
         n_post = lowering.populations[lp.post].size
         pre, post, w = lp.tiled(copies, n_pre, n_post)
-        w = w * lowering.dialect.pynn_weight_factor
-        conns = np.column_stack([pre, post, w, np.full(len(pre), lp.delay * STEP_MS)])
-        out.append(sim.Projection(pops[lp.pre], pops[lp.post], sim.FromListConnector(conns),
-                                  synapse_type=sim.StaticSynapse(), receptor_type=lp.receptor,
-                                  label=lp.name))
+        out.append(engine.projection(sim, pops[lp.pre], pops[lp.post], pre, post,
+                                     w * lowering.dialect.pynn_weight_factor, lp.delay, lp.receptor, lp.name,
+                                     STEP_MS))
     return out

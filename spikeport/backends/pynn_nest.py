@@ -1,14 +1,13 @@
 """The pynn-nest backend: the graph on NEST through PyNN (``pyNN.nest``).
 
 The network is lowered by :mod:`spikeport.backends.pynn_lowering` (read it first: time,
-units, copies, signs, lags) with NEST's native cells (:class:`NestCells`), built as PyNN
+units, copies, signs, lags) with NEST's native cells (:class:`.nest_cells.NestCells`), built as PyNN
 populations, and run by driving the NEST kernel directly: samples are simulated
 ``copies`` at a time side by side (independent replicas of the network), batch after
 batch in one simulation, each population's membrane and constant current set at the
 start of its own window and held silent (far below threshold) outside it. Nothing is
 reset by ``sim.reset()``: pyNN.nest's reset flushes by simulating on (neurons keep
-spiking, spikes in flight arrive after it); measured on the digits net below it also
-took 38 ms per sample against 9 ms here.
+spiking, spikes in flight arrive after it), and is slower (bench/RESULTS.md).
 
 What is exact (spike for spike against the reference executor, every neuron's count,
 the predictions at every checkpoint with the membrane tie rule, first spikes and
@@ -21,7 +20,7 @@ synaptic operations; tests/test_backend_pynn.py):
   d), poisson and regular input (the reference executor's own trains, from
   ``spike_generator`` devices). NEST has no IF cell: IF neurons get tau_m = 2**44 steps, a
   decay of 1 - 5.7e-14 per step (named in the notes; far below the reference's float32
-  rounding). NEST's own propagators are measured once per run (:meth:`NestCells.finalize`)
+  rounding). NEST's own propagators are measured once per run (:meth:`.nest_cells.NestCells.finalize`)
   and currents and weights scaled by them, so one step adds the graph's current to one
   rounding (NEST 3.10 computes iaf_psc_delta's current factor as tau (1 - exp(-1/tau)),
   which is 0 for tau = 1e30).
@@ -42,10 +41,9 @@ synaptic operations; tests/test_backend_pynn.py):
   and is used for it (it reads its constant current one step late: the schedule sets it
   a step early; its per-step e-prop history bounds how many samples one kernel runs).
 
-Measured: the shared digits conv + dense network (conftest ``digits_conv_snn``: IF, reset
-by subtraction, analog input), all 359 test images at T = 32: every neuron's count equal
-to the reference's, agreement 1.0, 2.8 s (3 copies, the default); small networks of every neuron
-variant above, several batches: equal.
+Tested on the shared digits conv + dense network (IF, reset by subtraction, analog input)
+and small networks of every neuron variant above, several batches: every neuron's count
+equal to the reference's; timings in bench/RESULTS.md.
 
 What is not exact (named in ``Activity.notes`` when it applies):
 
@@ -65,7 +63,6 @@ default 1).
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import os
@@ -82,7 +79,7 @@ with warnings.catch_warnings():  # pyNN.nest warns about nest-config and NEST's 
     import pyNN.nest as sim  # noqa: E402
 
 from ..errors import SpikeportError  # noqa: E402
-from ..ir import Network, Population  # noqa: E402
+from ..ir import Network  # noqa: E402
 from . import common  # noqa: E402
 from .activity import Activity  # noqa: E402
 try:  # the kernel interface under nest.NodeCollection.set, for setting many nodes fast
@@ -90,113 +87,14 @@ try:  # the kernel interface under nest.NodeCollection.set, for setting many nod
 except ImportError:  # pragma: no cover - another NEST layout
     _nestkernel = None
 
-from .pynn_lowering import STEP_MS, Cell, Dialect, Lowering, create_populations, create_projections, lif_tau, \
-    psc_exp_propagator  # noqa: E402
+from ..runtimes import pynn_engine as engine  # noqa: E402
+from .nest_cells import NestCells  # noqa: E402
+from .pynn_lowering import STEP_MS, Lowering, create_populations, create_projections  # noqa: E402
 
 BACKEND = "pynn-nest"
-IF_TAU = 2.0 ** 44  # steps: NEST cells have no IF mode; a leak of 5.7e-14 per step (tau_m = 1e30 loses the current)
 BATCH_NEURONS = 2048  # default copies: about this many neurons side by side (module docstring)
 EPROP_HISTORY_BUDGET = 50_000_000  # neuron-steps of eprop_iaf per kernel (it keeps a per-step history)
 CHUNK_SPIKE_BUDGET = 50_000_000    # neuron-steps of spike trains held per kernel
-
-
-class NestCells(Dialect):
-    """NEST native cells for the graph's neurons (module docstring): ``iaf_psc_delta``
-    (reset to zero), ``eprop_iaf`` (reset by subtraction), ``iaf_psc_exp`` (a synaptic
-    current). Capacitance 1 pF, potentials in mV relative to E_L = 0, one step = 1 ms."""
-
-    name = "nest-native"
-    v_name = "V_m"
-    current_name = "I_e"
-    inhibitory_sign = -1.0      # NEST current-based cells take negative inhibitory weights
-    pynn_weight_factor = 1e-3   # pyNN.nest multiplies native weights by 1000 (nA -> pA)
-
-    def __init__(self):
-        self._types = {}
-
-    def cell(self, pop: Population) -> Cell:
-        nm = pop.neuron
-        refr = nm.refractory_steps
-        theta = float(nm.threshold)
-        base = dict(C_m=1.0, E_L=0.0, V_th=theta, I_e=0.0)
-        if nm.syn_decay is not None:
-            notes = ()
-            if nm.reset == "subtract":
-                notes = ("reset by subtraction with a synaptic current: no NEST cell has both, lowered to reset "
-                         "to zero (iaf_psc_exp; the charge above threshold is lost at every spike)",)
-            tau = IF_TAU if nm.model == "if" else lif_tau(nm.decay)
-            tau_s = lif_tau(nm.syn_decay)
-            p21 = psc_exp_propagator(tau_s, tau)  # nominal: finalize() measures NEST's own
-            p20 = tau * -math.expm1(-1.0 / tau)
-            params = dict(base, V_reset=0.0, t_ref=refr * STEP_MS, tau_m=tau, tau_syn_ex=tau_s, tau_syn_in=tau_s)
-            return Cell("iaf_psc_exp", params, weight_scale=1.0 / p21, current_scale=1.0 / p20, latency=1,
-                        notes=notes)
-        if nm.reset == "subtract":
-            notes = []
-            tau = IF_TAU if nm.model == "if" else lif_tau(nm.decay)
-            if refr:
-                notes.append("reset by subtraction with refractory steps: eprop_iaf keeps integrating input while "
-                             "refractory (the graph holds v)")
-            p_i = tau * (1.0 - math.exp(-1.0 / tau))  # eprop_iaf's current factor, as NEST computes it
-            params = dict(base, t_ref=(refr + 1) * STEP_MS if refr else 0.0, tau_m=tau, c_reg=0.0)
-            return Cell("eprop_iaf", params, weight_scale=1.0, current_scale=1.0 / p_i, current_lead=1,
-                        notes=tuple(notes))
-        tau = IF_TAU if nm.model == "if" else lif_tau(nm.decay)
-        p30 = tau * -math.expm1(-1.0 / tau)
-        params = dict(base, V_reset=0.0, t_ref=refr * STEP_MS, tau_m=tau)
-        return Cell("iaf_psc_delta", params, weight_scale=1.0, current_scale=1.0 / p30)
-
-    def finalize(self, cells: dict) -> dict:
-        """Measure NEST's own propagators of every distinct cell in a throw-away kernel and
-        scale currents and synaptic weights by them, so that one step adds exactly the graph's
-        current (to one rounding) whatever formula this NEST version uses (NEST 3.10's
-        iaf_psc_delta computes its current factor as tau (1 - exp(-1/tau)), which is 0 for
-        tau_m = 1e30 and off by up to 1e-4 for tau_m = 2**44)."""
-        kinds = {}
-        for name, cell in cells.items():
-            kinds.setdefault((cell.model, tuple(sorted(cell.params.items()))), []).append(name)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            nest.ResetKernel()
-            nest.set_verbosity("M_ERROR")
-            nest.resolution = STEP_MS
-            probes = []
-            for (model, params), names in kinds.items():
-                p = dict(params, V_th=1e9, V_m=0.0, I_e=0.0)
-                i_probe = nest.Create(model, 1, params=dict(p, I_e=1.0))
-                v_probe = nest.Create(model, 1, params=dict(p, V_m=1.0))
-                w_probe = nest.Create(model, 1, params=p)
-                gen = nest.Create("spike_generator", params={"spike_times": [1.0]})  # sent at step 0
-                nest.Connect(gen, w_probe, syn_spec={"weight": 1.0, "delay": STEP_MS})  # arrives at step 1
-                probes.append((names, i_probe, v_probe, w_probe))
-            trace = []
-            for _ in range(3):
-                nest.Simulate(STEP_MS)
-                trace.append([(float(i.get("V_m")), float(v.get("V_m")), float(w.get("V_m")))
-                              for _, i, v, w in probes])
-            nest.ResetKernel()
-        out = dict(cells)
-        for k, (names, *_rest) in enumerate(probes):
-            cell = cells[names[0]]
-            current = trace[cell.current_lead][k][0]           # v after a unit current, from 0
-            decay = trace[0][k][1]                              # v after one step, from 1
-            weight = trace[1 + cell.latency][k][2]              # v after a unit spike
-            if not (current > 0 and math.isfinite(current) and weight > 0 and math.isfinite(weight)):
-                raise SpikeportError(f"NEST's {cell.model} with {dict(cell.params)} does not integrate a current "
-                                     f"(one step of a unit current gives {current}, a unit spike {weight})")
-            notes = cell.notes
-            if cells[names[0]].params["tau_m"] == IF_TAU:
-                notes = notes + (f"IF neurons run as NEST {cell.model} with tau_m = 2**44 steps (NEST has no IF "
-                                 f"cell): decay {decay:.16f} per step, not 1",)
-            fixed = dataclasses.replace(cell, current_scale=1.0 / current, weight_scale=1.0 / weight, notes=notes)
-            for name in names:
-                out[name] = fixed
-        return out
-
-    def celltype(self, sim_module, cell: Cell):
-        if cell.model not in self._types:
-            self._types[cell.model] = sim_module.native_cell_type(cell.model)
-        return self._types[cell.model](**cell.params)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -217,9 +115,9 @@ def _gids(nc) -> np.ndarray:
 
 
 def _set(nc, **values):
-    """Set per-node values (arrays of len(nc)) or common ones (scalars) on a NodeCollection.
-    NodeCollection.set first reads every node's status (0.9 s for 56,000 nodes); the kernel
-    call with one dictionary per node takes 0.13 s."""
+    """Set per-node values (arrays of len(nc)) or common ones (scalars) on a NodeCollection
+    through the kernel call with one dictionary per node (NodeCollection.set first reads every
+    node's status, several times slower on large populations)."""
     if _nestkernel is None:
         nc.set(**values)
         return
@@ -276,10 +174,9 @@ def residual_steps(alpha: float) -> int:
 def choose_copies(lowering: Lowering, samples: int, copies=None) -> int:
     """Samples simulated side by side: ``copies`` if given, else about BATCH_NEURONS neurons' worth.
 
-    Building costs grow with the copies (PyNN creates cells at about 0.1 ms each), while the
-    simulation costs the same neuron-steps either way and a batch adds only a few kernel
-    calls: on the digits conv net (258 neurons, 359 samples, T = 32) 1, 8 and 64 copies took
-    1.9, 2.7 and 4.7 s. Copies pay for tiny networks, where per-batch calls dominate."""
+    Building costs grow with the copies (PyNN creates cells one by one), while the simulation
+    costs the same neuron-steps either way and a batch adds only a few kernel calls: copies
+    pay for tiny networks, where per-batch calls dominate (timings: bench/RESULTS.md)."""
     if copies is not None:
         copies = int(copies)
         if copies < 1:
@@ -427,18 +324,10 @@ def _run_chunk(lowering, trains_chunk, analog_chunk, samples, steps, checkpoints
     step = np.rint(stamps / STEP_MS).astype(np.int64) - 1
     spikes = {}
     for name, lp in lowering.populations.items():
-        g0 = gids[name]
+        g0 = gids[name]  # contiguous (_gids)
         sel = (senders >= g0[0]) & (senders <= g0[-1])
-        idx = senders[sel] - g0[0]
-        assert np.array_equal(g0, np.arange(g0[0], g0[0] + len(g0))), "PyNN population ids are not contiguous"
-        copy, neuron = np.divmod(idx, lp.size)
-        rel = step[sel] - origin - lp.lag
-        batch = np.floor_divide(rel, window)
-        t = rel - batch * window
-        keep = (t >= 0) & (t < steps) & (batch >= 0) & (batch < batches)
-        arr = np.zeros((samples, steps, lp.size), dtype=bool)
-        arr[batch[keep] * copies + copy[keep], t[keep], neuron[keep]] = True
-        spikes[name] = arr
+        spikes[name] = engine.windows(senders[sel] - g0[0], step[sel], lp.size, lp.lag, steps, batches, copies,
+                                      window, origin)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sim.end()

@@ -22,7 +22,8 @@ private temporary HOME (and XDG_CONFIG_HOME) holding a ``.spynnaker.cfg`` for th
 board, in a temporary working directory for sPyNNaker's reports; the user's home is
 never read or written.
 
-What the SpiNNaker lowering does not realize exactly (also in the script's docstring):
+What the SpiNNaker lowering does not realize exactly (also under "not_exact" in the
+script's network.json, which it prints):
 reset by subtraction (standard cells reset to v_reset: reset to zero); IF neurons leak
 with tau_m = 32768 steps (sPyNNaker stores tau_m in s16.15 fixed point); SpiNNaker's
 fixed-point arithmetic (s16.15 membranes, weights scaled into 16 bits per synapse type);
@@ -50,8 +51,10 @@ with warnings.catch_warnings():
 
 from ..errors import SpikeportError
 from ..ir import Network
+from ..runtimes import install, script_text
+from ..runtimes import pynn_engine as engine
 from . import common
-from .pynn_lowering import STEP_MS, Lowering, StandardCells, create_input, create_populations, create_projections
+from .pynn_lowering import STEP_MS, Lowering, StandardCells
 
 BACKEND = "spinnaker"
 VIRTUAL_BOARD_CFG = "[Machine]\nvirtual_board = True\nversion = 5\n\n[Logging]\ndefault = warning\n"
@@ -119,22 +122,13 @@ def private_env(tmp: str | Path, config: str = VIRTUAL_BOARD_CFG) -> dict:
 def _read_placements(labels: dict) -> tuple:
     """sPyNNaker's placements of the current mapping, grouped by application vertex label, and
     {label: population} for the delay extensions (the population whose spikes each delays)."""
-    from spinn_front_end_common.data import FecDataView
-
     out, serves = {}, {}
-    for pl in FecDataView.iterate_placemements():
-        vertex = pl.vertex
-        app = getattr(vertex, "app_vertex", None)
-        label = getattr(app, "label", None) or vertex.label or "?"
-        vslice = getattr(vertex, "vertex_slice", None)
-        lo = getattr(vslice, "lo_atom", None)
-        hi = getattr(vslice, "hi_atom", None)
+    for label, x, y, p, lo, hi, source in engine.placed():
+        label = label or "?"
         key = labels.get(label, label if not str(label).startswith("SYSTEM") else "system")
-        source = getattr(app, "source_vertex", None)  # a DelayExtensionVertex delays its source's spikes
-        if key not in labels.values() and getattr(source, "label", None) in labels:
-            serves[key] = labels[source.label]
-        out.setdefault(key, []).append([int(pl.x), int(pl.y), int(pl.p),
-                                        None if lo is None else int(lo), None if hi is None else int(hi)])
+        if key not in labels.values() and source in labels:
+            serves[key] = labels[source]
+        out.setdefault(key, []).append([x, y, p, lo, hi])
     return out, serves
 
 
@@ -147,7 +141,7 @@ def _mapping_only():
     cores, delay extensions, placement, routing, routing tables): its load phase (data
     generation, i.e. every synaptic matrix written for the board, then loading) and its run
     phase are skipped. On a virtual board they load and run nothing, but writing the data
-    takes most of the time (a 784-2000-2000-10 MLP on a busy two-core machine: 61 of 66 s).
+    takes most of the time on a large network (bench/RESULTS.md).
     The placements are those of the full run: they are made before the load phase and not
     changed by it."""
     from spynnaker.pyNN.spinnaker import SpiNNaker
@@ -191,10 +185,11 @@ def placements(network: Network, *, neurons_per_core: int | dict = DEFAULT_NEURO
                steps: int = 100, mapping_only: bool = True) -> dict:
     """Map ``network`` onto a virtual SpiNN-5 board and return sPyNNaker's placements.
 
-    The network is built as :func:`write_script`'s script builds it for one sample
-    (spiking input as a ``SpikeSourceArray``; an analog input has no population: its
-    current is each receiving population's ``i_offset``), recording the output
-    population's spikes for ``steps`` steps plus the lowering's lag.
+    The network is built by the engine :func:`write_script`'s script builds with
+    (:func:`spikeport.runtimes.pynn_engine.build`), for no sample (spiking input as a
+    ``SpikeSourceArray``; an analog input has no population: its current is each receiving
+    population's ``i_offset``), recording the output population's spikes for ``steps``
+    steps plus the lowering's lag (the script records its membrane too, one step more).
 
     Returns {"board": ..., "neurons_per_core": ..., "total_cores", "total_chips",
     "populations": {name: {"neurons", "cores", "chips": [[x, y], ...],
@@ -212,26 +207,15 @@ def placements(network: Network, *, neurons_per_core: int | dict = DEFAULT_NEURO
     """
     default, per_pop = neurons_per_core_limits(network, neurons_per_core)
     neurons_per_core = dict(per_pop) if isinstance(neurons_per_core, dict) else default
-    lowering = Lowering(network, StandardCells())
+    meta, arrays = describe(network, None, steps)
     start = time.perf_counter()
     with virtual_board(), _quiet():
         sim.setup(timestep=STEP_MS)
         try:
-            for model in {lp.cell.model for lp in lowering.populations.values()}:
-                sim.set_number_of_neurons_per_core(getattr(sim, model), default)
-            pops = create_populations(sim, lowering, 1)
-            run_steps = int(steps) + lowering.max_lag
-            inp = create_input(sim, lowering, None, 1, placeholder=run_steps + 1)  # a spike after the run
-            if inp is not None:
-                pops[lowering.input] = inp
-            for name, n in per_pop.items():
-                if name in pops:  # an analog input has no population
-                    pops[name].set_max_atoms_per_core(n)
-            create_projections(sim, lowering, pops, 1)
-            pops[network.output].record("spikes")
+            pops = engine.build(sim, meta, arrays, default, None, per_pop)
             try:
                 with _mapping_only() if mapping_only else contextlib.nullcontext():
-                    sim.run(run_steps * STEP_MS)
+                    sim.run((meta["steps"] + meta["max_lag"]) * STEP_MS)
             except Exception as exc:  # a network the board cannot hold is the user's to change
                 first = (str(exc).strip().splitlines() or [""])[0]
                 raise SpikeportError(f"sPyNNaker could not map the network onto a virtual SpiNN-5 board "
@@ -345,34 +329,16 @@ def _quiet():
 
 # ---------------------------------------------------------------------------- the standalone script
 
-def write_script(network: Network, out_dir, x=None, steps: int = 100, *, labels=None, seed: int = 0,
-                 neurons_per_core: int | dict = DEFAULT_NEURONS_PER_CORE,
-                 placements_file: str = "placements.json") -> Path:
-    """Write a standalone PyNN script for a real SpiNNaker machine into ``out_dir``.
-
-    Files: ``run_spinnaker.py`` (the script), ``network.json`` (populations, cells,
-    projections, lags, what is not exact), ``network.npz`` (synapses per projection,
-    v_init and bias per population, and the samples: the analog input's currents or the
-    spiking input's trains of :func:`common.input_trains` with ``seed``, for ``x``;
-    ``labels`` if given). The script reads them relative to its own directory, runs every
-    sample for ``steps`` steps plus the lowering's lag (setting the network up afresh for
-    each sample: sPyNNaker 7.4 cannot change a spike source's times after a run), counts
-    the output spikes in the output's window, and writes ``results.npz`` (counts,
-    predictions) and ``placements.json`` next to itself. Run it with ``python
-    run_spinnaker.py [--samples N]`` where sPyNNaker is configured for the machine.
-    ``neurons_per_core``: one limit, or {population: limit} (as :func:`placements`);
-    ``placements_file``: the name the script gives its placements.
-    Returns the script's path.
-    """
+def describe(network: Network, x=None, steps: int = 100, *, labels=None, seed: int = 0,
+             neurons_per_core: int | dict = DEFAULT_NEURONS_PER_CORE) -> tuple:
+    """(meta, arrays): the PyNN engine's description of ``network`` with standard cells
+    (:mod:`spikeport.runtimes.pynn_engine`), and of the samples ``x`` (the analog input's currents
+    or the spiking input's trains of :func:`common.input_trains` with ``seed``; ``labels``)."""
     default_per_core, per_pop = neurons_per_core_limits(network, neurons_per_core)
-    if not placements_file or Path(placements_file).name != placements_file:
-        raise SpikeportError(f"placements_file must be a file name, got {placements_file!r}")
     lowering = Lowering(network, StandardCells())
     steps = int(steps)
     if steps < 1:
         raise SpikeportError(f"steps must be at least 1, got {steps}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     arrays, pops, projs = {}, [], []
     for name, lp in lowering.populations.items():
         key = f"pop{len(pops)}"
@@ -411,168 +377,43 @@ def write_script(network: Network, out_dir, x=None, steps: int = 100, *, labels=
                 "SpiNNaker computes in fixed point (s16.15 membranes, weights in 16 bits per synapse type)",
                 "bias and analog currents flow from the first step: a population with lag L > 0 integrates L steps "
                 "of bias before its input arrives"]}
+    return meta, arrays
+
+
+def write_script(network: Network, out_dir, x=None, steps: int = 100, *, labels=None, seed: int = 0,
+                 neurons_per_core: int | dict = DEFAULT_NEURONS_PER_CORE,
+                 placements_file: str = "placements.json") -> Path:
+    """Write a standalone PyNN script for a real SpiNNaker machine into ``out_dir``.
+
+    Files: ``run_spinnaker.py`` (the script, :mod:`spikeport.runtimes.run_spinnaker`),
+    ``network.json`` (populations, cells, projections, lags, what is not exact),
+    ``network.npz`` (synapses per projection, v_init and bias per population, and the
+    samples: the analog input's currents or the spiking input's trains of
+    :func:`common.input_trains` with ``seed``, for ``x``; ``labels`` if given) and
+    ``spikeport_runtime/`` (the PyNN engine, :mod:`spikeport.runtimes.pynn_engine`). The
+    script reads them relative to its own directory, runs every sample for ``steps`` steps
+    plus the lowering's lag and one more (setting the network up afresh for each sample:
+    sPyNNaker 7.4 cannot change a spike source's times after a run), counts the output
+    spikes in the output's window, breaks ties by the membrane after its last step where it
+    comes back (else by index, and says so), and writes ``results.npz`` (counts,
+    predictions, the tie rule) and ``placements.json`` next to itself. Run it with ``python
+    run_spinnaker.py [--samples N]`` where sPyNNaker is configured for the machine.
+    ``neurons_per_core``: one limit, or {population: limit} (as :func:`placements`);
+    ``placements_file``: the name the script gives its placements.
+    Returns the script's path.
+    """
+    neurons_per_core_limits(network, neurons_per_core)
+    if not placements_file or Path(placements_file).name != placements_file:
+        raise SpikeportError(f"placements_file must be a file name, got {placements_file!r}")
+    meta, arrays = describe(network, x, steps, labels=labels, seed=seed, neurons_per_core=neurons_per_core)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "network.json").write_text(json.dumps(meta, indent=1))
     np.savez(out / "network.npz", **arrays)
+    text = script_text(SCRIPT)
+    line = 'PLACEMENTS = "placements.json"'
+    assert line in text, "run_spinnaker.py names its placements file in one line"
     script = out / SCRIPT
-    script.write_text(_SCRIPT_TEXT.replace("placements.json", placements_file))
+    script.write_text(text.replace(line, f"PLACEMENTS = {json.dumps(placements_file)}"))
+    install(out, "pynn_engine")
     return script
-
-
-_SCRIPT_TEXT = '''#!/usr/bin/env python
-"""Run a spikeport network on SpiNNaker with sPyNNaker (written by spikeport's spinnaker backend).
-
-Reads network.json and network.npz from this script's directory, builds the network with
-PyNN standard cells, runs each sample for steps + max_lag steps (the network is set up
-afresh for each sample), counts each output neuron's spikes in the output's window
-[lag, lag + steps) and writes results.npz (counts, predictions) and placements.json (the
-cores sPyNNaker used per population) next to this script.
-
-    python run_spinnaker.py [--samples N] [--neurons-per-core K]
-
-With no samples (or --samples 0) it maps and loads the network once, without input.
-
-What differs from the graph's semantics is listed under "not_exact" in network.json and
-printed when the script starts. On a virtual board sPyNNaker maps but does not run:
-no spikes come back, and the script says so.
-"""
-import argparse
-import json
-import os
-import sys
-
-import numpy as np
-import pyNN.spiNNaker as sim
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def main():
-    with open(os.path.join(HERE, "network.json")) as f:
-        meta = json.load(f)
-    data = np.load(os.path.join(HERE, "network.npz"))
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--samples", type=int, default=meta["samples"], help="samples to run (default: all)")
-    ap.add_argument("--neurons-per-core", type=int, default=None,
-                    help="one limit for every population (default: as written, per population where given)")
-    args = ap.parse_args()
-    per_pop = meta.get("neurons_per_population", {}) if args.neurons_per_core is None else {}
-    per_core = meta["neurons_per_core"] if args.neurons_per_core is None else args.neurons_per_core
-    samples = min(args.samples, meta["samples"])
-    steps, step_ms = meta["steps"], meta["step_ms"]
-    for line in meta["not_exact"]:
-        print("not exact:", line)
-
-    inp = meta["input"]
-    out_lag = [p["lag"] for p in meta["populations"] if p["name"] == meta["output"]][0]
-    counts = np.zeros((samples, [p["size"] for p in meta["populations"] if p["name"] == meta["output"]][0]),
-                      dtype=np.int64)
-    empty = True
-    pops = None
-    # The network is set up afresh for every sample: sPyNNaker 7.4 cannot set a
-    # SpikeSourceArray's spike times after the first run (it indexes a list with an array),
-    # and on a virtual board reading spikes after sim.reset() fails in neo. Slower (one
-    # mapping per sample), but every sample starts from the graph's initial state.
-    for s in range(max(samples, 1)):
-        sample = s if samples else None
-        if pops is not None:
-            sim.end()
-        pops = build(meta, data, per_core, sample, per_pop)
-        sim.run((steps + meta["max_lag"]) * step_ms)
-        if s == 0:
-            write_placements(pops)
-        if sample is None:
-            break
-        seg = pops[meta["output"]].get_data("spikes", clear=True).segments[-1]
-        for i, train in enumerate(seg.spiketrains):
-            t = np.rint(np.asarray(train.times.rescale("ms")) / step_ms).astype(int) - out_lag
-            counts[s, i] = int(((t >= 0) & (t < steps)).sum())
-            empty &= len(train) == 0
-    sim.end()
-    predictions = counts.argmax(axis=1)
-    result = {"counts": counts, "predictions": predictions}
-    if "labels" in data and samples:
-        acc = float((predictions == data["labels"][:samples]).mean())
-        result["accuracy"] = acc
-    np.savez(os.path.join(HERE, "results.npz"), **result)
-    if empty and samples:
-        print("no output spikes came back: on a virtual board sPyNNaker maps but does not run")
-    elif samples:
-        print("predictions:", predictions.tolist())
-        if "accuracy" in result:
-            print("accuracy: %.4f" % result["accuracy"])
-    return 0
-
-
-def build(meta, data, neurons_per_core, sample, per_pop=None):
-    """Set up sPyNNaker and build the network for one sample (None: no input); per_pop:
-    {population: neurons per core} overriding the cell type's limit."""
-    step_ms = meta["step_ms"]
-    sim.setup(timestep=step_ms)
-    for model in sorted({p["model"] for p in meta["populations"]}):  # before any Population exists
-        sim.set_number_of_neurons_per_core(getattr(sim, model), neurons_per_core)
-    pops = {}
-    for p in meta["populations"]:
-        celltype = getattr(sim, p["model"])
-        pop = sim.Population(p["size"], celltype(**p["params"]), label=p["name"])
-        pop.initialize(v=data[p["key"] + "_v_init"])
-        pops[p["name"]] = pop
-    set_currents(meta, data, pops, sample)
-    inp = meta["input"]
-    if inp["encoding"] != "analog":
-        source = sim.SpikeSourceArray(spike_times=input_times(data, meta, sample))
-        pops[inp["name"]] = sim.Population(inp["size"], source, label=inp["name"])
-    for name, n in (per_pop or {}).items():
-        if name in pops:
-            pops[name].set_max_atoms_per_core(int(n))
-    for q in meta["projections"]:
-        k = q["key"]
-        conns = np.column_stack([data[k + "_pre"], data[k + "_post"], data[k + "_weight"],
-                                 np.full(len(data[k + "_pre"]), q["delay_steps"] * step_ms)])
-        sim.Projection(pops[q["pre"]], pops[q["post"]], sim.FromListConnector(conns.tolist()),
-                       synapse_type=sim.StaticSynapse(), receptor_type=q["receptor"], label=q["name"])
-    pops[meta["output"]].record("spikes")
-    return pops
-
-
-def set_currents(meta, data, pops, sample):
-    """i_offset of every population: its bias, plus the analog input's current of the sample."""
-    for p in meta["populations"]:
-        current = data[p["key"] + "_bias"]
-        if sample is not None and p["key"] + "_analog" in data:
-            current = current + data[p["key"] + "_analog"][sample]
-        pops[p["name"]].set(i_offset=current)
-
-
-def input_times(data, meta, s):
-    """Spike times (ms) of every input source for sample s. sPyNNaker cannot build a spike
-    source array without any spike: a silent sample gets one spike after the run's end."""
-    step_ms, size = meta["step_ms"], meta["input"]["size"]
-    if s is None or "input_trains" not in data or s >= len(data["input_trains"]):
-        times = [[] for _ in range(size)]
-    else:
-        trains = data["input_trains"][s]
-        times = [[float(t * step_ms) for t in np.flatnonzero(trains[:, i])] for i in range(size)]
-    if not any(times):
-        times[0] = [float((meta["steps"] + meta["max_lag"] + 1) * step_ms)]
-    return times
-
-
-def write_placements(pops):
-    """The cores sPyNNaker placed each population on, as placements.json."""
-    try:
-        from spinn_front_end_common.data import FecDataView
-        placed = {}
-        for pl in FecDataView.iterate_placemements():
-            app = getattr(pl.vertex, "app_vertex", None)
-            label = getattr(app, "label", None) or pl.vertex.label
-            placed.setdefault(str(label), []).append([pl.x, pl.y, pl.p])
-        with open(os.path.join(HERE, "placements.json"), "w") as f:
-            json.dump({"populations": {name: placed.get(name, []) for name in pops},
-                       "other": {k: v for k, v in placed.items() if k not in pops}}, f, indent=1)
-    except Exception as exc:  # placements are a report: never fail the run for them
-        print("could not read placements:", exc, file=sys.stderr)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-'''

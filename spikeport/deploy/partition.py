@@ -718,7 +718,7 @@ def _pool_map(ops, shape):
 def _conv_form(ops):
     """(kernel values, nonzero mask, groups, geometry) of one convolution, of one pooling
     (values and mask None), or of a pooling folded into the convolution after it, exactly as
-    backends/loihi.py folds it; None for other chains."""
+    backends/loihi/lowering.py folds it; None for other chains."""
     if len(ops) == 1 and ops[0].kind == "conv2d":
         op = ops[0]
         return op.weight, op.weight != 0, op.groups, (op.stride, op.padding, op.dilation)
@@ -751,7 +751,7 @@ def _disjoint_cells(ops):
 
 def _loihi_transform(form, ops, pre) -> bool:
     """Whether the Loihi backend builds this projection as nengo-loihi's shared-weight
-    convolution (backends/loihi.py ``_conv_transform``)."""
+    convolution (backends/loihi/lowering.py ``conv_transform``)."""
     if pre.is_input or form is None or form[2] == "pool":
         return False
     _, mask, groups, (stride, padding, dilation) = form
@@ -1111,7 +1111,7 @@ class _Partitioner:
 
 def _loihi_relays(network, analog: bool):
     """({source population: relays}, {projection: relays it comes through}), as the Loihi backend
-    pads every path into a population to its lag (backends/loihi.py ``_plan``: projection p
+    pads every path into a population to its lag (the Loihi backend's relay plan: projection p
     leaves from the relay lag[post] - lag[pre] + delay_steps - 1 of its source, relays chained
     from the source); none for a network with cycles, which that backend cannot run."""
     from ..backends.common import lags

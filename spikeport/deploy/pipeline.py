@@ -33,6 +33,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import __version__
+from ..datasets import evaluation_samples
 from ..errors import SpikeportError
 from ..hardware_profiles import Profile, load as load_profile
 from ..ir.io import user_mode
@@ -259,13 +260,12 @@ def _priced(network, deployed, profile: Profile, counted: Counts, x, steps: int,
 
 def baselines(network) -> dict:
     """The same network as an ANN on the conventional profiles (cpu, gpu)."""
-    from .energy import baseline
+    from .ann_baseline import baseline
     return {name: baseline(network, load_profile(name)) for name in BASELINES}
 
 
 def _samples(data, samples, data_dir=None, network=None):
-    from ..api import labelled_samples
-    return labelled_samples(data, samples, data_dir, network)
+    return evaluation_samples(data, samples, data_dir, network)[:3]
 
 
 def deploy(network, target, *, data="digits", samples: int | None = 100, steps: int = 100, seed: int = 0,
@@ -345,6 +345,7 @@ def _emit(dep: Deployment, tmp: Path, x, y) -> list:
     br = tmp / "brian2"
     br.mkdir()
     written += write_brian2(dep.deployed, br, x=x, labels=y, steps=dep.steps)
+    written += [p for p in tmp.rglob("*") if p.is_file() and "spikeport_runtime" in p.relative_to(tmp).parts]
     return sorted({str(Path(p).relative_to(tmp)) for p in written})
 
 

@@ -57,7 +57,7 @@ integer arithmetic exactly) and a report of what rounding did:
 
 A projection out of an analog input carries a current, not spikes: on both chips
 spikeport's backends drive it through the bias or current registers, not synapses
-(``backends/loihi.py``, ``backends/pynn_lowering.py``). It is kept at the post
+(``backends/loihi/``, ``backends/pynn_lowering.py``). It is kept at the post
 population's state resolution (kind "current" in the report) and takes no part in
 choosing weight scales.
 

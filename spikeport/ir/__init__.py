@@ -9,7 +9,7 @@ from .arithmetic import FixedPoint
 from .io import load_network, save_network
 from .network import Network, Population, Projection, Synapses
 from .neurons import InputEncoding, NeuronModel
-from .nirgraph import export_nir, import_nir
+from .nir import export_nir, import_nir
 from .ops import OPS, AvgPool2d, Conv2d, Dense, Flatten, SumPool2d
 
 __all__ = ["FixedPoint", "Network", "Population", "Projection", "NeuronModel", "InputEncoding", "Dense", "Flatten", "Conv2d", "AvgPool2d",

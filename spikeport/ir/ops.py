@@ -7,7 +7,10 @@ input current. Each op is a plain dataclass with
 - ``out_shape(in_shape)``: shape inference (raises GraphError naming the op),
 - ``apply_numpy(x)``: the op on a batch (batch, *in_shape), float64 reference,
 - ``materialize(in_shape)``: its exact sparse matrix as COO arrays
-  (pre index, post index, weight), C-order flat indices, zero weights dropped.
+  (pre index, post index, weight), C-order flat indices, zero weights dropped,
+- ``ann_ops(out_shape)``: (multiply-accumulates, additions) of the op applied once as an
+  ANN layer computes it densely (zeros included; padded positions included, as im2col
+  does), what the ANN baselines of :mod:`spikeport.deploy.energy` price.
 
 ``OPS`` maps the type name stored in files to the class, so adding an op never
 touches a central if/elif chain. Spatial ops take (channels, height, width).
@@ -85,6 +88,9 @@ class Dense:
     def apply_numpy(self, x: np.ndarray) -> np.ndarray:
         return x @ self.weight.T.astype(np.float64)
 
+    def ann_ops(self, out_shape: tuple) -> tuple:
+        return int(self.weight.shape[0]) * int(self.weight.shape[1]), 0
+
     def materialize(self, in_shape: tuple):
         post, pre = np.indices(self.weight.shape)
         return _coo(pre.ravel(), post.ravel(), self.weight.ravel())
@@ -110,6 +116,9 @@ class Flatten:
 
     def apply_numpy(self, x: np.ndarray) -> np.ndarray:
         return x.reshape(x.shape[0], -1)
+
+    def ann_ops(self, out_shape: tuple) -> tuple:
+        return 0, 0
 
     def materialize(self, in_shape: tuple):
         n = int(np.prod(in_shape))
@@ -229,6 +238,10 @@ class Conv2d(_Spatial):
             out = term if out is None else out + term
         return out
 
+    def ann_ops(self, out_shape: tuple) -> tuple:
+        kh, kw = self.kernel_shape()
+        return int(np.prod(out_shape)) * int(self.weight.shape[1]) * kh * kw, 0
+
     def materialize(self, in_shape: tuple):
         return self._coo_of(in_shape, self.weight, self.groups)
 
@@ -281,6 +294,12 @@ class SumPool2d(_Spatial):
         for _, _, xs in self._windows(x, x.shape[1:]):
             out = out + xs
         return out * self.factor()
+
+    def ann_ops(self, out_shape: tuple) -> tuple:
+        """kh x kw accumulations per output, and one scaling per output for a mean."""
+        kh, kw = self.kernel_size
+        out = int(np.prod(out_shape))
+        return 0, out * kh * kw + (out if self.scale == "mean" else 0)
 
     def materialize(self, in_shape: tuple):
         return self._coo_of(in_shape, self.depthwise_kernel(in_shape[0]), in_shape[0])

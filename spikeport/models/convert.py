@@ -10,7 +10,8 @@ whose docstring states the method).
 from __future__ import annotations
 
 from ..errors import SpikeportError
-from .torch_import import NORMS, exact_percentiles, import_torch
+from .activation_stats import exact_percentiles
+from .torch_import import NORMS, import_torch
 
 
 def convert(model, calibration=None, *, data_dir=None, **options):

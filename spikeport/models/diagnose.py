@@ -7,6 +7,8 @@ step) on the same samples: Pearson correlation over all neurons and samples,
 and the mean absolute error. The first population whose correlation falls
 below ``min_correlation`` (or, for the output, whose class agreement falls) is
 named: the layers before it are fine, the problem starts there.
+
+This module compares; :func:`spikeport.passes.diagnose.diagnose` runs the network and compares.
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SpikeportError
-from .torch_import import _Importer, _record
+from .activation_stats import record
+from .torch_import import Importer
 
 
 @dataclass
@@ -60,14 +63,14 @@ def ann_rates(network, module, x) -> dict:
                              "diagnosis against a module needs a network converted by this spikeport")
     import torch
 
-    imp = _Importer(module.eval(), x.shape[1:])
+    imp = Importer(module.eval(), x.shape[1:])
     missing = sorted(set(nodes.values()) - {n.name for n in imp.gm.graph.nodes} - {"output"})
     if missing:
         raise SpikeportError(f"the model is not the one the network was converted from: it has no node {missing[0]!r}")
     ann = {name: [] for name in nodes}
     batches = (torch.as_tensor(x[i:i + 500]) for i in range(0, len(x), 500))
     try:
-        for seen in _record(imp.gm, set(nodes.values()), batches):
+        for seen in record(imp.gm, set(nodes.values()), batches):
             for name, node in nodes.items():
                 ann[name].append(seen[node].reshape(seen[node].shape[0], -1).numpy())
     except RuntimeError as exc:
@@ -78,25 +81,3 @@ def ann_rates(network, module, x) -> dict:
             raise SpikeportError(f"the model is not the one the network was converted from: its activation for "
                                  f"{pop.name!r} has {out[pop.name].shape[1]} values, the population {pop.size} neurons")
     return out
-
-
-def diagnose(network, module, x, steps: int = 128, min_correlation: float = 0.9, activity=None,
-             **run_options) -> dict:
-    """Compare ``network`` with the ANN it approximates on samples ``x``.
-
-    ``module``: the PyTorch module it was converted from (its activations, scaled
-    as converted), or None for the network's own rate model
-    (:func:`spikeport.models.calibrate.rate_model`: works for any graph file).
-    ``activity``: a run with ``record_counts`` to use (default: a reference run).
-    Returns {"layers": [LayerAgreement...], "first_bad": name or None, "steps": steps}.
-    """
-    x = np.asarray(x, dtype=np.float32)
-    if module is None:
-        from .calibrate import rate_model
-        expected = rate_model(network, x)
-    else:
-        expected = ann_rates(network, module, x)
-    if activity is None:
-        from ..backends.reference import run
-        activity = run(network, x, steps, record_counts=True, **run_options)
-    return compare_layers(network, expected, activity.neuron_counts, len(x), activity.steps, min_correlation)

@@ -157,7 +157,7 @@ def psc_exp_propagators(tau_m_ms: float, tau_syn_ms: float, cm_nf: float, dt_ms:
     """NEST iaf_psc_exp's exact-integration propagators over one step of ``dt_ms``:
     (P11 synaptic decay, P22 membrane decay, P21 mV per nA of synaptic current,
     P20 mV per nA of constant current). Units: ms, nF, nA, mV (nA / nF = mV / ms)."""
-    from ..backends.pynn_lowering import psc_exp_propagator
+    from ..ir.neurons import psc_exp_propagator
 
     p11 = math.exp(-dt_ms / tau_syn_ms)
     p22 = math.exp(-dt_ms / tau_m_ms)

@@ -56,6 +56,7 @@ import numpy as np
 from ..errors import SpikeportError
 from ..ir import (AvgPool2d, Conv2d, Dense, Flatten, InputEncoding, Network, NeuronModel, Population, Projection,
                   SumPool2d)
+from .activation_stats import exact_percentiles
 from .activations import qcfs_class
 
 NORMS = ("percentile", "max", "model-max", "none")
@@ -107,19 +108,19 @@ def _is_activation(m) -> bool:
 
 # ----------------------------------------------------------------------------- ops on values
 
-def _weighted_index(ops):
+def weighted_index(ops):
     for i in range(len(ops) - 1, -1, -1):
         if isinstance(ops[i], (Dense, Conv2d)):
             return i
     return None
 
 
-def _scale_chain(ops, factor, shape):
+def scale_chain(ops, factor, shape):
     """The chain times a scalar: its weighted op's weights, or a new scaling op when it has none."""
     if factor == 1.0:
         return list(ops)
     ops = list(ops)
-    i = _weighted_index(ops)
+    i = weighted_index(ops)
     if i is not None:
         ops[i] = dataclasses.replace(ops[i], weight=(ops[i].weight.astype(np.float64) * factor).astype(np.float32))
         return ops
@@ -141,7 +142,7 @@ def scale_chain_channels(ops, scale, shape):
     per-channel scaling op is appended. Returns a new list; ``ops`` is not changed.
     """
     ops = list(ops)
-    i = _weighted_index(ops)
+    i = weighted_index(ops)
     if i is not None and all(isinstance(op, (AvgPool2d, SumPool2d)) for op in ops[i + 1:]):
         w = ops[i].weight.astype(np.float64)
         ops[i] = dataclasses.replace(ops[i], weight=(w * scale.reshape((-1,) + (1,) * (w.ndim - 1))).astype(np.float32))
@@ -169,7 +170,7 @@ def _apply(value, op, layer=None, extra_bias=None):
 
 # ----------------------------------------------------------------------------- tracing
 
-class _Importer:
+class Importer:
     def __init__(self, module, input_shape):
         torch = _torch()
         import torch.fx as fx
@@ -362,7 +363,7 @@ class _Importer:
             value, const = (a, b) if isinstance(a, _Value) else (b, a)
             if isinstance(value, _Value) and isinstance(const, (int, float)):
                 shape = value.shape
-                return _Value([dataclasses.replace(t, ops=_scale_chain(t.ops, float(const), shape))
+                return _Value([dataclasses.replace(t, ops=scale_chain(t.ops, float(const), shape))
                                for t in value.terms], value.bias * const)
             self.fail(node, "multiplies by something that is not a number")
         if target in (torch.flatten,) or (method and target == "flatten"):
@@ -396,80 +397,11 @@ class _Importer:
         self.fail(node, f"{name} is not supported by the converter")
 
 
-# ----------------------------------------------------------------------------- statistics
-
-def _record(gm, names, batches):
-    """Run the traced module over ``batches``, yielding {node name: activation} for ``names``."""
-    import torch.fx as fx
-
-    class Recorder(fx.Interpreter):
-        def run_node(self, n):
-            out = super().run_node(n)
-            if n.name in names:
-                self.seen[n.name] = out.detach()
-            return out
-
-    torch = _torch()
-    rec = Recorder(gm)
-    with torch.no_grad():
-        for xb in batches:
-            rec.seen = {}
-            result = rec.run(xb)
-            if "output" in names:
-                rec.seen["output"] = result.detach()
-            yield rec.seen
-
-
-def exact_percentiles(gm, names, calibration, percentile, batch_size=500):
-    """The ``percentile`` of each named node's positive outputs over the whole calibration set.
-
-    Exact (numpy's linear interpolation between order statistics): a first pass
-    counts positives, a second keeps only the largest (100 - p) % of them.
-    """
-    from ..progress import current
-
-    torch = _torch()
-    batches = lambda: (torch.as_tensor(calibration[i:i + batch_size]) for i in range(0, len(calibration), batch_size))
-    bar = current()  # two passes over the calibration data, batch by batch
-    if bar is not None:
-        bar.set_total(2 * math.ceil(len(calibration) / batch_size))
-        bar.note("activation percentiles")
-    counts = {n: 0 for n in names}
-    for seen in _record(gm, set(names), batches()):
-        for n in names:
-            counts[n] += int((seen[n] > 0).sum())
-        if bar is not None:
-            bar.update(1)
-    keep = {n: min(counts[n], int(math.ceil((counts[n] - 1) * (1 - percentile / 100))) + 2) for n in names}
-    top = {n: torch.empty(0) for n in names}
-    if any(keep.values()):
-        for seen in _record(gm, set(names), batches()):
-            for n in names:
-                if keep[n]:
-                    values = seen[n][seen[n] > 0].flatten().double()
-                    merged = torch.cat([top[n], values])
-                    top[n] = torch.topk(merged, min(keep[n], merged.numel())).values
-            if bar is not None:
-                bar.update(1)
-    result = {}
-    for n in names:
-        total = counts[n]
-        if total == 0:
-            result[n] = None
-            continue
-        desc = torch.sort(top[n], descending=True).values.numpy()
-        rank = (total - 1) * percentile / 100  # ascending rank, as numpy.percentile
-        lo, hi = math.floor(rank), math.ceil(rank)
-        at = lambda a: desc[total - 1 - a]
-        result[n] = float(at(lo) + (rank - lo) * (at(hi) - at(lo)))
-    return result
-
-
 def _model_max(pop, scales, shapes):
     """The largest input a neuron of ``pop`` can get when every source fires at most once per step."""
     total = np.zeros(int(np.prod(pop.value.shape)))
     for t in pop.value.terms:
-        proj = Projection("p", t.source, pop.name, _scale_chain(t.ops, scales[t.source], shapes[t.source]))
+        proj = Projection("p", t.source, pop.name, scale_chain(t.ops, scales[t.source], shapes[t.source]))
         syn = proj.materialize(shapes[t.source])
         total += np.bincount(syn.post, weights=np.maximum(syn.weight, 0.0), minlength=total.size)
     total += np.maximum(pop.value.bias.reshape(-1), 0.0)
@@ -494,7 +426,7 @@ def import_torch(module, calibration, *, norm: str = "percentile", percentile: f
         raise SpikeportError(f"v_init must be 'zero' or 'half', got {v_init!r}")
     calibration = np.asarray(calibration, dtype=np.float32)
     module = module.eval()
-    imp = _Importer(module, calibration.shape[1:]).run()
+    imp = Importer(module, calibration.shape[1:]).run()
     pops = imp.pops
     p = 100.0 if norm == "max" else percentile
     data_based = [q for q in pops if q.clip is None] if norm not in ("model-max", "none") else []
@@ -520,7 +452,7 @@ def import_torch(module, calibration, *, norm: str = "percentile", percentile: f
         bias = (q.value.bias / lam).astype(np.float32)
         populations.append(Population(q.name, q.value.shape, neuron=neuron, bias=bias if np.any(bias) else None))
         for k, t in enumerate(q.value.terms):
-            ops = _scale_chain(t.ops, scales[t.source] / lam, shapes[t.source])
+            ops = scale_chain(t.ops, scales[t.source] / lam, shapes[t.source])
             if not ops:  # an identity (a residual shortcut at equal scales)
                 shape = shapes[t.source]
                 ops = [Flatten()] if len(shape) == 1 else [_channel_op(np.ones(shape[0]), shape)]

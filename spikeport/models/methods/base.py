@@ -157,14 +157,14 @@ def retarget(net, *, neuron, weight_gain, bias_gain=None, describe: str = ""):
     projection pre -> post (Population objects); ``bias_gain(post) -> float`` the bias (default:
     the gain of the projections into it from the input, or 1).
     """
-    from ..torch_import import _scale_chain
+    from ..torch_import import scale_chain
 
     shapes = {p.name: p.shape for p in net.populations}
     pops = {p.name: p for p in net.populations}
     for proj in net.projections:
         g = float(weight_gain(pops[proj.pre], pops[proj.post]))
         if g != 1.0:
-            proj.ops = _scale_chain(proj.ops, g, shapes[proj.pre])
+            proj.ops = scale_chain(proj.ops, g, shapes[proj.pre])
     for pop in net.populations:
         if pop.is_input:
             continue

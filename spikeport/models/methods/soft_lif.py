@@ -32,7 +32,7 @@ floor(sum of its inputs), and the readout's order (most spikes, ties to the high
 membrane, which keeps the remainder) is the order of the logits integrated over the run.
 
 The discrete LIF's rate (spikes only at step ends, whole refractory steps) differs
-from the formula; :func:`graph_lif_rate_hz` measures it. With tau_rc 22 ms, tau_ref
+from the formula; :func:`spikeport.passes.lif_rate.graph_lif_rate_hz` measures it. With tau_rc 22 ms, tau_ref
 2 ms, dt 1 ms (measured over 20 s per current): reset by subtraction stays within 1.5 %
 of the formula for 1 < J <= 20 (reset to zero: -4 % at J = 2, -14 % at J = 10, -22 % at
 J = 20, because it drops the part of the step after the crossing that subtraction keeps
@@ -121,28 +121,6 @@ def soft_lif_rate(j, tau_rc_s: float, tau_ref_s: float, gamma: float):
     log_softplus = torch.where(u > -15.0, torch.log(F.softplus(u.clamp(min=-15.0))), u)
     log_rho = math.log(gamma) + log_softplus
     return 1.0 / (tau_ref_s + tau_rc_s * F.softplus(-log_rho))
-
-
-def graph_lif_rate_hz(j, *, tau_rc_s: float = 0.022, tau_ref_s: float = 0.002, dt_s: float = 1e-3,
-                      reset: str = "subtract", seconds: float = 5.0) -> np.ndarray:
-    """The rate of one graph LIF neuron per current in ``j`` (the input (1 - decay) j per step
-    as its bias), run on the reference executor for ``seconds``: what the converted network's
-    neurons do with the current the ANN's j stands for."""
-    from ...backends import reference
-    from ...ir import Dense, InputEncoding, Network, NeuronModel, Population, Projection
-
-    j = np.atleast_1d(np.asarray(j, dtype=np.float64))
-    n = len(j)
-    decay = math.exp(-dt_s / tau_rc_s)
-    neuron = NeuronModel.lif(tau_rc_s, dt_s, threshold=1.0, reset=reset, refractory_steps=steps_per(tau_ref_s, dt_s))
-    net = Network([Population("input", (1,), encoding=InputEncoding("analog")),
-                   Population("lif", (n,), neuron=neuron, bias=((1.0 - decay) * j).astype(np.float32))],
-                  [Projection("input->lif", "input", "lif", [Dense(np.zeros((n, 1), np.float32))])],
-                  dt_s=dt_s, input="input", output="lif").validate()
-    steps = int(round(seconds / dt_s))
-    act = reference.run(net, np.zeros((1, 1), np.float32), steps, device="cpu", record_counts=True,
-                        precision="float64")
-    return act.neuron_counts["lif"][0].astype(np.float64) / (steps * dt_s)
 
 
 # ----------------------------------------------------------------------------- the ANN
@@ -310,5 +288,5 @@ def to_network(model, calibration, *, tau_syn_s=None, dt_s=None, metadata=None):
     return net.validate()
 
 
-__all__ = ["METHOD", "build", "gains", "graph_lif_rate_hz", "lif_rate_hz", "loss", "predict", "soft_lif_rate",
+__all__ = ["METHOD", "build", "gains", "lif_rate_hz", "loss", "predict", "soft_lif_rate",
            "softlif_class", "to_network"]

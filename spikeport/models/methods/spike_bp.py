@@ -74,7 +74,7 @@ import numpy as np
 
 from ...errors import SpikeportError
 from .base import Method, SpikingSpec, plain_network, retarget
-from .spiking_window import DT_S, LEAK, _classes, _output_decay, _threshold_of, run, train_forward
+from .spiking_window import DT_S, LEAK, classes_of, output_decay, threshold_of, run, train_forward
 
 # an IF output (output_leak False) never spikes for runs up to this many steps
 T_MAX_IF_OUTPUT = 100_000
@@ -137,7 +137,7 @@ def build(spec, options):
     if spec.batchnorm or spec.arch == "cnn":
         raise SpikeportError(f"spike-bp trains its spiking network without BatchNorm; architecture {spec.arch!r} "
                              f"has it (use lenet, mlp or a layer sequence)")
-    lif, pool_neurons, net_class = _classes()
+    lif, pool_neurons, net_class = classes_of()
     ann = build_arch(spec)
     layers, n_act, n_pool = OrderedDict(), 0, 0
     for name, child in ann.named_children():
@@ -207,7 +207,7 @@ def predict(module, x, ctx):
     so the predictions equal the converted network's under ``spikeport.simulate(...,
     seed=eval_seed)`` on the same samples. In training the draws come from ``ctx.generator``."""
     torch = _torch()
-    from ...backends.reference import uniforms
+    from ...ir.kernels import uniforms
 
     o = ctx.options
     steps = o["steps"]
@@ -267,7 +267,7 @@ def to_network(model, calibration, *, metadata=None):
                         metadata=metadata)
     nodes = net.metadata["conversion"]["activation_nodes"]
     children = dict(module.named_children())
-    out_decay = _output_decay(module, opts["output_leak"])
+    out_decay = output_decay(module, opts["output_leak"])
     out_theta = output_threshold(net, out_decay)
 
     def model_of(decay, threshold):
@@ -281,7 +281,7 @@ def to_network(model, calibration, *, metadata=None):
         child = children[nodes[pop.name]]
         return model_of(child.decay, child.threshold)
 
-    th = _threshold_of(module)
+    th = threshold_of(module)
     describe = (f"spike-bp: LIF decay {opts['leak']:g}, threshold {th:g}, reset to zero; pooling IF threshold "
                 f"{opts['pool_threshold']:g}, reset to zero; output {'LIF' if out_decay < 1 else 'IF'} with "
                 f"threshold {out_theta:.6g} (never reached{'' if out_decay < 1 else f' in {T_MAX_IF_OUTPUT} steps'}): "

@@ -26,7 +26,7 @@ def _torch():
 _CLASSES = None
 
 
-def _classes():
+def classes_of():
     """(LIFNeurons, PoolingNeurons, SpikingNet), built lazily so that importing spikeport does not import torch."""
     global _CLASSES
     if _CLASSES is not None:
@@ -68,7 +68,7 @@ def _classes():
 
 def _plan(module):
     """[(kind, name, child)] in order; kind: weighted, lif, pool, avgpool, flatten, output (the last weighted)."""
-    lif, pool_neurons, _ = _classes()
+    lif, pool_neurons, _ = classes_of()
     nn = _torch().nn
     plan = []
     for name, child in module.named_children():
@@ -122,7 +122,7 @@ def _simple_pool(child):
 def _avgpool(child, h):
     """Average pooling as the reference executor computes it (strided sums in its order, then the
     division: 2x faster than avg_pool2d here; exact anyway on spikes)."""
-    from ...backends.reference import window_sum
+    from ...ir.kernels import window_sum
 
     k = _simple_pool(child)
     if k is None:
@@ -223,12 +223,12 @@ class _Window:
         torch = _torch()
         self.plan, self.steps, self.batch = _plan(module), steps, x.shape[0]
         self.chunk = chunk or _chunk_steps(self.batch, module, x, steps)
-        self.threshold = _threshold_of(module)
+        self.threshold = threshold_of(module)
         self.trains, self.counts, self.traces, self.shapes, self.sources = {}, {}, {}, {"input": tuple(x.shape[1:])}, {}
         p = poisson_probability(x, max_rate_hz)
         signed = bool((x < 0).any())
         sign = torch.sign(x.reshape(self.batch, -1)) if signed else None
-        out_decay = _output_decay(module, output_leak)
+        out_decay = output_decay(module, output_leak)
         dtype = _params(module)[0].dtype  # float32; float64 where a test asks for it
         states, self.stats = {}, stats
         self.precision = None if precision in (None, "float32") else getattr(torch, precision)
@@ -379,17 +379,17 @@ def _output_name(plan):
     return next(name for kind, name, _ in plan if kind == "output")
 
 
-def _output_decay(module, output_leak):
+def output_decay(module, output_leak):
     """The output's leak: the hidden layers' (the code leaks the output membrane too) or none."""
     if not output_leak:
         return 1.0
-    lif, pool_neurons, _ = _classes()
+    lif, pool_neurons, _ = classes_of()
     decays = [m.decay for m in module.children() if isinstance(m, lif) and not isinstance(m, pool_neurons)]
     return decays[0] if decays else LEAK
 
 
-def _threshold_of(module):
-    lif, pool_neurons, _ = _classes()
+def threshold_of(module):
+    lif, pool_neurons, _ = classes_of()
     ths = [m.threshold for m in module.children() if isinstance(m, lif) and not isinstance(m, pool_neurons)]
     return ths[0] if ths else 1.0
 
