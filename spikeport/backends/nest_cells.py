@@ -15,7 +15,8 @@ with warnings.catch_warnings():  # NEST warns about its old verbosity call on im
 
 from ..errors import SpikeportError  # noqa: E402
 from ..ir import Population  # noqa: E402
-from .pynn_lowering import STEP_MS, Cell, Dialect, lif_tau, psc_exp_propagator  # noqa: E402
+from ..ir.neurons import psc_exp_propagator  # noqa: E402
+from .pynn_lowering import STEP_MS, Cell, Dialect, lif_tau  # noqa: E402
 
 IF_TAU = 2.0 ** 44  # steps: NEST cells have no IF mode; a leak of 5.7e-14 per step (tau_m = 1e30 loses the current)
 

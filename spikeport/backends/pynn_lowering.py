@@ -56,6 +56,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import Network, Population
+from ..ir.neurons import psc_exp_propagator
 from ..runtimes import pynn_engine as engine
 from . import common
 
@@ -124,20 +125,6 @@ def lif_tau(decay: float, tau_min: float = 1.0 / 700.0) -> float:
     if decay <= 0.0:
         return tau_min
     return -1.0 / math.log(decay)
-
-
-def psc_exp_propagator(tau_syn: float, tau_m: float, c_m: float = 1.0, h: float = 1.0) -> float:
-    """The exact-integration propagator P21 from an exponential synaptic current to the
-    membrane over one step h: the membrane change caused by a unit current that decays
-    with tau_syn, under a membrane leak tau_m (capacitance c_m)."""
-    if not math.isfinite(tau_m):
-        return tau_syn / c_m * -math.expm1(-h / tau_syn)
-    inv = (tau_m - tau_syn) / (tau_syn * tau_m)
-    p = tau_syn * tau_m / (tau_m - tau_syn) / c_m * math.exp(-h / tau_syn) * math.expm1(h * inv) \
-        if tau_m != tau_syn else 0.0
-    if not (math.isfinite(p) and p > 0):
-        p = h / c_m * math.exp(-h / tau_m)  # the limit tau_syn -> tau_m
-    return p
 
 
 class StandardCells(Dialect):

@@ -34,6 +34,16 @@ def write_json(path, data) -> None:
     write_text(path, json.dumps(data, indent=2) + "\n")
 
 
+def write_reports(args, report: dict, html: str | None = None) -> None:
+    """--json and --html where asked: ``report`` as JSON, and ``html`` (a function of
+    :mod:`spikeport.deploy.report` by name) of it as a self-contained page."""
+    if args.json:
+        write_json(args.json, report)
+    if getattr(args, "html", None):
+        from ..deploy import report as reports
+        write_text(args.html, getattr(reports, html)(report))
+
+
 def check_outputs(*paths) -> None:
     """Refuse before any work an output file whose directory does not exist."""
     for path in paths:

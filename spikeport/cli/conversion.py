@@ -12,7 +12,6 @@ def cmd_convert(args) -> int:
     from ..datasets import load_dataset
     from ..ir import save_network
     from ..ir.nir import is_nir_file
-    from ..api import convert
 
     if is_nir_file(args.model):
         unused = [opt for opt, value in (("--data", args.data), ("--model-def", args.model_def), ("--norm", args.norm),
@@ -77,13 +76,7 @@ def cmd_convert(args) -> int:
         raise SpikeportError(f"{args.model}: a {method} model converts to its own spiking network; "
                              f"{', '.join(stray)} {'does' if len(stray) == 1 else 'do'} not apply "
                              f"(its options: {', '.join(flags.get(k, k) for k in allowed) or 'none'})")
-    from ..progress import reporting
-    adjusted = []
-    with progress_bar(1, "convert", args) as bar, reporting(bar):
-        net = noting_warnings(convert, model, ds.x("train"), metadata=meta, **adjustments(args, ds, adjusted),
-                               **options)
-    out = args.out or Path(args.model).with_suffix(".spk")
-    save_network(net, out)
+    net, out, adjusted = convert_and_save(args, model, ds, meta, options)
     conv = net.metadata["conversion"]
     if rate_converted:
         scales = ", ".join(f"{k} {v:.3g}" for k, v in conv["scales"].items())
@@ -101,8 +94,6 @@ def convert_pytorch(args) -> int:
     """convert of a user's PyTorch file: a state dict with --model-def module:factory, or TorchScript; rate
     conversion with the relu method's defaults (a plain command gives the best settings we measured)."""
     from ..datasets import load_dataset
-    from ..ir import save_network
-    from ..api import convert
     from ..models.training import TrainedModel
     from ..models.user_module import load_user_module
 
@@ -123,14 +114,8 @@ def convert_pytorch(args) -> int:
             "dataset": args.dataset, "ann_accuracy": None}
     if args.data is not None:
         meta["calibration_data"] = str(args.data)
-    from ..progress import reporting
     wrapped = TrainedModel(module=module, spec=None, meta={"method": "relu"})
-    adjusted = []
-    with progress_bar(1, "convert", args) as bar, reporting(bar):
-        net = noting_warnings(convert, wrapped, ds.x("train"), metadata=meta, **adjustments(args, ds, adjusted),
-                               **{k: v for k, v in given.items() if v is not None})
-    out = args.out or Path(args.model).with_suffix(".spk")
-    save_network(net, out)
+    net, out, adjusted = convert_and_save(args, wrapped, ds, meta, {k: v for k, v in given.items() if v is not None})
     conv = net.metadata["conversion"]
     p = conv["percentile"]
     print(f"converted {args.model} ({'TorchScript' if args.model_def is None else args.model_def}) -> {out} "
@@ -161,8 +146,19 @@ def check_adjust_options(args, rate_converted: bool = True, method: str = "relu"
                              f"--calibrate, and neither is given")
 
 
-def adjustments(args, ds, notes: list) -> dict:
-    """convert's L4 and calibration options from the command line (``notes`` receives their lines)."""
-    return dict(labels=None if ds.train_labels is None else ds.y("train"), for_steps=args.for_steps, l4=args.l4,
-                l4_sigma=args.l4_sigma, l4_alpha=args.l4_alpha, calibrate=args.calibrate,
-                calib_samples=args.calib_samples, notes=notes)
+def convert_and_save(args, model, ds, meta: dict, options: dict):
+    """``spikeport.convert`` of ``model`` on ``ds``'s training samples with the command line's L4 and
+    calibration options, saved to --out (default MODEL.spk). Returns (network, path, adjustment lines)."""
+    from ..api import convert
+    from ..ir import save_network
+    from ..progress import reporting
+
+    adjusted = []
+    with progress_bar(1, "convert", args) as bar, reporting(bar):
+        net = noting_warnings(convert, model, ds.x("train"), metadata=meta,
+                              labels=None if ds.train_labels is None else ds.y("train"), for_steps=args.for_steps,
+                              l4=args.l4, l4_sigma=args.l4_sigma, l4_alpha=args.l4_alpha, calibrate=args.calibrate,
+                              calib_samples=args.calib_samples, notes=adjusted, **options)
+    out = args.out or Path(args.model).with_suffix(".spk")
+    save_network(net, out)
+    return net, out, adjusted

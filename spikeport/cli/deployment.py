@@ -7,7 +7,7 @@ from ..errors import SpikeportError
 from ..units import count, si
 
 from .common import (check_outputs, load_graph, pct, print_energy, print_simulation, print_warnings, progress_bar,
-                     samples_for, write_json, write_text)
+                     samples_for, write_json, write_reports, write_text)
 
 
 def cmd_demo(args) -> int:
@@ -96,7 +96,6 @@ def cmd_deploy(args) -> int:
 
 def cmd_power(args) -> int:
     from ..deploy.pipeline import power
-    from ..deploy.report import power_html
 
     net = load_graph(args.net, args.dt, args.library)
     data = samples_for(args, net)
@@ -119,10 +118,7 @@ def cmd_power(args) -> int:
                       f"accuracy {pct(e['accuracy'])})", e)
     for name, b in result["baselines"].items():
         print_energy(f"{name} baseline (ANN)", b)
-    if args.json:
-        write_json(args.json, result)
-    if args.html:
-        write_text(args.html, power_html(result))
+    write_reports(args, result, "power_html")
     return 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..errors import SpikeportError
 
 from .common import (check_outputs, load_graph, noting_warnings, print_simulation, progress_bar, quantized, samples_for,
-                     write_json, write_text)
+                     write_reports)
 
 
 def cmd_simulate(args) -> int:
@@ -21,11 +21,7 @@ def cmd_simulate(args) -> int:
         sim = simulate(net, samples_for(args, net), args.steps, samples=args.samples, checkpoints=args.checkpoints,
                        device=args.device, seed=args.seed, progress=bar, ties=args.ties)
     print_simulation(sim)
-    if args.json:
-        write_json(args.json, sim.report())
-    if args.html:
-        from ..deploy.report import simulate_html
-        write_text(args.html, simulate_html(sim.report()))
+    write_reports(args, sim.report(), "simulate_html")
     return 0
 
 
@@ -66,11 +62,7 @@ def cmd_validate(args) -> int:
         bad = val.diagnosis["first_bad"]
         print("  every layer follows the ANN" if bad is None else
               f"  first layer where agreement drops: {bad} (the layers before it follow the ANN)")
-    if args.json:
-        write_json(args.json, rep)
-    if args.html:
-        from ..deploy.report import validate_html
-        write_text(args.html, validate_html(rep))
+    write_reports(args, rep, "validate_html")
     return 0
 
 

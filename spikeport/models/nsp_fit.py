@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import SpikeportError
+from ..ir.neurons import psc_exp_propagator
 
 MAX_NEURONS = 100_000               # simulated side by side (memory: a block of Poisson counts each)
 MAX_NEURON_STEPS = 5e8              # about a minute of numpy on this project's 2-core machine
@@ -157,8 +158,6 @@ def psc_exp_propagators(tau_m_ms: float, tau_syn_ms: float, cm_nf: float, dt_ms:
     """NEST iaf_psc_exp's exact-integration propagators over one step of ``dt_ms``:
     (P11 synaptic decay, P22 membrane decay, P21 mV per nA of synaptic current,
     P20 mV per nA of constant current). Units: ms, nF, nA, mV (nA / nF = mV / ms)."""
-    from ..ir.neurons import psc_exp_propagator
-
     p11 = math.exp(-dt_ms / tau_syn_ms)
     p22 = math.exp(-dt_ms / tau_m_ms)
     p21 = psc_exp_propagator(tau_syn_ms, tau_m_ms, cm_nf, dt_ms)

@@ -19,6 +19,18 @@ they are; :func:`install` copies the engines a script needs into ``spikeport_run
 PACKAGE = "spikeport_runtime"  # the name of the copy beside an emitted script
 
 
+def write_json(path, data, fail) -> None:
+    """``data`` as JSON into ``path``; an OSError becomes ``fail("cannot write PATH: why")`` (the
+    script's one-line error)."""
+    import json
+
+    try:
+        with open(path, "w") as f:
+            json.dump(data, f, indent=1)
+    except OSError as exc:
+        raise fail("cannot write %s: %s" % (path, exc))
+
+
 def install(out_dir, *modules):
     """Copy this package's ``__init__`` and ``readout`` and ``modules`` (names without ``.py``)
     into ``out_dir``/spikeport_runtime; returns the paths written."""

@@ -334,10 +334,10 @@ def main(args, meta, data):
     """What ``run_brian2.py`` does once it has read its files (``meta``, ``data``: the description
     with the stored samples): run the samples with the options ``args`` (samples, steps, out,
     batch, codegen), write predictions.json and print a summary. Returns the exit status."""
-    import json
     import os
     import time
 
+    from . import write_json
     from .readout import predict
 
     stored = meta["samples"]
@@ -387,11 +387,7 @@ def main(args, meta, data):
             rec["label"] = int(labels[i])
         result["accuracy"] = float((predicted == labels).mean())
     out = os.path.abspath(args.out)
-    try:
-        with open(out, "w") as f:
-            json.dump(result, f, indent=1)
-    except OSError as exc:
-        raise UsageError("cannot write %s: %s" % (out, exc))
+    write_json(out, result, UsageError)
     print("brian2 (%s): %d samples x %d steps, %d side by side (%d synapses): build %.2f s, simulate %.2f s"
           % (args.codegen, samples, steps, batch, lowered.synapse_count, t1 - t0, t2 - t1))
     if labels is not None:

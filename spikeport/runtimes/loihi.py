@@ -29,7 +29,7 @@ import warnings
 
 import numpy as np
 
-from . import readout
+from . import readout, write_json
 from .loihi_chip import Chip, OverflowTally, block_units, compartments
 
 META, NETWORK = "loihi_meta.json", "loihi_network.npz"
@@ -309,11 +309,7 @@ def run(args, here):
            "overflow_note": report["overflows"].note(samples), "warnings": report["warnings"],
            "seconds": round(seconds, 3)}
     path = args.out or os.path.join(here, "predictions.json")
-    try:
-        with open(path, "w") as f:
-            json.dump(out, f, indent=1)
-    except OSError as exc:
-        raise Fail("cannot write %s: %s" % (path, exc))
+    write_json(path, out, Fail)
     print("nengo-loihi %s (%s): %d samples of %d steps on %d blocks in %.2f s"
           % (args.target, out["mode"], samples, steps, report["blocks"], seconds))
     if out["overflow_note"]:

@@ -32,16 +32,12 @@ floor(sum of its inputs), and the readout's order (most spikes, ties to the high
 membrane, which keeps the remainder) is the order of the logits integrated over the run.
 
 The discrete LIF's rate (spikes only at step ends, whole refractory steps) differs
-from the formula; :func:`spikeport.passes.lif_rate.graph_lif_rate_hz` measures it. With tau_rc 22 ms, tau_ref
-2 ms, dt 1 ms (measured over 20 s per current): reset by subtraction stays within 1.5 %
-of the formula for 1 < J <= 20 (reset to zero: -4 % at J = 2, -14 % at J = 10, -22 % at
-J = 20, because it drops the part of the step after the crossing that subtraction keeps
-as overshoot), and both saturate at one spike per 1 + tau_ref / dt steps, 333 Hz, where
-the formula reaches 333 Hz at J = 22.5 (-19 % at J = 50). At dt 0.5 ms subtraction is
-within 1.5 % up to J = 50 (saturation 400 Hz). Nengo's LIF (the papers' simulator)
-places spikes inside the step and has no such error. dt stays 1 ms, the papers': the
-trained MNIST LeNet's fastest neurons fire at 90 (conv1), 221 (conv2) and 191 Hz (fc1),
-below the saturation.
+from the formula; :func:`spikeport.passes.lif_rate.graph_lif_rate_hz` measures it. Reset by
+subtraction keeps the overshoot that reset to zero drops, so it stays close to the formula up
+to the saturation at one spike per 1 + tau_ref / dt steps; reset to zero falls behind as J
+grows. Nengo's LIF (the papers' simulator) places spikes inside the step and has no such
+error. dt stays 1 ms, the papers'; the measured gaps and the trained LeNet's fastest rates
+against the saturation are in docs/methods.md.
 
 The synapse: the papers ran nengo with an alpha synapse of 0-5 ms; the graph has an
 exponential one. Without it, spike-by-spike input raises the mean rate of the layers

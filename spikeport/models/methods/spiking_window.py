@@ -121,7 +121,7 @@ def _simple_pool(child):
 
 def _avgpool(child, h):
     """Average pooling as the reference executor computes it (strided sums in its order, then the
-    division: 2x faster than avg_pool2d here; exact anyway on spikes)."""
+    division: faster than avg_pool2d here; exact anyway on spikes)."""
     from ...ir.kernels import window_sum
 
     k = _simple_pool(child)
@@ -132,7 +132,7 @@ def _avgpool(child, h):
 
 def _avgpool_backward(child, g, in_shape):
     """d(avg pool)/d(input) applied to g: each window's gradient / k^2 over the window
-    (repeat_interleave: 2.5x faster than avg_pool2d_backward here)."""
+    (repeat_interleave: faster than avg_pool2d_backward here)."""
     torch = _torch()
     k = _simple_pool(child)
     if k is None:
@@ -188,7 +188,7 @@ def poisson_probability(x, max_rate_hz, dt_s=DT_S):
 
 def _chunk_steps(batch, module, x, steps):
     """Steps per chunk: the widest layer's chunk within CHUNK_BYTES (fresh allocations above
-    glibc's mmap threshold of 32 MB page-fault on every call: 3x slower on this VM)."""
+    glibc's mmap threshold page-fault on every call, which costs more than the arithmetic)."""
     widest = x[0].numel()
     shape = tuple(x.shape[1:])
     for kind, _, child in _plan(module):
@@ -336,7 +336,7 @@ class _Window:
                     w, gl = child.weight.to(low), g.to(low)
                     if isinstance(child, torch.nn.Conv2d):
                         gb = None if child.bias is None else g.sum((0, 2, 3))
-                        if need_input:  # channels-last: 2x faster here when the input gradient is needed too
+                        if need_input:  # channels-last: faster here when the input gradient is needed too
                             gl = gl.contiguous(memory_format=torch.channels_last)
                             h = h.contiguous(memory_format=torch.channels_last)
                         gi, gw, _ = torch.ops.aten.convolution_backward(
