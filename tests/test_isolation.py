@@ -10,7 +10,7 @@ from conftest import ROOT
 CORE = ("spikeport", "spikeport.ir", "spikeport.models", "spikeport.backends", "spikeport.backends.reference",
         "spikeport.deploy", "spikeport.datasets", "spikeport.api", "spikeport.cli", "spikeport.hardware_profiles",
         "spikeport.passes.adjust", "spikeport.passes.diagnose", "spikeport.runtimes.readout",
-        *(f"spikeport.deploy.{m}" for m in ("pipeline", "check", "vendor_rules", "quantize_chips", "partition",
+        *(f"spikeport.deploy.{m}" for m in ("pipeline", "check", "targets", "quantize_chips", "partition",
                                               "energy", "ann_baseline", "emit_loihi", "emit_scripts", "report")))
 SIMULATORS = ("brian2", "nengo", "nengo_loihi", "pyNN", "spynnaker", "nest")
 

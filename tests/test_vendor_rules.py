@@ -1,9 +1,9 @@
-"""Speck (sinabs) and Xylo (rockpool) mapper rules: spikeport.deploy.vendor_rules."""
+"""Speck (sinabs) and Xylo (rockpool) mapper rules: spikeport.deploy.targets (speck, xylo)."""
 import numpy as np
 import pytest
 
-from spikeport.deploy.vendor_rules import (check_speck, check_vendor, check_xylo, kernel_memory, neuron_memory,
-                                           speck_layers)
+from spikeport.deploy.targets import (check_speck, check_vendor, check_xylo, kernel_memory, neuron_memory,
+                                      speck_layers)
 from spikeport.hardware_profiles import parse
 from spikeport.ir import (AvgPool2d, Conv2d, Dense, Flatten, InputEncoding, Network, NeuronModel, Population,
                           Projection, SumPool2d)

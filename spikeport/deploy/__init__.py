@@ -4,9 +4,11 @@ Each pass is a plain function of its own module, testable alone;
 :func:`~spikeport.deploy.pipeline.deploy` strings them together and
 :func:`~spikeport.deploy.pipeline.power` compares chips:
 
-- ``check`` / ``vendor_rules``: the profile's limits, and the Speck and Xylo mappers' rules
+- ``check``: the profile's limits
 - ``quantize`` / ``quantize_chips``: the chip's integer formats (per layer; Loihi; SpiNNaker)
-- ``partition``: neurons onto cores, cores onto chips, and the vendor tool's settings
+- ``partition`` (a package): neurons onto cores, cores onto chips, and the vendor tool's settings
+- ``targets``: per-target plug-ins registered by profile (loihi, spinnaker, speck, xylo, generic):
+  quantizer, how the vendor tool counts, the Speck and Xylo mappers' rules, artifacts
 - ``energy``: dynamic and static energy per layer and in total; ANN baselines
 - ``emit_loihi`` / ``emit_scripts``: the nengo-loihi, PyNN (SpiNNaker) and Brian2 artifacts
 - ``report``: the HTML reports

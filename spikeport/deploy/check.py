@@ -21,8 +21,9 @@ is not checked; reports list the unknown ones):
   against ``chip.neurons`` (or ``core.neurons``), not per layer.
 
 Weight and state precision are the quantization pass's (:mod:`spikeport.deploy.quantize_chips`);
-the vendor mappers' own rules are :mod:`spikeport.deploy.vendor_rules`. Fan-in and fan-out are
-counted without materializing large projections (:func:`spikeport.deploy.partition.analyze`).
+the vendor mappers' own rules are the Speck and Xylo plug-ins' (:mod:`spikeport.deploy.targets`).
+Fan-in and fan-out are counted without materializing large projections
+(:func:`spikeport.deploy.partition.analyze`).
 ``require_fit(violations)`` raises one line naming the fatal ones.
 
 Spikes per step: every chip emits at most one spike per neuron per step, so a population

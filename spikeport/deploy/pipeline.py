@@ -14,9 +14,10 @@
     -> estimate energy (dynamic and static, per layer and in total; CPU/GPU baselines)
     -> emit the artifacts into DIR, atomically
 
-Every stage is a plain function of its own module (check, vendor_rules, quantize_chips,
-partition, energy, emit_*); this module only strings them together. A network that
-does not fit raises :class:`~spikeport.errors.SpikeportError` naming the layer, the
+Every stage is a plain function of its own module (check, quantize_chips, partition, energy,
+emit_*); what differs per chip family (its vendor rules, quantizer, counting and artifacts) is
+its plug-in's (:mod:`spikeport.deploy.targets`); this module only strings them together. A
+network that does not fit raises :class:`~spikeport.errors.SpikeportError` naming the layer, the
 limit and the value before anything is measured or written.
 """
 from __future__ import annotations
@@ -37,6 +38,7 @@ from ..datasets import evaluation_samples
 from ..errors import SpikeportError
 from ..hardware_profiles import Profile, load as load_profile
 from ..ir.io import user_mode
+from .targets import plugin_for
 
 BASELINES = ("cpu", "gpu")
 
@@ -123,18 +125,18 @@ def fit(network, profile: Profile) -> Fitted:
     """Check, quantize and partition; raise one line where the network cannot fit."""
     from .check import check, require_fit
     from .partition import partition
-    from .quantize_chips import quantize_for, warnings as zero_warnings
-    from .vendor_rules import check_vendor
+    from .quantize_chips import warnings as zero_warnings
 
     if not profile.neuromorphic:
         raise SpikeportError(f"target {profile.name!r} is a conventional baseline ({profile.title}); "
                              f"spikeport power reports it beside every chip")
     network.validate()
     violations = list(check(network, profile))
-    vendor_violations, vendor_mapping = check_vendor(network, profile)
+    target = plugin_for(profile)
+    vendor_violations, vendor_mapping = target.vendor_rules(network, profile)
     violations += list(vendor_violations)
     require_fit(violations, profile)
-    deployed, report = quantize_for(network, profile)
+    deployed, report = target.quantize(network, profile)
     part = partition(network, profile)
     return Fitted([v for v in violations if not v.fatal], vendor_mapping, deployed, report, part,
                   list(zero_warnings(report)))
@@ -188,7 +190,7 @@ def counts(network, profile: Profile, part, steps: int) -> tuple:
     on every other target: the partition's counts. A network that sPyNNaker cannot map raises
     its one-line SpikeportError.
     """
-    if profile.backend != "spinnaker":
+    if not plugin_for(profile).vendor_placements:
         return partition_counts(part), []
     backend = _spinnaker_backend()
     if isinstance(backend, ImportError):
@@ -283,7 +285,7 @@ def deploy(network, target, *, data="digits", samples: int | None = 100, steps: 
         _check_out(Path(out), force)
     violations, vmap, deployed, qreport, part, warns = fit(network, profile)
     t_fit = time.perf_counter() - t0
-    missing = _spinnaker_backend() if out is not None and profile.backend == "spinnaker" else None
+    missing = _spinnaker_backend() if out is not None and plugin_for(profile).vendor_placements else None
     if isinstance(missing, ImportError):  # before minutes of measuring: the artifacts could not be written
         raise SpikeportError(f"target {profile.name!r} writes a sPyNNaker script and needs sPyNNaker: "
                              f"pip install 'spikeport[spinnaker]' ({missing})")
@@ -325,23 +327,12 @@ def _check_out(out: Path, force: bool) -> None:
 def _emit(dep: Deployment, tmp: Path, x, y) -> list:
     """The target's artifacts into ``tmp``; returns their paths relative to it."""
     from ..ir import save_network
-    from .emit_scripts import write_brian2, write_spinnaker
+    from .emit_scripts import write_brian2
 
     written = [save_network(dep.deployed, tmp / "network.spk")]
     if dep.deployed is not dep.network:
         written.append(save_network(dep.network, tmp / "network-float.spk"))
-    backend = dep.profile.backend
-    settings = dep.partition.vendor
-    if backend == "nengo-loihi":
-        from .emit_loihi import write_loihi
-        written += write_loihi(dep.network, tmp, x=x, labels=y, steps=dep.steps,
-                               block_shapes=settings.get("block_shape"))
-    elif backend == "spinnaker":
-        sp = tmp / "spinnaker"
-        sp.mkdir()
-        placed = dep.counts.placements if dep.counts is not None else None  # the counts' own: mapped once
-        written += write_spinnaker(dep.network, sp, x=x, labels=y, steps=dep.steps,
-                                   neurons_per_core=settings.get("neurons_per_core"), placements=placed)
+    written += plugin_for(dep.profile).emit(dep, tmp, x, y)  # the target's own: nengo-loihi, sPyNNaker
     br = tmp / "brian2"
     br.mkdir()
     written += write_brian2(dep.deployed, br, x=x, labels=y, steps=dep.steps)

@@ -13,6 +13,7 @@ import numpy as np
 
 from ...errors import SpikeportError
 from ...ir import Network
+from ...ir.lags import relay_depths
 from ...runtimes import loihi as engine
 from ...runtimes.loihi_nengo import build_network, tau_syn
 from .. import common
@@ -34,12 +35,11 @@ def check(network: Network, conv: str, target: str):
 def lags_and_relays(network: Network, analog: bool):
     """Chip-step lag of every population (:func:`common.lags`: Loihi delivers a connection
     one step later) and relays per spiking projection, which pad every path into a
-    population to its lag. An analog projection is a bias switched on at the post
+    population to its lag (:func:`spikeport.ir.lags.relay_depths`, the formula deploy's
+    partitioner counts the relays with). An analog projection is a bias switched on at the post
     population's step ``delay_steps``."""
     lag = common.lags(network)
-    relays = {p.name: lag[p.post] - lag[p.pre] + p.delay_steps - 1 for p in network.projections
-              if not (analog and p.pre == network.input)}
-    return lag, relays
+    return lag, relay_depths(network, lag, analog)
 
 
 def fold_pool_into_conv(ops: list) -> list:
