@@ -83,28 +83,30 @@ def check(network, profile: Profile) -> list:
 
 
 def _fan_checks(out, an, pop, profile):
-    v = profile.value
-    fan_in = an.fan_in(pop.name)
-    limit = v("core.fan_in")
-    if limit is not None and fan_in.size and int(fan_in.max()) > limit:
-        out.append(Violation(pop.name, "fan-in", limit, int(fan_in.max()), "core.fan_in",
-                             f"{int((fan_in > limit).sum())} neurons receive more than {limit} synapses: reduce "
-                             f"each neuron's inputs to {limit} (a smaller kernel, fewer input channels, a sparser "
-                             f"or narrower previous layer), or split the sum over an extra layer"))
-    limit = v("core.input_axons")
-    if limit is not None:
-        axons = an.axon_fan_in(pop.name)
-        if axons.size and int(axons.max()) > limit:
-            out.append(Violation(pop.name, "input axons of one neuron", limit, int(axons.max()),
-                                 "core.input_axons",
-                                 f"a core receives at most {limit} presynaptic neurons and no split of the layer "
-                                 f"lowers one neuron's inputs: reduce them to {limit} or split the sum over an "
-                                 f"extra layer"))
-    limit = v("core.fan_out")
-    if limit is not None:
-        fan_out = an.fan_out(pop.name)
-        if fan_out.size and int(fan_out.max()) > limit:
-            out.append(_fan_out_violation(pop.name, fan_out, limit))
+    """Fan-in, input axons and fan-out of ``pop``'s neurons against the core's limits."""
+    for key, counts, violation in (("core.fan_in", an.fan_in, _fan_in_violation),
+                                   ("core.input_axons", an.axon_fan_in, _axons_violation),
+                                   ("core.fan_out", an.fan_out, _fan_out_violation)):
+        limit = profile.value(key)
+        if limit is None:
+            continue
+        values = counts(pop.name)
+        if values.size and int(values.max()) > limit:
+            out.append(violation(pop.name, values, limit))
+
+
+def _fan_in_violation(name, fan_in, limit):
+    return Violation(name, "fan-in", limit, int(fan_in.max()), "core.fan_in",
+                     f"{int((fan_in > limit).sum())} neurons receive more than {limit} synapses: reduce "
+                     f"each neuron's inputs to {limit} (a smaller kernel, fewer input channels, a sparser "
+                     f"or narrower previous layer), or split the sum over an extra layer")
+
+
+def _axons_violation(name, axons, limit):
+    return Violation(name, "input axons of one neuron", limit, int(axons.max()), "core.input_axons",
+                     f"a core receives at most {limit} presynaptic neurons and no split of the layer "
+                     f"lowers one neuron's inputs: reduce them to {limit} or split the sum over an "
+                     f"extra layer")
 
 
 def _fan_out_violation(name, fan_out, limit):

@@ -50,88 +50,14 @@ TIMINGS = ("barrier", "realtime", "clocked", "event")
 # How input reaches the chip: from the host over its I/O link, or from a sensor on the chip's own interface.
 INPUT_PATHS = ("host", "sensor")
 
-# key: (type, meaning). Types: "int" positive integer, "int0" integer >= 0, "num" positive number,
-# "num0" number >= 0, "ints" list of positive integers.
-SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
-    "time": {
-        "dt_s": ("num", "the chip's tick in seconds: one network step per dt_s on a real-time, clocked or "
-                        "sensor-paced chip; the network's own dt on a barrier-synchronized chip, which steps "
-                        "as fast as its busiest core allows (see the time model)"),
-        "sync_s": ("num0", "time of the end-of-step barrier (synchronization and runtime housekeeping), s"),
-        "synop_s": ("num0", "core time per synaptic operation, s"),
-        "neuron_s": ("num0", "core time per neuron update, s"),
-        "spike_s": ("num0", "core time to emit one spike (generate and send its message), s"),
-        "message_s": ("num0", "core time to receive one spike message (before its synapses), s"),
-        "call_s": ("num0", "a conventional device's fixed time per call (framework dispatch, kernel launches), s"),
-        "op_s": ("num0", "a conventional device's time per MAC or add of a call's arithmetic, s"),
-        "layer_s": ("num0", "a conventional device's time per layer of a call (the kernels one layer launches "
-                            "and their dispatch), s"),
-        "byte_s": ("num0", "a conventional device's time per byte moved between its memory and its cores "
-                           "(1 / memory bandwidth), s"),
-        "host_step_s": ("num0", "host time per step when the host streams input spikes to the chip every step "
-                                "(the host link's round trip), s"),
-    },
-    "io": {
-        "input_spike_j": ("num0", "energy to bring one input spike onto the chip (a packet from the host, or "
-                                  "an event from the sensor interface), J"),
-        "input_spike_s": ("num0", "time per input spike on the link into the chip (serial within a step), s"),
-        "input_value_j": ("num0", "energy to write one input value (a bias or current) into the chip, J"),
-        "input_value_s": ("num0", "time per input value written into the chip, s"),
-    },
-    "core": {
-        "neurons": ("int", "neurons (compartments) per core"),
-        "input_axons": ("int", "distinct presynaptic sources a core can receive"),
-        "output_axons": ("int", "output axons per core (one per neuron per target core)"),
-        "fan_in": ("int", "synaptic inputs per neuron"),
-        "fan_out": ("int", "targets per neuron"),
-        "synapse_memory_bits": ("int", "synapse memory per core in bits"),
-        "synapse_overhead_bits": ("num0", "synapse memory bits per used input axon besides its synapses "
-                                          "(per block of synapse_block synapses where the chip gives one)"),
-        "synapse_block": ("int", "synapses per synapse-memory block of one input axon; each block carries "
-                                 "synapse_overhead_bits and is rounded up to whole synapse_word_bits words"),
-        "synapse_word_bits": ("int", "width of a synapse-memory word; blocks are rounded up to whole words"),
-        "synapse_entry_bits": ("int0", "bits per stored synapse besides the weight (index, delay, tag)"),
-        "weight_words": ("ints", "stored weights per core (kernel memory of a convolutional core): one value "
-                                 "for every core, or one per core where cores differ"),
-        "neuron_words": ("ints", "neuron states per core (neuron memory of a convolutional core): one value "
-                                 "for every core, or one per core where cores differ"),
-        "kernel_max": ("int", "largest convolution kernel side"),
-        "strides": ("ints", "convolution strides the core supports"),
-        "channels_max": ("int", "largest number of input or output channels of a core"),
-        "destinations": ("int", "target layers (cores) one core can send to"),
-    },
-    "chip": {
-        "cores": ("int", "neuron cores per chip"),
-        "neurons": ("int", "neurons per chip (where the chip limits them as a whole)"),
-        "inputs": ("int", "input channels per chip"),
-        "outputs": ("int", "output neurons per chip"),
-        "chips_max": ("int", "chips in the largest system one deployment may use"),
-    },
-    "precision": {
-        "weight_bits": ("int", "bits of a weight: sign included, except with quantization 'spinnaker', where "
-                                   "the sign is the synapse type and these are the magnitude's bits"),
-        "weight_values_max": ("int", "distinct weight values one neuron can receive (TrueNorth: one per axon "
-                                     "type, the types shared by all neurons of a core)"),
-        "weight_exponent_min": ("num0", "smallest shared weight exponent, as a non-negative offset"),
-        "weight_exponent_max": ("num0", "largest shared weight exponent"),
-        "state_bits": ("int", "bits of the membrane state (sign included)"),
-        "threshold_bits": ("int", "bits of the threshold mantissa"),
-        "delay_steps_max": ("int", "longest synaptic delay in steps"),
-    },
-    "energy": {
-        "synop_j": ("num0", "energy of one synaptic operation (one spike over one synapse), J"),
-        "neuron_update_j": ("num0", "energy of one neuron update (one neuron, one step), J"),
-        "spike_j": ("num0", "energy of routing one spike (packet) out of its core, J"),
-        "mac_j": ("num0", "energy of one multiply-accumulate (conventional baselines), J"),
-        "static_core_w": ("num0", "static power of one used core, W"),
-        "static_chip_w": ("num0", "static power of one used chip, W"),
-        "step_j": ("num0", "energy per time step not tied to events: the barrier and the runtime's per-step "
-                           "work on the chip, J"),
-        "active_w": ("num0", "a conventional device's power above idle while it runs a network, W"),
-        "runtime_chip_w": ("num0", "power of a chip's management cores (Loihi's embedded x86) while a network "
-                                   "runs, above idle, per chip, W"),
-    },
-}
+# key: (type, meaning), per table: schema/keys.toml (types: "int" positive integer, "int0" integer >= 0,
+# "num" positive number, "num0" number >= 0, "ints" list of positive integers).
+def _read_schema() -> dict:
+    with open(HERE / "schema" / "keys.toml", "rb") as f:
+        return {table: {k: tuple(v) for k, v in keys.items()} for table, keys in tomllib.load(f).items()}
+
+
+SCHEMA: dict[str, dict[str, tuple[str, str]]] = _read_schema()
 # Every profile states these, as a value or as unknown, so that reports can name what is missing.
 REQUIRED = ("time.dt_s", "energy.synop_j", "energy.neuron_update_j", "energy.spike_j",
             "energy.static_core_w", "energy.static_chip_w")
