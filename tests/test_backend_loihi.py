@@ -1,9 +1,10 @@
-"""The nengo-loihi backend against the reference executor.
+"""The nengo-loihi backend's own behaviour: relays, convolutions (shared weights, pooling folded
+in), block shapes and the mapping, the vectorized spike routing, register overflow, user errors.
 
-On nengo-loihi's floating-point model (target "simreal") the lowering must reproduce the
-graph spike for spike: that checks latency removal, relays, biases, inputs, v_init, leak,
-synaptic filter and refractory period. On the fixed-point emulator (target "sim") the
-differences left are Loihi's precision, and a converted digits network must still agree.
+Against the reference executor on every network case: tests/test_conformance.py (on nengo-loihi's
+floating-point model, target "simreal", spike for spike with reset to zero: latency removal,
+relays, biases, inputs, v_init, leak, synaptic filter, refractory period, delays; on the chip
+emulator, target "sim", within the bar of Loihi's precision; what it refuses).
 """
 import dataclasses
 
@@ -13,7 +14,7 @@ import pytest
 from conftest import conv_network, overflow_network, small_network
 from spikeport.backends import get_backend, reference
 from spikeport.errors import SpikeportError
-from spikeport.ir import (AvgPool2d, Conv2d, Dense, FixedPoint, Flatten, InputEncoding, Network, NeuronModel,
+from spikeport.ir import (AvgPool2d, Conv2d, Dense, Flatten, InputEncoding, Network, NeuronModel,
                           Population, Projection, SumPool2d)
 
 loihi = pytest.importorskip("spikeport.backends.loihi")
@@ -41,29 +42,6 @@ def assert_same_spikes(act, ref, net):
             np.testing.assert_array_equal(act.synops[name], ref.synops[name], err_msg=name)
 
 
-SMALL = [dict(encoding="analog"), dict(encoding="poisson"), dict(encoding="regular", neuron="lif"),
-         dict(encoding="analog", neuron="lif", syn=0.8), dict(encoding="regular", syn=0.7, refractory=2),
-         dict(encoding="analog", refractory=3, delay=2), dict(encoding="poisson", neuron="lif", delay=3),
-         dict(encoding="analog", syn=0.9, in_delay=2), dict(encoding="regular", in_delay=2, delay=1)]
-
-
-@pytest.mark.parametrize("kw", SMALL, ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()))
-def test_lowering_is_the_graph_spike_for_spike_without_discretization(kw):
-    kw = dict(kw)
-    in_delay = kw.pop("in_delay", 0)
-    net = small_network(**kw)
-    net.projections[0].delay_steps = in_delay            # input -> h
-    net = zero_reset(net)
-    x = np.random.default_rng(1).random((4, 12)).astype(np.float32)
-    names = spiking(net)
-    ref = reference.run(net, x, 30, checkpoints=[10, 20], seed=3, record_trains=names)
-    act = loihi.run(net, x, 30, checkpoints=[10, 20], seed=3, record_trains=names, target="simreal")
-    assert act.backend == "nengo-loihi" and act.checkpoints == [10, 20, 30]
-    assert ref.population_spikes["out"].sum() > 20
-    assert_same_spikes(act, ref, net)
-    assert any(n.startswith("target simreal") for n in act.notes)
-
-
 @pytest.mark.parametrize("encoding", ["regular", "analog"])
 def test_relays_equalize_a_residual_path(encoding):
     # input -> out skips c: on spiking input the direct path is padded by a relay population
@@ -74,46 +52,6 @@ def test_relays_equalize_a_residual_path(encoding):
     assert_same_spikes(act, ref, net)
     relays = [n for n in act.notes if n.startswith("delays:")]
     assert bool(relays) == (encoding == "regular")
-
-
-def test_initial_membrane_is_written_not_left_random():
-    net = zero_reset(small_network(encoding="regular"))
-    x = np.random.default_rng(4).random((3, 12)).astype(np.float32)
-    net.population("h").v_init = np.linspace(-0.5, 0.9, 9).astype(np.float32)
-    ref = reference.run(net, x, 20, record_trains=["h", "out"])
-    act = loihi.run(net, x, 20, record_trains=["h", "out"], target="simreal")
-    assert_same_spikes(act, ref, net)
-    # on the chip too: the per-neuron v_init changes first spikes as the graph says
-    fixed = loihi.run(net, x, 20, record_trains=["h"])
-    first_ref = ref.spike_trains["h"].argmax(axis=1)
-    assert (fixed.spike_trains["h"].argmax(axis=1) == first_ref).mean() >= 0.95
-
-
-@pytest.mark.parametrize("kw", [dict(encoding="analog"), dict(encoding="regular", neuron="lif", syn=0.8),
-                                dict(encoding="poisson", refractory=2)], ids=["analog", "lif-syn", "refractory"])
-def test_fixed_point_emulator_is_close_and_says_why(kw):
-    net = zero_reset(small_network(**kw))
-    x = np.random.default_rng(5).random((8, 12)).astype(np.float32)
-    ref = reference.run(net, x, 40, record_counts=True)
-    act = loihi.run(net, x, 40)
-    for name in spiking(net):
-        diff = np.abs(act.neuron_counts[name] - ref.neuron_counts[name]).sum()
-        assert diff <= 0.02 * ref.neuron_counts[name].sum() + 2, name
-    notes = " ".join(act.notes)
-    for what in ("nengo-loihi mapping:", "latency:", "threshold:", "precision:", "time: build"):
-        assert what in notes
-    assert "reset:" not in notes  # reset to zero is Loihi's own
-
-
-def test_subtractive_reset_is_named_and_changes_counts():
-    net = small_network(encoding="analog")            # reset by subtraction, strongly driven
-    x = np.random.default_rng(1).random((5, 12)).astype(np.float32)
-    ref = reference.run(net, x, 40, record_counts=True)
-    act = loihi.run(net, x, 40, target="simreal")
-    assert any(n.startswith("reset: Loihi resets the membrane to 0") for n in act.notes)
-    assert act.neuron_counts["h"].sum() < ref.neuron_counts["h"].sum()  # overshoots are lost
-    same = loihi.run(zero_reset(small_network(encoding="analog")), x, 40, target="simreal")
-    np.testing.assert_array_equal(same.neuron_counts["h"], act.neuron_counts["h"])
 
 
 def conv_chain(encoding, rate, size, in_conv, ab_ops, b_shape, out_w):
@@ -282,15 +220,10 @@ def test_a_layer_too_wide_for_one_core_is_tiled_by_counting_its_input_axons():
 
 
 def test_user_errors_are_one_line():
+    # a fixed-point, recurrent or unrealizable network (reset_amount, v > theta, several spikes per
+    # step): tests/test_conformance.py
     net = small_network()
     x = np.zeros((2, 12), np.float32)
-    fixed = dataclasses.replace(net, fixed_point=FixedPoint())
-    with pytest.raises(SpikeportError, match="simulates floating-point networks"):
-        loihi.run(fixed, x, 10)
-    rec = small_network(delay=1)
-    rec.projections.append(Projection("out->h", "out", "h", [Dense(np.ones((9, 4), np.float32))], delay_steps=1))
-    with pytest.raises(SpikeportError, match="feed-forward networks only"):
-        loihi.run(rec, x, 10)
     with pytest.raises(SpikeportError, match="conv must be one of"):
         loihi.run(net, x, 10, conv="dense")
     with pytest.raises(SpikeportError, match="no spiking population named 'input'"):
@@ -304,20 +237,11 @@ def test_user_errors_are_one_line():
 
 # ---------------------------------------------------------------------------- a trained network
 
-# the converted digits network's agreement with the reference: tests/test_backends.py (every backend)
+# the converted digits network: tests/test_backends.py (analog input, through validate) and
+# tests/test_conformance.py (regular and poisson input), on every backend
 
 
-def test_converted_digits_network_with_poisson_input(digits_conv_snn):
-    net, ds = digits_conv_snn
-    net = dataclasses.replace(net, populations=[dataclasses.replace(p, encoding=InputEncoding("poisson", 1000.0))
-                                                if p.is_input else p for p in net.populations])
-    x = ds.x("test")[:60]
-    ref = reference.run(net.validate(), x, 32, seed=7)
-    act = loihi.run(net, x, 32, seed=7)
-    assert (act.predictions[:, -1] == ref.predictions[:, -1]).mean() >= 0.9
-    # the input spikes are the reference's, spike for spike
-    np.testing.assert_array_equal(act.population_spikes["input"], ref.population_spikes["input"])
-
+# ---------------------------------------------------------------------------- overflow
 
 def test_register_overflow_is_named_with_its_layer_and_samples():
     net, x = overflow_network()

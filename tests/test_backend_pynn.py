@@ -1,5 +1,11 @@
-"""The PyNN backends: pynn-nest against the reference executor, spike for spike, and the
-spinnaker backend's mapping on a virtual SpiNN-5 board (placements, the standalone script)."""
+"""The PyNN backends' own behaviour: pynn-nest's options (PyNN projections, copies), the shared
+PyNN lowering on pyNN.nest, its user errors, and the spinnaker backend's mapping on a virtual
+SpiNN-5 board (placements, the standalone script).
+
+pynn-nest against the reference executor on every network case (neuron variants, encodings,
+delays, residual paths, batches, a trained digits network), what it realizes approximately
+(reset by subtraction with a synaptic current or refractory steps) and what it refuses:
+tests/test_conformance.py."""
 import json
 import os
 import subprocess
@@ -33,49 +39,6 @@ def assert_same(net, x, steps, checkpoints=None, **kw):
         np.testing.assert_array_equal(act.synops[name], ref.synops[name], err_msg=name)
     assert sum(int(c.sum()) for c in ref.neuron_counts.values()) > 50  # the networks do spike
     return ref, act
-
-
-CASES = {
-    "if-zero": dict(reset="zero"),
-    "if-subtract": dict(reset="subtract"),
-    "lif-zero": dict(neuron="lif", reset="zero"),
-    "lif-subtract": dict(neuron="lif", reset="subtract"),
-    "if-zero-refractory": dict(reset="zero", refractory=2),
-    "lif-zero-refractory": dict(neuron="lif", reset="zero", refractory=1),
-    "if-synaptic-current": dict(reset="zero", syn=0.8),
-    "lif-synaptic-current-delay": dict(neuron="lif", reset="zero", syn=0.7, delay=2),
-    "delay-3-subtract": dict(reset="subtract", delay=3),
-    "poisson": dict(reset="zero", encoding="poisson"),
-    "regular-subtract-delay": dict(reset="subtract", encoding="regular", delay=1),
-    "poisson-synaptic-current": dict(reset="zero", syn=0.8, encoding="poisson"),
-}
-
-
-@pytest.mark.parametrize("case", list(CASES))
-def test_small_networks_spike_for_spike(case):
-    x = np.random.default_rng(1).random((7, 12)).astype(np.float32)
-    # 7 samples, 3 side by side: three batches in one NEST run, so state set-up between batches counts too
-    ref, act = assert_same(small_network(**CASES[case]), x, 40, copies=3)
-    notes = " ".join(act.notes)
-    assert "lag" in notes
-    if CASES[case].get("syn"):
-        assert "cannot reset a synaptic current" in notes  # the decay between batches is named
-
-
-@pytest.mark.parametrize("encoding, delay", [("regular", 0), ("poisson", 2), ("analog", 0), ("analog", 1)])
-def test_conv_with_residual_path_spike_for_spike(encoding, delay):
-    # input -> c -> out plus input -> out: delays are padded so that both paths arrive aligned
-    x = np.random.default_rng(2).random((5, 2, 8, 8)).astype(np.float32)
-    assert_same(conv_network(encoding=encoding, delay=delay), x, 30, copies=2)
-
-
-@pytest.mark.parametrize("syn", [None, 0.6])
-def test_delayed_analog_input_flows_from_its_delay(syn):
-    # an analog projection with delay 2 delivers nothing in steps 0 and 1 (s_pre[t < 0] = 0)
-    net = small_network(reset="subtract" if syn is None else "zero", syn=syn)
-    net.projections[0].delay_steps = 2
-    x = np.random.default_rng(6).random((5, 12)).astype(np.float32)
-    assert_same(net.validate(), x, 30, copies=2)
 
 
 def test_pynn_projections_build_the_same_network():
@@ -128,37 +91,15 @@ def test_copies_do_not_change_the_result():
         np.testing.assert_array_equal(one.neuron_counts[name], six.neuron_counts[name])
 
 
-def test_subtraction_with_synaptic_current_is_reset_to_zero_and_named():
-    """No NEST cell subtracts and has a synaptic current: the lowering resets to zero. NEST
-    then realizes exactly the reset-to-zero network, and the note says so."""
-    x = np.random.default_rng(5).random((7, 12)).astype(np.float32)
-    sub = small_network(reset="subtract", syn=0.8)
-    act = pynn_nest.run(sub, x, 40, record_counts=True)
-    assert any("reset by subtraction with a synaptic current" in n for n in act.notes)
-    zero = reference.run(small_network(reset="zero", syn=0.8), x, 40, record_counts=True)
-    for name in zero.neuron_counts:
-        np.testing.assert_array_equal(act.neuron_counts[name], zero.neuron_counts[name])
-    # and the difference to the graph's own semantics is real (measured: 12 of 63 hidden counts differ)
-    ref = reference.run(sub, x, 40, record_counts=True)
-    assert (act.neuron_counts["h"] != ref.neuron_counts["h"]).any()
-
-
-def test_refractory_subtraction_is_named():
-    act = pynn_nest.run(small_network(reset="subtract", refractory=2), np.full((2, 12), 0.5, np.float32), 20)
-    assert any("keeps integrating input while refractory" in n for n in act.notes)
-
-
-# ---------------------------------------------------------------------------- digits
-
-# the converted digits network's agreement with the reference: tests/test_backends.py (every backend)
+# the converted digits network: tests/test_backends.py (analog input, through validate) and
+# tests/test_conformance.py (regular and poisson input), on every backend
 
 
 # ---------------------------------------------------------------------------- errors
 
 def test_user_errors_are_one_line():
-    from spikeport.deploy import quantize
-    from spikeport.ir import FixedPoint
-
+    # a fixed-point, recurrent or unrealizable network (reset_amount, v > theta, several spikes per
+    # step): tests/test_conformance.py
     net = small_network()
     x = np.zeros((1, 12), np.float32)
     with pytest.raises(SpikeportError, match="connect must be"):
@@ -167,10 +108,6 @@ def test_user_errors_are_one_line():
         pynn_nest.run(net, x, 5, copies=0)
     with pytest.raises(TypeError):
         pynn_nest.run(net, x, 5, device="cuda")
-    fixed, _ = quantize(net, FixedPoint(weight_bits=8, state_bits=16))
-    with pytest.raises(SpikeportError, match="fixed-point") as err:
-        pynn_nest.run(fixed, x, 5)
-    assert "\n" not in str(err.value)
 
 
 # ---------------------------------------------------------------------------- spinnaker
