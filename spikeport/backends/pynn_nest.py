@@ -11,7 +11,7 @@ spiking, spikes in flight arrive after it), and is slower (bench/RESULTS.md).
 
 What is exact (spike for spike against the reference executor, every neuron's count,
 the predictions at every checkpoint with the membrane tie rule, first spikes and
-synaptic operations; tests/test_backend_pynn.py):
+synaptic operations; tests/test_conformance.py):
 
 - IF and LIF neurons, reset to zero (``iaf_psc_delta``, exact integration with tau_m =
   -1/ln(decay) steps), refractory steps (NEST holds v at V_reset and drops input, as the

@@ -55,7 +55,7 @@ Exact: nothing is lost in the lowering
 On ``target="simreal"`` (nengo-loihi's model in floating point) every population's
 spike trains equal the reference executor's, spike for spike, for IF and LIF neurons,
 synaptic filters, refractory periods, per-neuron v_init, delays, residual paths and all
-three encodings (tests/test_backend_loihi.py), when the graph resets to zero.
+three encodings (tests/test_conformance.py), when the graph resets to zero.
 
 - Latency: Loihi delivers every connection one step after the spike, so a population at
   depth L lags the graph by L steps (``common.lags``). The run lasts steps +
