@@ -92,16 +92,13 @@ def convert(model, calibration=None, *, labels=None, for_steps: int | None = Non
     from .models.training import TrainedModel
     from .passes.adjust import adjust
 
+    trained = isinstance(model, TrainedModel)
+    check_adjustments(model.meta.get("method", "relu") if trained else "relu", for_steps=for_steps, l4=l4,
+                      l4_sigma=l4_sigma, l4_alpha=l4_alpha, calibrate=calibrate, calib_samples=calib_samples,
+                      labelled=labels is not None or calibration is None)
     net = convert_model(model, calibration, data_dir=data_dir, **options)
     if not (l4 or calibrate):
         return net
-    trained = isinstance(model, TrainedModel)
-    method = model.meta.get("method", "relu") if trained else "relu"
-    if method not in ("relu", "qcfs"):
-        raise SpikeportError(f"--l4 and --calibrate adjust rate-converted networks (relu, qcfs); a {method} model "
-                             f"was trained for its own spiking network")
-    if calib_samples < 1:
-        raise SpikeportError(f"--calib-samples must be at least 1, got {calib_samples}")
     if calibration is None:
         from .datasets import load_dataset
 
@@ -114,6 +111,23 @@ def convert(model, calibration=None, *, labels=None, for_steps: int | None = Non
     if notes is not None:
         notes.extend(lines)
     return net
+
+
+def check_adjustments(method: str, *, for_steps=None, l4=None, l4_sigma="l4", l4_alpha=1.0, calibrate=None,
+                      calib_samples: int = 512, labelled: bool = True) -> None:
+    """Before any work, :func:`convert`'s adjustment options for a model of ``method``: one clear error
+    where they do not make sense (the command line calls it before it loads any data)."""
+    from .models.methods import RATE_CONVERTED
+    from .passes.adjust import check
+
+    if not (l4 or calibrate):
+        return
+    if method not in RATE_CONVERTED:
+        raise SpikeportError(f"--l4 and --calibrate adjust rate-converted networks ({', '.join(RATE_CONVERTED)}); "
+                             f"a {method} model was trained for its own spiking network")
+    if calib_samples < 1:
+        raise SpikeportError(f"--calib-samples must be at least 1, got {calib_samples}")
+    check(for_steps, l4=l4, l4_sigma=l4_sigma, l4_alpha=l4_alpha, calibrate=calibrate, labelled=labelled)
 
 
 def rate_model_accuracy(network, x, y):

@@ -201,3 +201,17 @@ def overflow_network():
     x = np.ones((3, n), np.float32)
     x[1] = 0.0
     return net, x
+
+
+@pytest.fixture(scope="module")
+def frozen_heap():
+    """Brian2 calls gc.collect() in every Network.run, which walks every object the session holds
+    (tenths of a second a run once torch, NEST and nengo are loaded: most of a small network's run).
+    The objects alive before the module are frozen out of that walk (gc.freeze); what the module
+    makes is collected as ever. Modules that run Brian2 many times use it (autouse there)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    yield
+    gc.unfreeze()

@@ -6,7 +6,6 @@ encodings, delays, convolutions, segments, a trained digits network) and what it
 tests/test_conformance.py. The tests use Brian2's numpy target (no compiler); the cython
 target is the slow test.
 """
-import gc
 
 import numpy as np
 import pytest
@@ -18,15 +17,7 @@ from spikeport.errors import SpikeportError
 brian = pytest.importorskip("spikeport.backends.brian")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _frozen_heap():
-    """Brian2 calls gc.collect() in every Network.run, which walks every object the session holds
-    (tenths of a second a run once torch, NEST and nengo are loaded); the objects alive before this
-    module are frozen out of that walk (gc.freeze), what the module makes is collected as ever."""
-    gc.collect()
-    gc.freeze()
-    yield
-    gc.unfreeze()
+pytestmark = pytest.mark.usefixtures("frozen_heap")  # Brian2 runs many times here (conftest)
 
 
 def spiking(net):

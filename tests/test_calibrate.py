@@ -7,6 +7,7 @@ import pytest
 
 from conftest import conv_network, run_cli, small_network
 from spikeport.backends.reference import run
+from spikeport.errors import SpikeportError
 from spikeport.ir import Dense, InputEncoding, Network, NeuronModel, Population, Projection
 from spikeport.models.calibrate import l4_adjust, rate_model
 from spikeport.passes.calibrate import calibrate_bias, calibrate_membrane, calibrate_weights, choose_l4_alpha
@@ -255,3 +256,28 @@ def test_validate_names_the_broken_layer(tmp_path, digits_model_file):
         assert r.returncode == 0, r.stderr
         assert json.loads(out.read_text())["diagnosis"]["first_bad"] == first_bad, r.stdout
     assert "first layer where agreement drops: fc2" in r.stdout
+
+
+def test_api_convert_adjusts_and_checks_its_options_before_any_work(digits_model, monkeypatch):
+    """spikeport.convert includes the L4 adjustment and calibration (what `spikeport convert` runs);
+    options that cannot apply are refused before the model is converted."""
+    import spikeport
+    from spikeport import models
+
+    ds = spikeport.load_dataset("digits")
+    notes = []
+    net = spikeport.convert(digits_model, ds.x("train"), labels=ds.y("train"), for_steps=4, calibrate="bias",
+                            calib_samples=100, notes=notes)
+    assert [a["method"] for a in net.metadata["conversion"]["adjustments"]] == ["bias-calibration"]
+    assert len(notes) == 1 and notes[0].startswith("bias calibration towards the ANN (T = 4, 100 samples)")
+
+    def never(*args, **kwargs):
+        raise AssertionError("converted before the options were checked")
+
+    monkeypatch.setattr(models, "convert", never)
+    for kwargs, message in ((dict(l4="scale"), "give --for-steps T"),
+                            (dict(calibrate="bias", for_steps=4, calib_samples=0), "--calib-samples must be at least 1"),
+                            (dict(calibrate="offset", for_steps=4), "unknown calibration 'offset'"),
+                            (dict(l4="scale", l4_alpha="auto", for_steps=4), "no labels y")):
+        with pytest.raises(SpikeportError, match=message):
+            spikeport.convert(digits_model, ds.x("train"), **kwargs)

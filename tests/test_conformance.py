@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import gc
 from typing import Callable
 
 import numpy as np
@@ -345,16 +344,7 @@ CASES.update({
 
 # ---------------------------------------------------------------------------- running a cell
 
-@pytest.fixture(scope="module", autouse=True)
-def _frozen_heap():
-    """Brian2 calls gc.collect() in every Network.run, which walks every object the session holds
-    (about 0.3 s a run with torch, NEST and nengo loaded: most of a small network's run). The
-    objects alive before this module are frozen out of the collector's walk (gc.freeze); what the
-    module makes is collected as ever."""
-    gc.collect()
-    gc.freeze()
-    yield
-    gc.unfreeze()
+pytestmark = pytest.mark.usefixtures("frozen_heap")  # Brian2 runs many times here (conftest)
 
 
 _REFERENCE = {}

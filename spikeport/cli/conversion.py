@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import SpikeportError
+from ..models.methods import RATE_CONVERTED
 
 from .common import calibration_data, load_graph, model_file, named_data, noting_warnings, progress_bar
 
@@ -47,8 +48,7 @@ def cmd_convert(args) -> int:
     if model is None:
         return convert_pytorch(args)
     method = model.meta.get("method", "relu")
-    rate_converted = method in ("relu", "qcfs")
-    check_adjust_options(args, rate_converted, method)
+    check_adjust_options(args, method)
     if args.data is not None:
         if args.dataset is not None:
             raise SpikeportError("--data and --dataset both name the calibration samples: give one")
@@ -78,7 +78,7 @@ def cmd_convert(args) -> int:
                              f"(its options: {', '.join(flags.get(k, k) for k in allowed) or 'none'})")
     net, out, adjusted = convert_and_save(args, model, ds, meta, options)
     conv = net.metadata["conversion"]
-    if rate_converted:
+    if method in RATE_CONVERTED:
         scales = ", ".join(f"{k} {v:.3g}" for k, v in conv["scales"].items())
         p = conv["percentile"]
         print(f"converted {args.model} -> {out} ({conv['norm']} normalization{'' if p is None else f', p = {p:g}'}, "
@@ -126,16 +126,15 @@ def convert_pytorch(args) -> int:
     return 0
 
 
-def check_adjust_options(args, rate_converted: bool = True, method: str = "relu") -> None:
+def check_adjust_options(args, method: str = "relu") -> None:
     """Before any work: the adjustment options make sense together (and with the model's method)."""
+    from ..api import check_adjustments
+
     if args.norm == "l4":  # the design's NORM list: percentile normalization with the L4 adjustment
         args.norm, args.l4 = "percentile", args.l4 or "scale"
-    if (args.l4 or args.calibrate) and not rate_converted:
-        raise SpikeportError(f"--l4 and --calibrate adjust rate-converted networks (relu, qcfs); a {method} model "
-                             f"was trained for its own spiking network")
     if args.l4 or args.calibrate:
-        if args.for_steps is None:
-            raise SpikeportError("--l4 and --calibrate are made for one number of steps: give --for-steps T")
+        check_adjustments(method, for_steps=args.for_steps, l4=args.l4, l4_sigma=args.l4_sigma,
+                          l4_alpha=args.l4_alpha, calibrate=args.calibrate, calib_samples=args.calib_samples)
         return
     stray = [opt for opt, value, default in (("--for-steps", args.for_steps, None),
                                              ("--l4-sigma", args.l4_sigma, "l4"),

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SpikeportError
-from ..runtimes import install, script_text
+from ..runtimes import install, installed, script_text
 
 BRIAN2_SCRIPT = "run_brian2.py"
 BRIAN2_JSON = "brian2_network.json"
@@ -52,7 +52,7 @@ PLACEMENTS_RUN = "placements_run.json"
 
 def write_brian2(network, out_dir, *, x=None, labels=None, steps: int = 100, seed: int = 0) -> list[Path]:
     """Write a standalone Brian2 script and its data into ``out_dir``; returns the paths of the
-    script and its two data files (``spikeport_runtime/``, the engine, is written beside them).
+    script, its two data files and ``spikeport_runtime/`` (the engine) beside them.
 
     x : samples (samples, *input_shape) stored with the script (analog: each receiving
         population's current; spiking: the reference executor's input trains for ``seed``)
@@ -86,15 +86,15 @@ def write_brian2(network, out_dir, *, x=None, labels=None, steps: int = 100, see
     np.savez_compressed(paths[2], **arrays)
     paths[0].write_text(script_text(BRIAN2_SCRIPT))
     paths[0].chmod(0o755)
-    install(out, "brian2_engine")
-    return paths
+    return paths + install(out, "brian2_engine")
 
 
 # ---------------------------------------------------------------------------- spinnaker
 
 def write_spinnaker(network, out_dir, *, x=None, labels=None, steps: int = 100, neurons_per_core=None,
                     seed: int = 0, placements: dict | None = None) -> list[Path]:
-    """Write the SpiNNaker artifacts into ``out_dir``; returns the paths written.
+    """Write the SpiNNaker artifacts into ``out_dir``; returns the paths written (the runtime
+    :func:`spikeport.backends.spinnaker.write_script` copies included).
 
     ``run_spinnaker.py``, ``network.json`` and ``network.npz``: the standalone PyNN script of
     :func:`spikeport.backends.spinnaker.write_script` for a real machine (it records the
@@ -139,4 +139,4 @@ def write_spinnaker(network, out_dir, *, x=None, labels=None, steps: int = 100, 
                     "extensions); sPyNNaker's system cores are listed under other.system, not counted"}
     path = out / PLACEMENTS
     path.write_text(json.dumps(body, indent=1) + "\n")
-    return [script, out / "network.json", out / "network.npz", path]
+    return [script, out / "network.json", out / "network.npz", path] + installed(out, "pynn_engine")

@@ -336,7 +336,6 @@ def _emit(dep: Deployment, tmp: Path, x, y) -> list:
     br = tmp / "brian2"
     br.mkdir()
     written += write_brian2(dep.deployed, br, x=x, labels=y, steps=dep.steps)
-    written += [p for p in tmp.rglob("*") if p.is_file() and "spikeport_runtime" in p.relative_to(tmp).parts]
     return sorted({str(Path(p).relative_to(tmp)) for p in written})
 
 

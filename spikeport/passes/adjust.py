@@ -11,8 +11,25 @@ from .calibrate import calibrate_bias, calibrate_membrane, calibrate_weights, ch
 CALIBRATIONS = ("bias", "membrane", "weights")
 
 
+def check(steps: int | None, *, l4: str | None = None, l4_sigma: str = "l4", l4_alpha: float | str = 1.0,
+          calibrate: str | None = None, labelled: bool = True) -> None:
+    """Before any work: the adjustment options make sense (one clear error otherwise)."""
+    if not (l4 or calibrate):
+        return
+    if steps is None:
+        raise SpikeportError("--l4 and --calibrate are made for one number of steps: give --for-steps T")
+    if l4 is not None and l4 not in L4_MODES:
+        raise SpikeportError(f"unknown L4 adjustment mode {l4!r} (known: {', '.join(L4_MODES)})")
+    if l4_sigma not in SIGMAS:
+        raise SpikeportError(f"unknown sigma {l4_sigma!r} (known: {', '.join(SIGMAS)})")
+    if calibrate is not None and calibrate not in CALIBRATIONS:
+        raise SpikeportError(f"unknown calibration {calibrate!r} (known: {', '.join(CALIBRATIONS)})")
+    if not labelled and l4 and l4_alpha == "auto":
+        raise SpikeportError("--l4-alpha auto chooses by accuracy on the calibration samples: they have no labels y")
+
+
 def adjust(net, x, y=None, steps: int | None = None, *, l4: str | None = None, l4_sigma: str = "l4",
-           l4_alpha: float | str = 1.0, calibrate: str | None = None, module=None, data_name: str | None = None):
+           l4_alpha: float | str = 1.0, calibrate: str | None = None, module=None):
     """``net`` adjusted for T = ``steps`` on calibration samples ``x`` (labels ``y``, needed only for
     ``l4_alpha="auto"``). Returns (network, lines).
 
@@ -22,19 +39,9 @@ def adjust(net, x, y=None, steps: int | None = None, *, l4: str | None = None, l
     from; Li et al.'s target, right also where the ANN is not the graph's rate model, as with QCFS),
     or towards the network's rate model where ``module`` is None.
     """
+    check(steps, l4=l4, l4_sigma=l4_sigma, l4_alpha=l4_alpha, calibrate=calibrate, labelled=y is not None)
     if not (l4 or calibrate):
         return net, []
-    if steps is None:
-        raise SpikeportError("--l4 and --calibrate are made for one number of steps: give --for-steps T")
-    if l4 is not None and l4 not in L4_MODES:
-        raise SpikeportError(f"unknown L4 adjustment mode {l4!r} (known: {', '.join(L4_MODES)})")
-    if l4_sigma not in SIGMAS:
-        raise SpikeportError(f"unknown sigma {l4_sigma!r} (known: {', '.join(SIGMAS)})")
-    if calibrate is not None and calibrate not in CALIBRATIONS:
-        raise SpikeportError(f"unknown calibration {calibrate!r} (known: {', '.join(CALIBRATIONS)})")
-    if y is None and l4 and l4_alpha == "auto":
-        raise SpikeportError(f"--l4-alpha auto chooses by accuracy on the calibration samples: "
-                             f"{data_name or 'they'} {'has' if data_name else 'have'} no labels y")
     n, lines = len(x), []
     if l4:
         alpha = l4_alpha

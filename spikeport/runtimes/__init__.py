@@ -31,17 +31,24 @@ def write_json(path, data, fail) -> None:
         raise fail("cannot write %s: %s" % (path, exc))
 
 
+def installed(out_dir, *modules):
+    """The paths :func:`install` writes for ``modules`` into ``out_dir``."""
+    from pathlib import Path
+
+    return [Path(out_dir) / PACKAGE / (name + ".py") for name in dict.fromkeys(("__init__", "readout") + modules)]
+
+
 def install(out_dir, *modules):
     """Copy this package's ``__init__`` and ``readout`` and ``modules`` (names without ``.py``)
     into ``out_dir``/spikeport_runtime; returns the paths written."""
     import shutil
     from pathlib import Path
 
-    here, dest = Path(__file__).resolve().parent, Path(out_dir) / PACKAGE
-    dest.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name in dict.fromkeys(("__init__", "readout") + modules):
-        written.append(Path(shutil.copyfile(here / (name + ".py"), dest / (name + ".py"))))
+    here = Path(__file__).resolve().parent
+    written = installed(out_dir, *modules)
+    written[0].parent.mkdir(parents=True, exist_ok=True)
+    for path in written:
+        shutil.copyfile(here / path.name, path)
     return written
 
 

@@ -36,4 +36,7 @@ def describe(name: str) -> dict:
     return get_method(name).METHOD.to_dict()
 
 
-__all__ = ["Context", "METHODS", "Method", "REGISTRY", "SpikingSpec", "describe", "get_method"]
+# the methods whose ANN is rate-converted (normalization, L4 and calibration apply), not trained for its own SNN
+RATE_CONVERTED = ("relu", "qcfs")
+
+__all__ = ["Context", "METHODS", "Method", "RATE_CONVERTED", "REGISTRY", "SpikingSpec", "describe", "get_method"]
