@@ -178,7 +178,9 @@ def simulate(network: Network, data="digits", steps: int = 100, *, samples: int 
             raise SpikeportError(f"device {device!r}: only the reference executor runs on a chosen device; "
                                  f"the {backend} backend runs on its simulator")
         kwargs["device"] = device
-    activity = get_backend(backend).run(network, x, steps, **kwargs)
+    from .deploy.targets import simulator_options
+
+    activity = get_backend(backend).run(network, x, steps, **simulator_options(backend, network, kwargs))
     return _simulation(network, activity, x, y, name, whole, ties)
 
 
@@ -242,8 +244,11 @@ def validate(network: Network, data="digits", steps: int = 100, *, samples: int 
     x, y, name, whole = evaluation_samples(data, samples, data_dir, network)
     both = backend != "reference"
     _count_samples(progress, len(x) * (2 if both else 1), backend)  # the backend's run, then the reference's
+    from .deploy.targets import simulator_options
+
+    options = simulator_options(backend, network, dict(backend_options))
     activity = get_backend(backend).run(network, x, steps, seed=seed, record_counts=True, progress=progress,
-                                        **backend_options)
+                                        **options)
     sim = _simulation(network, activity, x, y, name, whole, ties)
     reference = None
     if both:

@@ -13,7 +13,10 @@ import pytest
 
 from conftest import conv_network, overflow_network, small_network
 from spikeport.backends import get_backend, reference
+from spikeport.deploy.partition import partition
+from spikeport.deploy.targets.loihi import block_shapes as plan_blocks
 from spikeport.errors import SpikeportError
+from spikeport.hardware_profiles import load as load_profile
 from spikeport.ir import (AvgPool2d, Conv2d, Dense, Flatten, InputEncoding, Network, NeuronModel,
                           Population, Projection, SumPool2d)
 
@@ -122,16 +125,18 @@ def test_block_shapes_count_the_output_axons_of_the_layer_before():
     projs = [Projection("in->a", "input", "a", [Conv2d(np.full((1, 1, 1, 1), 1.5, np.float32))]),
              Projection("a->b", "a", "b", [Conv2d(np.linspace(0.3, 1.7, 5).reshape(5, 1, 1, 1).astype(np.float32))])]
     net = Network(pops, projs, input="input", output="b").validate()
-    m = loihi.mapping(net, conv="sparse")
+    # as a sparse matrix, b in 5 blocks: a's 1024 neurons in 2 blocks of 512 need 2560 output axons each
+    m = loihi.mapping(net, conv="sparse", block_shapes={"a": [1, 16, 32], "b": [1, 32, 32]})
     b, a = m["populations"]["b"], m["populations"]["a"]
-    assert b["blocks"] == 5 and b["block_shape"] == [1, 32, 32]
-    assert a["blocks"] == 2 and a["block_shape"] == [1, 16, 32] and m["cores"] == 7
+    assert b["blocks"] == 5 and m["cores"] == 7 and "the shapes given" in m["split"]
     assert [blk["out_axons"]["used"] for blk in a["per_block"]] == [2560, 2560]   # 512 neurons x 5 blocks
-    assert "a 2 x 1x16x32; b 5 x 1x32x32" in m["split"]
-    # a convolution's population axons take two slots each: a needs blocks of at most 409 neurons, 3 of them
-    m = loihi.mapping(net)
+    # a convolution's population axons take two slots each: the partitioner gives a 3 blocks, and
+    # nengo-loihi builds them within its 4096 output axons, the cores the partitioner counts
+    shapes = plan_blocks(net)
+    m = loihi.mapping(net, block_shapes=shapes)
     assert m["conv_transforms"] == ["a->b"] and m["populations"]["a"]["blocks"] == 3
     assert max(blk["out_axons"]["used"] for blk in m["populations"]["a"]["per_block"]) <= 4096
+    assert m["cores"] == partition(net, load_profile("loihi")).cores == 8
     with pytest.raises(SpikeportError, match="nengo-loihi cannot map this network: .*Output axons"):
         loihi.mapping(net, block_size=1024)
 
@@ -204,17 +209,20 @@ def test_a_layer_too_wide_for_one_core_is_tiled_by_counting_its_input_axons():
     projs = [Projection("in->a", "input", "a", [Conv2d(rng.normal(size=(12, 1, 5, 5)).astype(np.float32))]),
              Projection("a->b", "a", "b", [AvgPool2d(2), Conv2d(rng.normal(size=(8, 12, 5, 5)).astype(np.float32))])]
     net = Network(pops, projs, input="input", output="b").validate()
-    m = loihi.mapping(net, conv="sparse")
+    # as a sparse matrix, tiles of 3 output rows of b: 3 blocks; nengo-loihi's own split does not fit
+    m = loihi.mapping(net, conv="sparse", block_shapes={"a": [988], "b": [8, 3, 8]})
     b = m["populations"]["b"]
-    assert b["blocks"] == 3 and b["block_shape"] == [8, 3, 8]
+    assert b["blocks"] == 3 and m["populations"]["a"]["blocks"] == 7 and m["cores"] == 10
     assert [blk["in_axons"]["used"] for blk in b["per_block"]] == [4032, 4032, 3456]
-    # a: 7 runs of 988 neurons (the fewest blocks; tiles of its own shape need 8)
-    assert m["populations"]["a"]["blocks"] == 7 and m["cores"] == 10
-    assert "a 7 x 988 consecutive; b 3 x 8x3x8" in m["split"]
-    # as a shared-weight convolution: one input axon per pixel of a, 576; synapse memory sets 2 blocks
-    m = loihi.mapping(net)
+    with pytest.raises(SpikeportError, match="nengo-loihi cannot map this network: .*exceeded max"):
+        loihi.mapping(net, conv="sparse")
+    # as a shared-weight convolution (the partitioner's shapes: a in 7 runs of 988 neurons, the fewest
+    # blocks; tiles of its own shape need 8): one input axon per pixel of a, 576; synapse memory sets 2 blocks
+    shapes = plan_blocks(net)
+    assert shapes == {"a": [988], "b": [4, 8, 8]}
+    m = loihi.mapping(net, block_shapes=shapes)
     b = m["populations"]["b"]
-    assert b["blocks"] == 2 and b["block_shape"] == [4, 8, 8] and m["cores"] == 9
+    assert b["blocks"] == 2 and m["cores"] == 9 == partition(net, load_profile("loihi")).cores
     assert all(blk["in_axons"]["used"] == 576 and blk["synapses"]["used"] <= blk["synapses"]["max"]
                for blk in b["per_block"])
 

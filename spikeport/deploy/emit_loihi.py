@@ -26,8 +26,8 @@
   analog input's projections.
 
 The network is not lowered twice: it is the description of the backend's own lowering
-(``Lowered``, with the block shapes its ``BlockPlan`` chose, or the ``block_shapes`` a
-partitioner gives), so the script builds the same ensembles, transforms, relays and block
+(``Lowered``, with the block shapes of spikeport's partitioner,
+:func:`spikeport.deploy.targets.loihi.block_shapes`), so the script builds the same ensembles, transforms, relays and block
 shapes, with the same code. On ``--target sim`` (the default) it runs as the backend runs:
 one build, and before each sample the emulator's state is reset and each population's bias
 and v_init written into its registers at its lag, with the vectorized spike routing
@@ -47,7 +47,6 @@ and ``spikeport_runtime/`` beside it. This module imports nengo and nengo-loihi 
 from __future__ import annotations
 
 import json
-import math
 import warnings
 from pathlib import Path
 
@@ -56,6 +55,10 @@ import numpy as np
 from ..errors import SpikeportError
 from ..runtimes import install, script_text
 from ..runtimes.loihi import FORMAT, META, MODULES, NETWORK, VERSION
+
+PLANNED_NOTE = ("blocks: the shapes spikeport's partitioner chose for the Loihi profile "
+                "(spikeport.deploy.targets.loihi.block_shapes: the fewest blocks that fit a core as nengo-loihi "
+                "counts them)")
 
 SCRIPT = "run_loihi.py"
 INPUTS = "inputs.npz"
@@ -68,11 +71,11 @@ def write_loihi(network, out_dir, *, x=None, steps: int = 100, block_shapes: dic
     x : samples (samples, *input shape) to store with the chip's inputs, or None (the
         script then only builds the model)
     steps : steps per sample (the script's default; a spiking input's trains have this length)
-    block_shapes : {population: block dims} overriding the block shapes the backend's
-        block plan chooses (dims as long as the population's shape: tiles; one dim for a
+    block_shapes : {population: block dims} overriding the block shapes the partitioner
+        chooses for the rest (dims as long as the population's shape: tiles; one dim for a
         multi-dimensional population: runs of consecutive neurons); relay populations are
-        named ``<population>~relay<k>`` as in ``loihi.mapping()``. With overrides the model
-        is built once here, so that a shape nengo-loihi cannot map is refused now
+        named ``<population>~relay<k>`` as in ``loihi.mapping()``. The model is built once
+        here, so that a shape nengo-loihi cannot map is refused now
     labels : the samples' labels (the script prints its accuracy)
     seed : the spiking input's generator seed (as ``run(..., seed=)``)
     conv : as ``loihi.run``
@@ -82,6 +85,8 @@ def write_loihi(network, out_dir, *, x=None, steps: int = 100, block_shapes: dic
     """
     from .. import __version__
     from ..backends import common, loihi
+    from ..backends.loihi.blocks import set_block_shapes
+    from .targets.loihi import block_shapes as plan_blocks
 
     out = Path(out_dir)
     if not out.is_dir():
@@ -100,13 +105,12 @@ def write_loihi(network, out_dir, *, x=None, steps: int = 100, block_shapes: dic
     biases = loihi.Biases(network, x if x is not None else np.zeros((1, inp.size), np.float32))
     built = biases.build_bias()
     lowered = loihi.Lowered(network, built, conv, None)
-    names = lowered.ensembles
-    given = check_block_shapes(network, names, block_shapes or {})
-    plan = None if set(given) >= set(names) else loihi.BlockPlan(lowered)
-    for name, shape in given.items():
-        lowered.net.config[names[name]].block_shape = shape
-    if given:
-        _verify_build(lowered, network.dt_s)
+    given = set_block_shapes(lowered, block_shapes)
+    planned = None
+    if set(given) < set(lowered.ensembles):
+        planned = plan_blocks(network, {name: block_shapes[name] for name in given})
+        set_block_shapes(lowered, planned)
+    _verify_build(lowered, network.dt_s)
 
     arrays, meta = lowered.describe()
     stages = _per_sample_stages(biases, len(x)) if x is not None else None
@@ -145,7 +149,7 @@ def write_loihi(network, out_dir, *, x=None, steps: int = 100, block_shapes: dic
         "input": {"name": inp.name, "size": inp.size, "shape": list(inp.shape), "encoding": inp.encoding.kind},
         "output": network.output, "populations": pops, "lag": {k: int(v) for k, v in lowered.lag.items()},
         "max_lag": int(max(lowered.lag.values())), "conv_transforms": list(lowered.conv_used),
-        "block_plan": None if plan is None else plan.note(), "block_shapes_given": sorted(given),
+        "block_plan": None if planned is None else PLANNED_NOTE, "block_shapes_given": sorted(given),
         "not_exact": (["reset: Loihi resets to zero; populations " + ", ".join(subtract) + " reset by subtraction "
                        "in the graph (each spike drops its overshoot)"] if subtract else []) + [
             "precision: weights 7 bits plus sign per block, biases 12 bits plus sign with a 3-bit exponent, "
@@ -163,33 +167,6 @@ def write_loihi(network, out_dir, *, x=None, steps: int = 100, block_shapes: dic
 
 
 # ---------------------------------------------------------------------------- the network's files
-
-def check_block_shapes(network, names: dict, block_shapes: dict) -> dict:
-    """{name: nengo_loihi.BlockShape} of the given dims, or one clear error."""
-    import nengo_loihi
-    from nengo_loihi.block import MAX_COMPARTMENTS
-
-    out = {}
-    for name, dims in block_shapes.items():
-        if name not in names:
-            raise SpikeportError(f"block_shapes: no population {name!r} on the chip (populations: "
-                                 f"{', '.join(names)})")
-        shape = tuple(network.population(name.split("~relay")[0]).shape)
-        try:
-            dims = tuple(int(d) for d in (dims if isinstance(dims, (list, tuple)) else [dims]))
-        except (TypeError, ValueError):
-            raise SpikeportError(f"block_shapes[{name!r}]: {dims!r} is not a list of integers") from None
-        ens_shape = shape if len(dims) == len(shape) else (int(np.prod(shape)),) if len(dims) == 1 else None
-        if ens_shape is None or any(d < 1 for d in dims):
-            raise SpikeportError(f"block_shapes[{name!r}]: {list(dims)} must be positive, one per axis of the "
-                                 f"population's shape {list(shape)}, or one (runs of consecutive neurons)")
-        dims = tuple(min(d, n) for d, n in zip(dims, ens_shape))
-        if math.prod(dims) > MAX_COMPARTMENTS:
-            raise SpikeportError(f"block_shapes[{name!r}]: blocks of {'x'.join(map(str, dims))} hold "
-                                 f"{math.prod(dims)} neurons, a Loihi core at most {MAX_COMPARTMENTS}")
-        out[name] = nengo_loihi.BlockShape(dims, ens_shape)
-    return out
-
 
 def _verify_build(lowered, dt: float):
     """Build the model once (nengo-loihi validates every block against a core's limits)."""

@@ -30,10 +30,11 @@ integer arithmetic exactly) and a report of what rounding did:
     (``bias_to_manexp``); membranes have ``state_bits`` (24) bits, decays 12.
     Differences from nengo-loihi: the largest weight maps to T (254 at 8 bits)
     where nengo-loihi maps it to 255 and then clips its mantissa from 128 to 127
-    (0.4 % lost on the largest weights); a projection whose exponent would fall
-    below the profile's minimum gets the minimum and the coarser mantissa that goes
-    with it (nengo-loihi clamps the exponent at -6 but keeps the finer mantissa,
-    which scales those weights up); the exponent range is the profile's.
+    (its largest weights come out at 254 while the others keep the scale of 255:
+    one part in 255 lost); a projection whose exponent would fall below the
+    profile's minimum gets the minimum and the coarser mantissa that goes with it
+    (nengo-loihi clamps the exponent at -6 but keeps the finer mantissa, which
+    scales those weights up); the exponent range is the profile's.
 
 ``spinnaker`` (the rule of sPyNNaker, ``PopulationVertex.get_ring_buffer_shifts``)
     Per post population and synapse type (excitatory: the positive weights,

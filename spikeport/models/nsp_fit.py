@@ -25,22 +25,23 @@ that calibration the authors' way (their ICONIP 2016 notebook ``code/f23.ipynb``
 - 10 trials of 10 s per grid point; the rate is the mean spike count per second;
 - unweighted least squares of all 36 mean rates (their "linear least squares regression").
 
-Fitting the authors' own saved rates this way gives k = 0.301, S = 201.8 Hz/nA
-(tau_syn 5 ms; published 0.30, 201) and k = 0.187, S = 208.6 (tau_syn 1 ms; published
-0.19, 208.76): the procedure is theirs. This module's own simulations (bench/nsp_fit.py,
-3 seeds) give 5 ms: (0.297, 201.6); 1 ms: (0.189, 208.7); 10 ms: (0.353, 200.7; published
-0.35, 201.06), all within 1.2 %. The thesis's fits with an input offset b on a neuron
-without i_offset (``fit_bias``, ``i_offset_na=0``) come out as 1 ms (0.174, 0.072, 200.2;
-published 0.18, 0.07, 201.66) and 10 ms (0.350, 0.033, 178.8; published 0.35, 0.03,
-178.91). Its revised 5 ms constants (k 0.31, S 217) are what the same fit gives on a
-0.1 ms step (0.305, 217.0).
+Fitting the authors' own saved rates this way reproduces their published constants, so the
+procedure is theirs (measured: docs/methods.md, section "Measurements behind the design
+choices"). This module's own simulations (bench/nsp_fit.py) are compared with the published
+constants of the papers, tau_syn 5 ms (0.30, 201), 1 ms (0.19, 208.76) and 10 ms (0.35,
+201.06), with the thesis's fits with an input offset b on a neuron without i_offset
+(``fit_bias``, ``i_offset_na=0``), 1 ms (0.18, 0.07, 201.66) and 10 ms (0.35, 0.03, 178.91),
+and with its revised 5 ms constants (k 0.31, S 217), which the same fit gives on a 0.1 ms
+step; measured: bench/RESULTS.md, section "The Noisy Softplus fit (spikeport fit-nsp) against
+the published constants".
 
 The simulation is vectorized over grid points and trials (numpy); the total Poisson count
 of all sources per step is drawn at once (a sum of Poisson trains is a Poisson train).
 ``dt_ms`` defaults to the simulator's 1 ms grid, on which the paper's calibration and SNN,
 and spikeport's graph, all run: a neuron whose threshold is checked once per millisecond
-fires less than the continuous-time one (S is 7-8 % higher at ``dt_ms=0.1``), and the
-trained network must predict the neurons it will run on.
+fires less than the continuous-time one (S comes out higher at ``dt_ms=0.1``; measured in
+the same section of bench/RESULTS.md), and the trained network must predict the neurons it
+will run on.
 """
 from __future__ import annotations
 
@@ -253,7 +254,9 @@ def fit_nsp(cm_nf: float = 0.25, tau_m_ms: float = 20.0, tau_refrac_ms: float = 
     Parameters are PyNN ``IF_curr_exp``'s, with units in their names; the defaults are the
     authors' neuron (tau_syn 5 ms, i_offset 0.1 nA) and grid (mean current
     ``mean_min_na`` .. ``mean_max_na`` in steps of ``mean_step_na``, noise levels
-    ``sigmas_na``), 10 trials of 10 s on a 1 ms grid (``dt_ms``). Takes about 1 s.
+    ``sigmas_na``), 10 trials of 10 s on a 1 ms grid (``dt_ms``). Its time per fit is measured
+    in bench/RESULTS.md, section "The Noisy Softplus fit (spikeport fit-nsp) against the
+    published constants".
 
     Example
     -------

@@ -25,11 +25,10 @@ axon per presynaptic pixel instead of one per neuron and less synapse memory.
 
 Cores. nengo-loihi's own split cuts a population into runs of consecutive neurons sized by
 its totals, which fails on LeNet (a run of conv2 covering two output rows needs 5760 input
-axons, a core has 4096). Block shapes are chosen before building instead (:class:`BlockPlan`):
-last layer first, each population gets the shape with the fewest blocks (tiles along
-channels, rows, columns, or runs of neurons) for which every block's compartments, input
-axons, synapse memory and the output axons it adds to the blocks feeding it are counted
-within a core's limits. The emulator's spike delivery, spike by spike in Python in
+axons, a core has 4096). Block shapes are therefore given (``block_shapes``): spikeport's
+one Loihi block planner, the partitioner's Loihi plug-in (:mod:`spikeport.deploy.targets.loihi`),
+chooses them by counting what nengo-loihi builds for each block, and spikeport.simulate,
+validate and deploy pass them (:mod:`.blocks`). The emulator's spike delivery, spike by spike in Python in
 nengo-loihi, is vectorized (``spikeport.runtimes.loihi_chip.SpikeRouting``: the same integer sums).
 
 Inputs. A spiking input (poisson, regular) is the reference executor's own trains
@@ -91,7 +90,7 @@ The lowering is described (:class:`Lowered`: arrays and meta) and built by
 overflow tally are :mod:`spikeport.runtimes.loihi_chip`'s, a sample's register writes and
 readout :mod:`spikeport.runtimes.loihi`'s: the engine that ``spikeport deploy --target loihi``
 copies beside its script. Here: :mod:`.lowering` (the graph as that description, the biases),
-:mod:`.blocks` (the block plan), :mod:`.notes` (the mapping and the notes), and :func:`run`
+:mod:`.blocks` (block shapes set before building), :mod:`.notes` (the mapping and the notes), and :func:`run`
 and :func:`mapping`.
 
 Measured: agreement, accuracy, spikes and time on the digits network in docs/backends.md;
@@ -111,35 +110,33 @@ from ...runtimes import loihi as engine
 from ...runtimes.loihi_chip import V_LIMIT, Chip, OverflowTally
 from ...runtimes.loihi_nengo import LoihiIF, NotBuilt, SpikeTrainInput, simulator  # ImportError without nengo-loihi
 from .. import common
-from .blocks import BlockPlan
+from .blocks import blocks_note, set_block_shapes
 from .lowering import BACKEND, CONV_MODES, TARGETS, Biases, Lowered, check, fold_pool_into_conv
 from .notes import chip_mapping, run_notes
 
 FAST_ROUTING = True      # the emulator's spike delivery vectorized (SpikeRouting); False: nengo-loihi's own loop
 
-__all__ = ["BACKEND", "CONV_MODES", "FAST_ROUTING", "TARGETS", "V_LIMIT", "Biases", "BlockPlan", "LoihiIF",
+__all__ = ["BACKEND", "CONV_MODES", "FAST_ROUTING", "TARGETS", "V_LIMIT", "Biases", "LoihiIF",
            "Lowered", "SpikeTrainInput", "build", "check", "fold_pool_into_conv", "mapping", "run"]
 
 
-def build(network: Network, bias: dict, conv: str, block_size, target: str = "sim"):
-    """Lower, choose block shapes and build; returns (lowered, simulator, {"lost_bits": [...],
-    "plan": the :class:`BlockPlan`, or None where ``block_size`` set the blocks}).
+def build(network: Network, bias: dict, conv: str, block_size, target: str = "sim", block_shapes=None):
+    """Lower, set the block shapes and build; returns (lowered, simulator, {"lost_bits": [...],
+    "blocks": how the blocks were chosen, None where ``block_size`` set them}).
 
-    nengo-loihi's own split cuts a population into runs of consecutive neurons, sized by the
-    whole population's totals; it fails where a run needs more than a core holds (a block of
-    LeNet's conv2 covering two output rows needs 5760 input axons; a layer's extra output axons
-    when its target is split are not counted). Blocks are therefore chosen by
-    :class:`BlockPlan`, which counts each candidate block before anything is built.
+    ``block_shapes`` {population or relay: block dims}: the partitioner's choice
+    (:mod:`.blocks`); populations without one are split by nengo-loihi itself.
     nengo-loihi's build errors become one line.
     """
     lowered = Lowered(network, bias, conv, block_size)
-    plan = BlockPlan(lowered) if block_size is None else None
+    given = set_block_shapes(lowered, block_shapes)
+    note = None if block_size is not None and not given else blocks_note(given, lowered.ensembles)
     try:
         sim, caught = simulator(lowered.net, network.dt_s, target)
     except NotBuilt as exc:
         raise SpikeportError(f"nengo-loihi cannot map this network: {exc}") from None
     lost = sorted({m for m in caught if "Lost" in m})
-    return lowered, sim, {"lost_bits": lost, "plan": plan}
+    return lowered, sim, {"lost_bits": lost, "blocks": note}
 
 
 def _chip(sim, lowered: Lowered) -> Chip:
@@ -149,7 +146,7 @@ def _chip(sim, lowered: Lowered) -> Chip:
 
 def run(network: Network, x, steps: int, *, checkpoints=None, seed: int = 0, record_counts: bool = False,
         record_trains=(), progress=None, conv: str = "transform", block_size: int | None = None,
-        target: str = "sim"):
+        target: str = "sim", block_shapes: dict | None = None):
     """Simulate ``network`` on Loihi's fixed-point emulator, one sample after another.
 
     Parameters
@@ -164,7 +161,11 @@ def run(network: Network, x, steps: int, *, checkpoints=None, seed: int = 0, rec
         axon per presynaptic pixel instead of one per neuron, and shares its weights, which is
         what lets a LeNet map at all
     block_size : most compartments per block (core), in runs of consecutive neurons, for every
-        population (default: block shapes chosen per population by counting, see :class:`BlockPlan`)
+        population without a ``block_shapes`` entry
+    block_shapes : {population (or relay ``<population>~relay<k>``): block dims}, one entry per
+        axis (tiles) or one (runs of consecutive neurons): the partitioner's shapes
+        (``spikeport.deploy.targets.loihi.block_shapes(network)``, which spikeport.simulate and
+        validate pass); default: nengo-loihi's own split
     target : "sim" (the Loihi emulator, fixed point) or "simreal" (the same model in
         floating point, without discretization: isolates the lowering from the chip's precision)
 
@@ -179,7 +180,7 @@ def run(network: Network, x, steps: int, *, checkpoints=None, seed: int = 0, rec
     check(network, conv, target)
     x, steps, checkpoints = common.check_run(network, x, steps, checkpoints, record_trains)
     biases = Biases(network, x)
-    lowered, sim, built = build(network, biases.build_bias(), conv, block_size, target)
+    lowered, sim, built = build(network, biases.build_bias(), conv, block_size, target, block_shapes)
     build_s = time.perf_counter() - start_time
     try:
         chip = _chip(sim, lowered)
@@ -234,7 +235,8 @@ def _present(chip: Chip, lowered: Lowered, biases: Biases, trains, samples: int,
     return counts, recorded, out_v
 
 
-def mapping(network: Network, *, conv: str = "transform", block_size: int | None = None) -> dict:
+def mapping(network: Network, *, conv: str = "transform", block_size: int | None = None,
+            block_shapes: dict | None = None) -> dict:
     """How nengo-loihi splits and places ``network``, without running it.
 
     Returns ``{"cores", "blocks", "populations": {name: {"blocks", "cores", "block_shape",
@@ -245,13 +247,12 @@ def mapping(network: Network, *, conv: str = "transform", block_size: int | None
     ``<population>~relay<k>``; each population is cut into blocks of ``block_shape`` over
     ``ensemble_shape`` (nengo-loihi's ``BlockShape``: the population's own shape, or its neurons
     in a row for runs of consecutive neurons); "split" says how the shapes were chosen (None where
-    ``block_size`` set them). Biases are taken without input (they set no resources).
+    ``block_size`` alone set them; ``block_size`` and ``block_shapes`` as in :func:`run`). Biases are taken without input (they set no resources).
     """
     check(network, conv, "sim")
     x = np.zeros((1, network.population(network.input).size), np.float32)
-    lowered, sim, built = build(network, Biases(network, x).build_bias(), conv, block_size)
+    lowered, sim, built = build(network, Biases(network, x).build_bias(), conv, block_size, block_shapes=block_shapes)
     try:
-        plan = built["plan"]
-        return {**chip_mapping(lowered, _chip(sim, lowered)), "split": None if plan is None else plan.note()}
+        return {**chip_mapping(lowered, _chip(sim, lowered)), "split": built["blocks"]}
     finally:
         sim.close()

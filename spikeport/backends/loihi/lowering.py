@@ -209,7 +209,7 @@ class Lowered:
 
     def describe(self):
         """(arrays, meta) of the network as built, with each ensemble's block shape as now set in
-        its config (by a block plan or by hand) and plain numbers: what the script rebuilds."""
+        its config (``block_shapes``, ``block_size`` or nengo-loihi's split) and plain numbers: what the script rebuilds."""
         ensembles = []
         for e in self.meta["ensembles"]:
             block = self.net.config[self.ensembles[e["name"]]].block_shape

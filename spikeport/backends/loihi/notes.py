@@ -36,8 +36,13 @@ def population_mapping(lowered, chip, name: str) -> dict:
                        **{k.replace("-", "_"): {"used": int(v[0]), "max": int(v[1])} for k, v in util.items()},
                        "weight_exp": int(info.get("w_exp", 0))})
     shape = lowered.net.config[chip.ensembles[name]].block_shape
-    return {"blocks": len(blocks), "cores": len(blocks), "block_shape": [int(d) for d in shape.shape],
-            "ensemble_shape": [int(d) for d in shape.ensemble_shape], "per_block": blocks,
+    if shape is None:                   # nengo-loihi's own split: runs of consecutive neurons
+        n = int(chip.ensembles[name].n_neurons)
+        block, ens_shape = [max(b["compartments"]["used"] for b in blocks)], [n]
+    else:
+        block, ens_shape = [int(d) for d in shape.shape], [int(d) for d in shape.ensemble_shape]
+    return {"blocks": len(blocks), "cores": len(blocks), "block_shape": block,
+            "ensemble_shape": ens_shape, "per_block": blocks,
             "vth_units": sorted({int(v) for v in chip.vth[name]})[:4],
             "units_per_threshold": float(np.median(chip.units[name]))}
 
@@ -94,8 +99,8 @@ def run_notes(network, lowered, chip, build_s, run_s, samples, steps, built: dic
         parts.append(f"{name} {m['blocks']} block{'s' * (m['blocks'] > 1)} of {shape} (max use: "
                      + ", ".join(f"{100 * v:.0f}% {k.replace('_', '-')}" for k, v in worst.items()) + ")")
     notes.append(f"nengo-loihi mapping: {mp['cores']} cores (one block per core): " + "; ".join(parts))
-    if built["plan"] is not None:
-        notes.append(built["plan"].note())
+    if built["blocks"] is not None:
+        notes.append(built["blocks"])
     if lowered.conv_used:
         notes.append("convolutions: " + ", ".join(
             name + (f" ({lowered.conv_folded[name]}, exact)" if name in lowered.conv_folded else "")

@@ -102,8 +102,7 @@ def pixel_sums(pixel: np.ndarray, sl: Slicing) -> np.ndarray:
 
 def tile_candidates(shape, cap) -> list:
     """Tiles along the axes of at most ``cap`` neurons, fewest cores first, at equal counts the
-    smaller tiles (the order of nengo-loihi's block plan: ``backends/loihi/blocks.py``
-    ``candidate_shapes``, whose tiles come in this order)."""
+    smaller tiles."""
     per_axis = [np.array(sorted({ceil_div(d, k) for k in range(1, d + 1)}), np.int64) for d in shape]
     grid = np.stack([g.ravel() for g in np.meshgrid(*per_axis, indexing="ij")], axis=1)
     grid = grid[np.prod(grid, axis=1) <= cap]

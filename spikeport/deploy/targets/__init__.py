@@ -55,6 +55,13 @@ def plugin_for(profile: Profile) -> Generic:
     return BY_BACKEND.get(profile.backend, GENERIC)
 
 
+def simulator_options(backend: str, network, options: dict) -> dict:
+    """``options`` for running ``network`` on the simulator backend ``backend``, with what its
+    chip family's plug-in decides (the Loihi backend builds the partitioner's block shapes)."""
+    plugin = BY_BACKEND.get(backend)
+    return options if plugin is None else plugin.simulator_options(network, options)
+
+
 def check_vendor(network, profile: Profile) -> tuple:
     """The vendor mapper's rules for ``profile.mapper``: (violations, mapping); ([], None) without one."""
     return plugin_for(profile).vendor_rules(network, profile)
@@ -62,4 +69,4 @@ def check_vendor(network, profile: Profile) -> tuple:
 
 __all__ = ["BY_BACKEND", "BY_MAPPER", "GENERIC", "Generic", "Loihi", "SpiNNaker", "Speck", "Xylo", "check_speck",
            "check_vendor", "check_xylo", "events_only", "kernel_memory", "neuron_memory", "plugin_for", "register",
-           "speck_layers"]
+           "simulator_options", "speck_layers"]

@@ -31,6 +31,7 @@ class Generic:
     pixel_axon_slots = 1              # output axon slots per presynaptic pixel of a shared-weight convolution
     analog_input_is_current = False   # an analog input's projections are currents, not synapses
     slices = False                    # cores are slices of neurons_per_core consecutive neurons, no tiles
+    runs_too = False                  # besides tiles, runs of consecutive neurons where they take fewer cores
     vendor_placements = False         # the vendor's own placer runs here and its counts are reported
 
     # ------------------------------------------------------------------ counting
@@ -61,6 +62,11 @@ class Generic:
         """[(name, serves, kind, cores, placement)] of cores the vendor tool adds besides the
         populations and relays; none here."""
         return []
+
+    def simulator_options(self, network, options: dict) -> dict:
+        """The options of this family's simulator backend (``backend``) with what the mapping
+        decides added (the Loihi backend's block shapes); unchanged here."""
+        return options
 
     def settings(self, slicings: dict) -> dict:
         """The vendor tool's settings that build this mapping, from {population: Slicing}."""

@@ -23,23 +23,18 @@ formula of :mod:`spikeport.ir.lags` that the backend uses too) are counted as po
 their own. Not counted: nengo-loihi's limits on configurations per core (32 compartment, 16
 synapse configs).
 
-Two block planners. The partitioner tries tiles in nengo-loihi's order of fewest blocks
-(``partition/slicing.py`` ``tile_candidates``), without its runs of consecutive neurons for
-populations of several axes (runs given in ``block_shapes`` are counted, except into a
-shared-weight convolution). The Loihi backend chooses its own shapes with
-:class:`spikeport.backends.loihi.blocks.BlockPlan`. They are kept apart because they count
-differently, not by oversight: ``BlockPlan`` builds the Nengo model with nengo-loihi (which it
-needs installed) and counts nengo-loihi's own ``Synapse`` objects against nengo-loihi's
-constants (``MAX_COMPARTMENTS``, ``MAX_IN_AXONS``, ...), sharing weight lists wherever their
-values are equal and trying runs of consecutive neurons after the tiles; this plug-in counts
+One block planner. The partitioner tries, per population and last layer first, tiles in order
+of fewest blocks (``partition/slicing.py`` ``tile_candidates``) and runs of consecutive neurons
+(``runs_too``) after the tiles of as many blocks, except into or out of a shared-weight
+convolution (not counted there), and takes the first whose every block fits. It counts
 analytically from the graph, without nengo-loihi and without materializing large projections
 (bench/RESULTS.md, "Partitioning at scale"), against the profile's limits (any profile with
-this backend, and ``neurons_per_core``), and is an upper bound where weights are equal by
-chance. On the backend's own shapes the partitioner counts what nengo-loihi builds, block by
-block (tests/test_partition.py); the shapes they choose can differ where a run of neurons fits
-in fewer blocks than any tile, or where weights equal by chance save bits. ``spikeport deploy
---target loihi`` writes the partitioner's shapes into the script (:meth:`Loihi.emit`), so the
-deployed network is built as counted.
+this backend, and ``neurons_per_core``), an upper bound where weights are equal by chance.
+These shapes are the ones everything uses (:func:`block_shapes`): ``spikeport deploy --target
+loihi`` writes them into the script (:meth:`Loihi.emit`), and the Loihi backend builds with them
+when spikeport.simulate or validate runs it (:meth:`Loihi.simulator_options`), so the simulated,
+the deployed and the counted network are one; nengo-loihi validates every block again when it
+builds.
 
 Quantization is nengo-loihi's discretization (``quantization = "loihi"``:
 :mod:`spikeport.deploy.quantize_chips`).
@@ -69,6 +64,7 @@ class Loihi(Generic):
     shares_lists = True
     whole_block_axons = True
     pixel_axon_slots = POP_SLOTS
+    runs_too = True
 
     def shared_weight_conv(self, form, ops, pre) -> bool:
         """Whether the Loihi backend builds this projection as nengo-loihi's shared-weight
@@ -168,12 +164,28 @@ class Loihi(Generic):
         return ["nengo-loihi counting: blocks (one per core) as nengo-loihi counts them, the Loihi backend's "
                 "relay populations (<population>~relay<k>, for delays and unequal paths) included"]
 
+    def simulator_options(self, network, options: dict) -> dict:
+        """The nengo-loihi backend's options with the partitioner's ``block_shapes`` added, unless
+        the caller set ``block_shapes``, ``block_size`` or a ``conv`` other than the default."""
+        if any(k in options for k in ("block_shapes", "block_size")) or options.get("conv", "transform") != "transform":
+            return options
+        return {**options, "block_shapes": block_shapes(network)}
+
     def emit(self, dep, out, x, y) -> list:
         """The nengo-loihi script with the partition's block shapes (:mod:`spikeport.deploy.emit_loihi`)."""
         from ..emit_loihi import write_loihi
 
         return write_loihi(dep.network, out, x=x, labels=y, steps=dep.steps,
                            block_shapes=dep.partition.vendor.get("block_shape"))
+
+
+def block_shapes(network, given: dict | None = None) -> dict:
+    """{population or relay ``<population>~relay<k>``: block dims} on Loihi: the partition's
+    (the profile ``loihi``), with the ``given`` shapes kept; what the backend and the script build."""
+    from ...hardware_profiles import load
+    from ..partition import partition
+
+    return dict(partition(network, load("loihi"), block_shapes=given).vendor["block_shape"])
 
 
 def _value_codes_of(conv):

@@ -30,15 +30,16 @@ average pooling (a 2x2 average of spikes is a current of 1/4 per spike) in both
 networks, not max pooling.
 
 Options (paper values unless said): ``T`` steps and ``threshold``; ``count_scale``, the
-factor on the counts before the loss (1 [code]: the label's target is one spike, which left
-10-25 % of samples with tied counts; 0.25, the default here, asks for four: digits 99.2 %
-against 88.9 % with ties scored wrong, a small Fashion-MNIST net 78.9 % against 67.5 %,
-docs/methods.md); ``shift_pixels`` (1 [code],
-images of at least 16 x 16 only: an 8 x 8 digit would lose its outer ring);
-``bn_freeze_epoch`` (counted from the first proxy epoch); ``ann_epochs`` (ours, 0 by
-default, 10 for MNIST and Fashion-MNIST): epochs of the ANN alone with cross-entropy before
-the proxy starts, five times cheaper per batch than proxy epochs, at ``ann_lr_scale`` (10)
-times the learning rate.
+factor on the counts before the loss (1 [code]: the label's target is one spike, which leaves
+many samples with tied counts; 0.25, the default here, asks for four spikes, which leaves far
+fewer ties and scores higher with ties counted wrong; measured: docs/methods.md, section
+"Proxy learning (Kheradpisheh, Mirsadeghi & Masquelier 2022)", paragraph "Ties");
+``shift_pixels`` (1 [code], images of at least 16 x 16 only: an 8 x 8 digit would lose its
+outer ring); ``bn_freeze_epoch`` (counted from the first proxy epoch); ``ann_epochs`` (ours, 0
+by default, 10 for MNIST and Fashion-MNIST): epochs of the ANN alone with cross-entropy before
+the proxy starts, cheaper per batch than proxy epochs (no SNN passes), at ``ann_lr_scale`` (10)
+times the learning rate (epoch times measured: bench/RESULTS.md, section "spike-bp and proxy:
+long runs in parts (in progress)").
 
 Ties: the public notebook's final score counted a sample right when the label's count
 equalled the maximum, tied or not. ``predict`` returns the counts as they are; the
@@ -67,9 +68,11 @@ METHOD = Method(
     snn=SpikingSpec(neuron="if", threshold=2.0, reset="zero", encoding="analog", dt_s=1e-3, steps=15,
                     notes="the trained weights unchanged (no normalization); BatchNorm folded with the SNN's own "
                           "statistics; readout: output spike counts"),
-    # the paper's Adam 1e-4, batch 100 [code]; on a 2-core CPU its 100 epochs (about 94 h) are
-    # replaced by ANN-only epochs at 10x the rate and fewer proxy epochs (bench/RESULTS.md);
-    # digits: the settings measured there (1e-4 and batch 100 reach 38 % in 60 epochs)
+    # the paper's Adam 1e-4, batch 100 [code]; on a 2-core CPU its 100 epochs are replaced by
+    # ANN-only epochs at 10x the rate and fewer proxy epochs (epoch times measured: bench/RESULTS.md,
+    # section "spike-bp and proxy: long runs in parts (in progress)"); digits: a higher rate and
+    # smaller batches, as the paper's settings learn too slowly there (measured: docs/methods.md,
+    # section "Measurements behind the design choices")
     defaults={"optimizer": "adam", "lr": {"digits": 3e-3, "default": 1e-4},
               "batch_size": {"digits": 25, "default": 100}, "weight_decay": 1e-6, "schedule": "constant",
               "arch_flags": {"bias": False, "batchnorm": True}, "cheap_predict": False,
@@ -199,7 +202,8 @@ def _apply(stage, x, weight):
 
 def _pool(m, x):
     """Average pooling; non-overlapping windows as strided sums (the reference executor's
-    order, 1.9x faster than avg_pool2d on spike maps; bench/RESULTS.md)."""
+    order, faster than avg_pool2d on spike maps; measured: bench/RESULTS.md, section
+    "Re-measured after two changes, 2026-11-24, dev-2core")."""
     torch = _torch()
     k, st, pad = (torch.nn.modules.utils._pair(a) for a in (m.kernel_size, m.stride or m.kernel_size, m.padding))
     if k != st or pad != (0, 0) or m.ceil_mode or m.divisor_override:

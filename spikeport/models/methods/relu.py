@@ -17,8 +17,9 @@ METHOD = Method(
     training="cross-entropy on the ANN's outputs; Adam, cosine learning-rate decay; no noise",
     snn=SpikingSpec(neuron="if", threshold=1.0, reset="subtract", encoding="analog", dt_s=1e-3, steps=64, v_init=0.5,
                     notes="weights scaled per layer by the 99.9th percentile of its activations on training data; "
-                          "membranes start at half the threshold (bench/RESULTS.md, MNIST LeNet: 99.04 % at T = 4 "
-                          "against 37.27 % from 0, within 0.07 points of it from T = 16 on)"),
+                          "membranes start at half the threshold, far more accurate than from 0 at small T and "
+                          "about as accurate from T = 16 on (measured: bench/RESULTS.md, section \"LeNet (relu), "
+                          "analog input, beside the peers\")"),
     defaults={"optimizer": "adam", "lr": 1e-3, "batch_size": 64,
               "epochs": {"digits": 60, "mnist-5k": 30, "mnist": 10, "fashion-mnist": 15, "default": 10}},
     default_arch={"digits": "mlp", "mnist": "lenet", "mnist-5k": "lenet", "fashion-mnist": "lenet", "default": "mlp"},

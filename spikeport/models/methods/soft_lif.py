@@ -40,21 +40,18 @@ error. dt stays 1 ms, the papers'; the measured gaps and the trained LeNet's fas
 against the saturation are in docs/methods.md.
 
 The synapse: the papers ran nengo with an alpha synapse of 0-5 ms; the graph has an
-exponential one. Without it, spike-by-spike input raises the mean rate of the layers
-fed by spikes against the ANN with the hard LIF curve (the curve is convex near the
-threshold): +22 % in the second layer of a digits MLP, +11 % in LeNet's conv2 and +8 %
-in its fc1 (1 s runs); with 2 ms: +0.3 % and -5 % (5 ms: -1.3 % and -5 %). On LeNet,
-2 ms is the best at 25 steps and equal to 0 and 5 ms from 50 steps on (MNIST, 500 test
-images).
+exponential one (``tau_syn_s``, 2 ms by default). Without it, spike-by-spike input raises
+the mean rate of the layers fed by spikes against the ANN with the hard LIF curve (the
+curve is convex near the threshold); the synapse averages the spikes back towards the
+rate the ANN assumed. The rates with and without it and the choice of 2 ms are measured
+in docs/methods.md, section "Measurements behind the design choices".
 
-Measured (MNIST LeNet, 5 epochs, noise 10 Hz, seed 0; one thread beside other jobs,
-~100 s per epoch): ANN 99.06 % (the same ANN with the hard LIF curve, gamma -> 0:
-99.01 %); the LIF network on the first 500 test images 99.0 % at 50 and 100 steps,
-98.8-99.0 % at 100-200 steps whatever the synapse, as the ANN on them (99.0 %).
-On nengo-loihi's emulator (target "sim", 50 test images, T = 100) every prediction
-equals the reference's and each layer's spike count equals that of the reference run
-with reset to zero within 0.1 %: Loihi cannot reset by subtraction, the one thing of
-this network it does not express (``Activity.notes``).
+The trained LeNet's accuracy, ANN and SNN, is measured in bench/RESULTS.md, section
+"Soft-LIF on MNIST LeNet"; on nengo-loihi's emulator in section "Confirmed on the
+simulators the papers used (1,000 MNIST test images each)" (an earlier short run:
+docs/methods.md, section "Measurements behind the design choices"). Loihi cannot reset
+by subtraction, the one thing of this network it does not express (``Activity.notes``):
+there it runs with reset to zero.
 """
 from __future__ import annotations
 

@@ -32,16 +32,18 @@ window of T steps, with three rules that make it cheap and, in effect, truncated
 
 The default backward is exactly the code's (a test compares the gradients with a transcription
 of its per-step autograd graph), computed in one reverse sweep over the window's stored spike
-trains, chunk by chunk, instead of an autograd graph of T x layers nodes: on MNIST LeNet at
-T = 100, 2.2 to 2.5 s of one CPU core per batch of 64 (docs/methods.md).
+trains, chunk by chunk, instead of an autograd graph of T x layers nodes (its time per batch
+measured: docs/methods.md, section "Measurements behind the design choices").
 
 Two cheaper options, ours: ``backward="rate"`` is the same derivative one level up, one pass
 through the window's accumulated quantities (total input current = W x input spike counts,
 count = c x current), i.e. rule 2 with "the previous spike" replaced by "the start of the
-window": the spiking forward plus an ANN-sized backward, 40 % of the default's time, and as
-accurate in our short MNIST runs. ``train_precision="bfloat16"`` computes the training
-currents and their gradients in bfloat16 (spikes are exact in it; weights keep 8 bits of
-mantissa; membranes stay float32), 0.55 to 0.8 x the time; evaluation is always float32.
+window": the spiking forward plus an ANN-sized backward, a fraction of the default's time.
+``train_precision="bfloat16"`` computes the training currents and their gradients in bfloat16
+(spikes are exact in it; weights keep 8 bits of mantissa; membranes stay float32); evaluation
+is always float32. Both were as accurate as the default in our paired short MNIST runs; their
+times: docs/methods.md, sections "Spike-based backpropagation (Lee, Sarwar, Panda, Srinivasan
+& Roy 2020)" and "Measurements behind the design choices".
 
 Options: ``steps`` T (100), ``train_steps`` T in training (0: ``steps``), ``leak`` lam (0.99),
 ``threshold`` V_th (1), ``pool_threshold`` (0.75), ``max_rate_hz`` (500), ``output_leak``
@@ -53,17 +55,19 @@ Defaults follow the code: no biases, He-normal initialization, MSE summed over t
 SGD without momentum (the code parses --momentum but never passes it), weight decay 5e-4
 (the code's step decay, x 0.2 at epoch 75 of 125, is cosine decay here: the shared
 trainer's schedule). On MNIST and Fashion-MNIST the default is 60 epochs with
-``backward="rate"`` and ``train_precision="bfloat16"`` (about 12 h of one core here, against
-about 75 h for the code's 125 epochs of its backward; as accurate in every paired short run):
-``--option backward=bptt --option train_precision=float32 --epochs 125`` is the paper's recipe. The code sums the loss over the batch at lr 0.0085: we average it
+``backward="rate"`` and ``train_precision="bfloat16"``, a fraction of the time of the code's
+125 epochs of its backward and as accurate in every paired short run (times: docs/methods.md,
+section "Spike-based backpropagation (Lee, Sarwar, Panda, Srinivasan & Roy 2020)"; the run:
+bench/RESULTS.md, section "spike-bp and proxy: long runs in parts (in progress)"):
+``--option backward=bptt --option train_precision=float32 --epochs 125`` is the paper's recipe.
+The code sums the loss over the batch at lr 0.0085: we average it
 over the batch, so lr 0.544 = 0.0085 x 64 and weight decay 5e-4 / 64 make the code's updates
 at batch 64. The code's LeNet pads its convolutions (maps 28-14-14-7, FC 2450-200-10):
 that is ``--arch 20c5s-p2-50c5s-p2-200``; spikeport's ``lenet`` (the default) does not
 (24-12-8-4, FC 800-200-10). A ReLU model's weights (``train(..., init=...)``) make a working
-spiking network at once (a 3-epoch ReLU LeNet: 98.4 % on 2,000 MNIST test images before any
-spike-bp step), but their negative wrong-class outputs do not suit the MSE to one-hot targets:
-in short runs spike-bp first lowers that accuracy (97.2 to 97.6 % after 16,000 to 32,000
-images at lr 0.005 to 0.1), while from scratch reaches 96.0 % after 32,000 images.
+spiking network at once, but their negative wrong-class outputs do not suit the MSE to one-hot
+targets: in short runs spike-bp first lowers that accuracy, so the default starts from scratch
+(measured: docs/methods.md, section "Measurements behind the design choices").
 """
 from __future__ import annotations
 
@@ -101,9 +105,10 @@ METHOD = Method(
                           "output"),
     defaults={"optimizer": "sgd", "lr": 0.0085 * BATCH, "momentum": 0.0, "weight_decay": 5e-4 / BATCH,
               "batch_size": BATCH, "schedule": "cosine", "cheap_predict": False,
-              # the paper's 125 epochs with the code's backward are about 75 h of one core here; on
-              # MNIST the default is 60 epochs of the window-level backward in bfloat16 (as accurate
-              # in every paired short run, 0.3 of the time: about 12 h)
+              # on MNIST the default is 60 epochs of the window-level backward in bfloat16 instead of
+              # the paper's 125 with the code's backward: as accurate in every paired short run, a
+              # fraction of the time (docs/methods.md, section "Spike-based backpropagation (Lee,
+              # Sarwar, Panda, Srinivasan & Roy 2020)")
               "epochs": {"digits": 20, "mnist": 60, "mnist-5k": 30, "fashion-mnist": 60, "default": 20},
               "options_for": {name: {"backward": "rate", "train_precision": "bfloat16"}
                               for name in ("mnist", "mnist-5k", "fashion-mnist")}},
