@@ -170,6 +170,7 @@ def simulate(network: Network, data="digits", steps: int = 100, *, samples: int 
     :class:`~spikeport.datasets.Dataset`, (x, y), or x alone (no labels: accuracies are None). ``ties``:
     "membrane" (most spikes, then the higher membrane) or "index" (most spikes, then the lowest class).
     """
+    runner = get_backend(backend)          # an unknown backend or a mapper: before any data is read
     x, y, name, whole = evaluation_samples(data, samples, data_dir, network)
     _count_samples(progress, len(x), backend)
     kwargs = {"checkpoints": checkpoints, "seed": seed, "progress": progress, **backend_options}
@@ -180,7 +181,7 @@ def simulate(network: Network, data="digits", steps: int = 100, *, samples: int 
         kwargs["device"] = device
     from .deploy.targets import simulator_options
 
-    activity = get_backend(backend).run(network, x, steps, **simulator_options(backend, network, kwargs))
+    activity = runner.run(network, x, steps, **simulator_options(backend, network, kwargs))
     return _simulation(network, activity, x, y, name, whole, ties)
 
 
@@ -241,14 +242,14 @@ def validate(network: Network, data="digits", steps: int = 100, *, samples: int 
     """
     from .passes.diagnose import diagnose as diagnose_layers
 
+    runner = get_backend(backend)          # an unknown backend or a mapper: before any data is read
     x, y, name, whole = evaluation_samples(data, samples, data_dir, network)
     both = backend != "reference"
     _count_samples(progress, len(x) * (2 if both else 1), backend)  # the backend's run, then the reference's
     from .deploy.targets import simulator_options
 
     options = simulator_options(backend, network, dict(backend_options))
-    activity = get_backend(backend).run(network, x, steps, seed=seed, record_counts=True, progress=progress,
-                                        **options)
+    activity = runner.run(network, x, steps, seed=seed, record_counts=True, progress=progress, **options)
     sim = _simulation(network, activity, x, y, name, whole, ties)
     reference = None
     if both:

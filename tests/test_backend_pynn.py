@@ -157,10 +157,17 @@ def test_spinnaker_places_every_population(digits_spiking):
 
 
 @needs_spinnaker
-def test_spinnaker_run_says_the_virtual_board_does_not_simulate():
-    with pytest.raises(SpikeportError, match="does not simulate") as err:
-        get_backend("spinnaker").run(small_network(), np.zeros((1, 12), np.float32), 10)
-    assert "h: 1 core" in str(err.value) and "\n" not in str(err.value)
+def test_spinnaker_is_a_mapper_not_a_backend():
+    """The virtual board maps but returns no spikes: no run, a mapper registered apart, and asking
+    for it as a backend says so in one line."""
+    from spikeport.backends import BACKENDS, MAPPERS, get_mapper
+
+    assert "spinnaker" in MAPPERS and "spinnaker" not in BACKENDS
+    assert get_mapper("spinnaker") is spinnaker and not hasattr(spinnaker, "run")
+    with pytest.raises(SpikeportError, match="mapper, not a simulator backend: .*does not simulate") as err:
+        get_backend("spinnaker")
+    assert "deploy NET --target spinnaker" in str(err.value) and "\n" not in str(err.value)
+    assert "h: 1 core" in spinnaker.summary(spinnaker.placements(small_network()))
 
 
 @needs_spinnaker
@@ -188,7 +195,7 @@ def test_written_script_maps_on_the_virtual_board(digits_spiking, tmp_path):
 
 @needs_spinnaker
 def test_validate_and_deploy_map_the_same_cores_per_layer():
-    """One SpiNNaker mapping: the backend (validate) and deploy both map 256 neurons per core, sPyNNaker's
+    """One SpiNNaker mapping: the mapper's placements and deploy both map 256 neurons per core, sPyNNaker's
     default, so a 256-neuron layer is one core in both."""
     from spikeport.deploy.pipeline import counts, fit
     from spikeport.hardware_profiles import load
@@ -201,9 +208,8 @@ def test_validate_and_deploy_map_the_same_cores_per_layer():
                   [Projection("input->fc1", "input", "fc1", [Dense(rng.normal(0, 0.1, (256, 64)))]),
                    Projection("fc1->fc2", "fc1", "fc2", [Dense(rng.normal(0, 0.1, (10, 256)))])],
                   output="fc2").validate()
-    with pytest.raises(SpikeportError, match="does not simulate") as err:
-        get_backend("spinnaker").run(net, np.zeros((1, 64), np.float32), 10)
+    mapped = spinnaker.summary(spinnaker.placements(net, steps=10))
     prof = load("spinnaker")
     c, _ = counts(net, prof, fit(net, prof).partition, 10)
     assert c.layers["fc1"] == 1 and c.layers["fc2"] == 1
-    assert "fc1: 1 core, fc2: 1 core" in str(err.value), str(err.value)
+    assert "fc1: 1 core, fc2: 1 core" in mapped, mapped

@@ -5,8 +5,8 @@ One test, parametrized over the backends, with what each must reach:
   brian2       equals the reference spike for spike (every neuron's count, every prediction)
   pynn-nest    >= 95 % class agreement (measured: spike for spike, which is asserted too)
   nengo-loihi  >= 95 % class agreement (Loihi resets to zero and rounds to its formats)
-  spinnaker    the virtual board maps but does not simulate: sPyNNaker's placements cover
-               every population, and a run says plainly that no spikes come back
+The spinnaker mapper (the virtual board maps but does not simulate) is no backend: validate
+says so in one line, and sPyNNaker's placements cover every population.
 """
 import numpy as np
 import pytest
@@ -22,12 +22,29 @@ EXPECT = {
     # its notes name nengo-loihi's own block splitting per population and the reset it cannot do
     "nengo-loihi": {"agreement": 0.95, "spike_for_spike": False,
                     "notes": ("conv1 1 block", "fc1 1 block", "fc2 1 block", "reset:")},
-    "spinnaker": None,
 }
 
 
 def test_every_simulator_backend_is_covered():
     assert set(EXPECT) == set(BACKENDS) - {"reference"}
+
+
+def test_the_spinnaker_mapper_maps_every_population_and_does_not_validate(digits_conv_snn):
+    spinnaker = pytest.importorskip("spikeport.backends.spinnaker")
+    net, ds = digits_conv_snn
+    x, y = ds.x("test")[:2], ds.y("test")[:2]
+    with pytest.raises(SpikeportError, match="spinnaker is a mapper, not a simulator backend") as err:
+        validate(net, (x, y), STEPS, samples=2, backend="spinnaker")
+    assert "\n" not in str(err.value)
+    placed = spinnaker.placements(net, neurons_per_core=64, steps=STEPS)
+    for pop in net.populations:
+        if pop.is_input:  # analog input is each first-layer neuron's current, no population
+            continue
+        entry = placed["populations"][pop.name]
+        assert entry["neurons"] == pop.size and entry["cores"] == -(-pop.size // 64)
+        spans = sorted((c[3], c[4]) for c in entry["placements"])
+        assert spans[0][0] == 0 and spans[-1][1] == pop.size - 1
+    assert placed["total_chips"] >= 1
 
 
 @pytest.mark.parametrize("backend", sorted(EXPECT))
@@ -36,22 +53,6 @@ def test_conv_dense_digits_network_on_every_backend(backend, digits_conv_snn):
     assert [p.name for p in net.populations] == ["input", "conv1", "fc1", "fc2"]
     x, y = ds.x("test")[:SAMPLES], ds.y("test")[:SAMPLES]
     expect = EXPECT[backend]
-    if expect is None:  # spinnaker: mapping only
-        from spikeport.backends import spinnaker
-
-        with pytest.raises(SpikeportError, match="does not simulate") as err:
-            validate(net, (x, y), STEPS, samples=2, backend=backend)
-        assert "\n" not in str(err.value)
-        placed = spinnaker.placements(net, neurons_per_core=64, steps=STEPS)
-        for pop in net.populations:
-            if pop.is_input:  # analog input is each first-layer neuron's current, no population
-                continue
-            entry = placed["populations"][pop.name]
-            assert entry["neurons"] == pop.size and entry["cores"] == -(-pop.size // 64)
-            spans = sorted((c[3], c[4]) for c in entry["placements"])
-            assert spans[0][0] == 0 and spans[-1][1] == pop.size - 1
-        assert placed["total_chips"] >= 1
-        return
     val = validate(net, (x, y), STEPS, samples=SAMPLES, backend=backend, **expect.get("options", {}))
     rep = val.report()
     assert rep["backend"] == backend and rep["samples"] == SAMPLES
@@ -92,4 +93,4 @@ def test_cli_validate_on_a_simulator_backend(tmp_path, digits_conv_snn):
     assert rep["backend"] == "nengo-loihi" and rep["samples"] == 20 and rep["agreement"] >= 0.9
     assert rep["reference_seconds"] > 0 and any("mapping" in n for n in rep["notes"])
     r = run_cli("validate", path, "--backend", "spinnaker", "--dataset", "digits", "--samples", "2", "--steps", "8")
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "does not simulate" in r.stderr, r.stderr
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "a mapper, not a simulator backend" in r.stderr, r.stderr

@@ -28,7 +28,7 @@ on a threshold, where NEST (its IF cell leaks 5.7e-14 a step) and nengo-loihi (v
 from v >= theta (measured on the digits network on the grid, 20 samples: 3 conv1 neurons'
 counts differ on NEST, 14 on simreal, of some 60,000 spikes; none off the grid).
 
-The spinnaker backend maps but does not simulate (tests/test_backends.py, test_backend_pynn.py).
+The spinnaker mapper maps but does not simulate: no backend (tests/test_backends.py, test_backend_pynn.py).
 Backend-specific behaviour (options, notes, mapping, scripts) stays in the per-backend files.
 ``python tests/test_conformance.py`` prints the (case x backend) table in markdown.
 """
@@ -500,7 +500,7 @@ def assert_chip_within_bar(mod, net, x, case, names, ref, feats):
 def test_the_table_covers_every_backend_and_feature():
     """Every simulating backend has a row, and every feature of every case is in each row: exact,
     approximate (the first feature of a combination) or refused."""
-    assert set(SUPPORTS) == set(BACKENDS) - {"reference", "spinnaker"}
+    assert set(SUPPORTS) == set(BACKENDS) - {"reference"}
     assert set(PRECISION) >= set(SUPPORTS)
     used = set()
     for case in CASES.values():

@@ -1,4 +1,4 @@
-"""The spinnaker backend: the graph on SpiNNaker through sPyNNaker (``pyNN.spiNNaker``).
+"""The spinnaker mapper: the graph on SpiNNaker through sPyNNaker (``pyNN.spiNNaker``).
 
 The network is lowered by :mod:`spikeport.backends.pynn_lowering` with PyNN's standard
 cells (:class:`~spikeport.backends.pynn_lowering.StandardCells`: ``IF_curr_delta``, or
@@ -10,9 +10,9 @@ run after its mapping phase), so no spike comes back. Hence:
 - :func:`placements` maps a network and returns sPyNNaker's own placements: per
   population the cores (chip x, y, processor p, neuron range) and chips it uses, and
   :func:`counts` the chips and cores per population they come to;
-- :func:`run` maps the network too, then raises a one-line :class:`SpikeportError`
-  saying that the virtual board maps but does not simulate, with the mapping's
-  summary: returning an Activity would mean inventing spikes;
+- there is no ``run``: returning an Activity would mean inventing spikes. It is therefore
+  registered as a mapper, not a backend (:data:`spikeport.backends.MAPPERS`), and
+  ``get_backend("spinnaker")`` (``validate --backend spinnaker``) says so in one line;
 - :func:`write_script` writes a standalone PyNN script with the network's weights,
   which runs unchanged on a real SpiNNaker machine (it reads its files relative to its
   own directory and needs only sPyNNaker and numpy).
@@ -278,20 +278,6 @@ def summary(placed: dict) -> str:
     chips = placed["total_chips"]
     return (f"{placed['total_cores']} cores on {chips} chip{'s' * (chips != 1)} of a {placed['board']} board, "
             f"{placed['neurons_per_core']} neurons per core ({', '.join(parts)})")
-
-
-def run(network: Network, x, steps: int, *, checkpoints=None, seed: int = 0, record_counts: bool = False,
-        progress=None, neurons_per_core: int = DEFAULT_NEURONS_PER_CORE):
-    """Map ``network`` on a virtual SpiNN-5 board, then raise a one-line SpikeportError: the
-    virtual board maps but does not simulate, so there are no spikes to report. The message
-    carries the mapping (cores per population) and says how to get results from a real
-    machine (:func:`write_script`)."""
-    common.check_run(network, x, steps, checkpoints)
-    placed = placements(network, neurons_per_core=neurons_per_core, steps=int(steps))
-    raise SpikeportError(
-        "the spinnaker backend maps onto a virtual SpiNN-5 board, which does not simulate (no spikes come back): "
-        f"mapped {summary(placed)}; to run on a real SpiNNaker machine, write a script with "
-        "spikeport.backends.spinnaker.write_script(network, out_dir, x) and run it there")
 
 
 def _detach_log_store():

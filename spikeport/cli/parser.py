@@ -5,7 +5,7 @@ import argparse
 import math
 
 from .. import __version__
-from ..backends import BACKENDS
+from ..backends import BACKENDS, MAPPERS
 from ..errors import SpikeportError
 
 from .common import DATASET_NAMES
@@ -222,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("net", metavar="NET")
     v.add_argument("--backend", default="reference", metavar="B",
                    help=f"one of {', '.join(BACKENDS)} (each simulator comes with its extra: "
-                        f"{', '.join(f'{n}: {e}' for n, (_, e) in BACKENDS.items() if e)})")
+                        f"{', '.join(f'{n}: {e}' for n, (_, e) in BACKENDS.items() if e)}; "
+                        f"{', '.join(MAPPERS)} maps but does not simulate: deploy --target)")
     v.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="default: the network's")
     v.add_argument("--steps", type=positive, default=100)
     v.add_argument("--samples", type=positive, default=None, help="test samples to run (default: 100, or all if fewer)")
