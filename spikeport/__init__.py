@@ -9,7 +9,7 @@ _API = {
     "load_dataset": "spikeport.datasets", "Network": "spikeport.ir", "Population": "spikeport.ir",
     "Projection": "spikeport.ir", "NeuronModel": "spikeport.ir", "InputEncoding": "spikeport.ir",
     "load_network": "spikeport.ir", "save_network": "spikeport.ir", "train": "spikeport.models",
-    "convert": "spikeport.api", "load_model": "spikeport.models", "save_model": "spikeport.models",
+    "convert": "spikeport.api", "convert_nir": "spikeport.api", "load_model": "spikeport.models", "save_model": "spikeport.models",
     "simulate": "spikeport.api", "SpikeportError": "spikeport.errors", "fit_nsp": "spikeport.models.nsp_fit",
     "methods": "spikeport.models", "validate": "spikeport.api", "deploy": "spikeport.deploy.pipeline",
     "power": "spikeport.deploy.pipeline", "import_nir": "spikeport.ir.nir", "export_nir": "spikeport.ir.nir",

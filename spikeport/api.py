@@ -113,6 +113,31 @@ def convert(model, calibration=None, *, labels=None, for_steps: int | None = Non
     return net
 
 
+def convert_nir(path, dt: float | None = None, *, library: str | None = None, encoding: str | None = None,
+                max_rate_hz: float | None = None, reset: str | None = None, v_init: str | None = None,
+                threshold_scale: float | None = None, notes: list | None = None) -> Network:
+    """The spiking network of a NIR file with the conversion options a user may restate: ``spikeport
+    convert FILE.nir``.
+
+    ``library``: whose exporter wrote it ("snntorch", "norse", "sinabs", "rockpool", or "nir" for
+    generic NIR, which needs ``dt``; default: detected). A library's file is imported with that
+    library's own reset (snnTorch's is late), so ``reset`` applies to generic NIR only, where it
+    is restated with ``encoding``, ``max_rate_hz``, ``v_init`` and ``threshold_scale``
+    (:func:`spikeport.ir.restate.restate`). ``notes``: a list that receives one line per change.
+    """
+    from .ir.nir import detect_library, import_nir
+    from .ir.restate import restate
+
+    detected = library or detect_library(path)
+    preset = detected not in (None, "nir", "lava")
+    net = import_nir(path, dt, library=library, reset=reset if preset else None)
+    net, lines = restate(net, encoding=encoding, max_rate_hz=max_rate_hz, reset=None if preset else reset,
+                         v_init=v_init, threshold_scale=threshold_scale)
+    if notes is not None:
+        notes.extend(lines)
+    return net
+
+
 def check_adjustments(method: str, *, for_steps=None, l4=None, l4_sigma="l4", l4_alpha=1.0, calibrate=None,
                       calib_samples: int = 512, labelled: bool = True) -> None:
     """Before any work, :func:`convert`'s adjustment options for a model of ``method``: one clear error

@@ -40,7 +40,7 @@ What becomes what
   step ``lag + t``. Lags are the longest path of the smallest realizable latencies, and
   each projection's simulator delay is then padded so that *every* path into a
   population arrives exactly aligned, residual connections included
-  (``delay = lag[post] - lag[pre] + delay_steps - latency[post]`` >= 1). A backend that
+  (``delay = padded_delay - latency[post]`` >= 1, :func:`spikeport.ir.lags.padded_delay`). A backend that
   starts each population at its lag and reads its spikes in the window
   ``[lag, lag + steps)`` therefore reproduces zero-delay (same-step) delivery exactly;
   the price is ``max lag`` extra steps per sample. An analog input's projections add no
@@ -56,6 +56,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import Network, Population
+from ..ir.lags import padded_delay
 from ..ir.neurons import psc_exp_propagator
 from ..runtimes import pynn_engine as engine
 from . import common
@@ -254,7 +255,7 @@ class Lowering:
             if proj in self.analog:
                 continue
             cell = cells[proj.post]
-            delay = lag[proj.post] - lag[proj.pre] + proj.delay_steps - cell.latency
+            delay = padded_delay(proj, lag) - cell.latency
             assert delay >= 1, (proj.name, delay)
             syn = proj.materialize(network.population(proj.pre).shape)
             for receptor, keep in (("excitatory", syn.weight > 0), ("inhibitory", syn.weight < 0)):

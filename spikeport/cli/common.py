@@ -124,23 +124,29 @@ def load_graph(path, dt=None, library=None, reset=None):
     from ..ir.nir import import_nir, is_nir_file
 
     if is_nir_file(path):
-        if library == "lava":
-            raise SpikeportError(f"{path}: --from lava: {LAVA}")
-        if library == "nir" and dt is None:
-            raise SpikeportError(f"{path}: generic NIR (--from nir) needs --dt SECONDS, the time step its "
-                                 f"continuous-time neurons are discretized with")
-        try:
-            return noting_warnings(import_nir, path, dt, library=library, reset=reset)
-        except SpikeportError as exc:
-            if "cannot tell which library" in str(exc):  # in the command line's words
-                raise SpikeportError(f"{path}: cannot tell which library wrote this NIR file: give --from "
-                                     f"snntorch|norse|sinabs|rockpool, or --dt SECONDS for generic NIR") from None
-            raise
+        return read_nir(path, dt, library, import_nir, path, dt, library=library, reset=reset)
     given = [flag for flag, value in (("--dt", dt), ("--from", library)) if value is not None]
     if given:
         raise SpikeportError(f"{path}: {' and '.join(given)} {'is' if len(given) == 1 else 'are'} for NIR files; a "
                              f"graph file has its own time step and semantics")
     return load_network(path)
+
+
+def read_nir(path, dt, library, fn, /, *args, **kwargs):
+    """``fn(*args, **kwargs)`` reading the NIR file ``path``, its warnings printed as notes, with the
+    command line's checks of --from and --dt first and its words in the errors."""
+    if library == "lava":
+        raise SpikeportError(f"{path}: --from lava: {LAVA}")
+    if library == "nir" and dt is None:
+        raise SpikeportError(f"{path}: generic NIR (--from nir) needs --dt SECONDS, the time step its "
+                             f"continuous-time neurons are discretized with")
+    try:
+        return noting_warnings(fn, *args, **kwargs)
+    except SpikeportError as exc:
+        if "cannot tell which library" in str(exc):  # in the command line's words
+            raise SpikeportError(f"{path}: cannot tell which library wrote this NIR file: give --from "
+                                 f"snntorch|norse|sinabs|rockpool, or --dt SECONDS for generic NIR") from None
+        raise
 
 
 def samples_for(args, net):

@@ -6,7 +6,7 @@ from pathlib import Path
 from ..errors import SpikeportError
 from ..models.methods import RATE_CONVERTED
 
-from .common import calibration_data, load_graph, model_file, named_data, noting_warnings, progress_bar
+from .common import calibration_data, model_file, named_data, noting_warnings, progress_bar, read_nir
 
 
 def cmd_convert(args) -> int:
@@ -23,13 +23,12 @@ def cmd_convert(args) -> int:
             raise SpikeportError(f"{args.model}: {', '.join(unused)} {'applies' if len(unused) == 1 else 'apply'} "
                                  f"to model files, not to a NIR file (its options: --dt, --encoding, --max-rate, "
                                  f"--reset, --v-init, --threshold-scale)")
-        from ..ir.restate import restate
-        from ..ir.nir import detect_library
-        library = args.library or detect_library(args.model)
-        preset = library not in (None, "nir", "lava")  # a library's reset is the import's (snnTorch's is late)
-        net, notes = restate(load_graph(args.model, args.dt, args.library, args.reset if preset else None),
-                             encoding=args.encoding, max_rate_hz=args.max_rate, reset=None if preset else args.reset,
-                             v_init=args.v_init, threshold_scale=args.threshold_scale)
+        from ..api import convert_nir
+
+        notes = []
+        net = read_nir(args.model, args.dt, args.library, convert_nir, args.model, args.dt, library=args.library,
+                       encoding=args.encoding, max_rate_hz=args.max_rate, reset=args.reset, v_init=args.v_init,
+                       threshold_scale=args.threshold_scale, notes=notes)
         if args.dataset:
             net.metadata["dataset"] = args.dataset
         out = args.out or Path(args.model).with_suffix(".spk")

@@ -11,10 +11,10 @@ from .common import (check_outputs, load_graph, pct, print_energy, print_simulat
 
 
 def cmd_demo(args) -> int:
-    from ..api import simulate
+    from ..api import convert, simulate
     from ..datasets import load_dataset
     from ..ir import save_network
-    from ..models import convert, save_model, train
+    from ..models import save_model, train
 
     out = Path(args.out)
     try:
@@ -28,10 +28,12 @@ def cmd_demo(args) -> int:
     save_model(model, out / "model.pt")
     print(f"  trained mlp {model.spec.hidden}: ANN test accuracy {model.meta['test_accuracy']:.2%} "
           f"({model.meta['train_seconds']:.1f} s)")
-    net = convert(model.module, ds.x("train"), metadata={"source": {"model": "model.pt", "arch": "mlp", "method": "relu"},
-                                                         "dataset": "digits", "ann_accuracy": model.meta["test_accuracy"]})
+    net = convert(model, ds.x("train"), metadata={"source": {"model": "model.pt", "arch": "mlp", "method": "relu"},
+                                                  "dataset": "digits", "ann_accuracy": model.meta["test_accuracy"]})
     save_network(net, out / "net.spk")
-    print("  converted with percentile normalization (p = 99.9), analog input, IF neurons, reset by subtraction")
+    conv = net.metadata["conversion"]
+    print(f"  converted as `spikeport convert` does: {conv['norm']} normalization (p = {conv['percentile']:g}), "
+          f"v(0) = {conv['v_init']}, {net.population(net.input).encoding.kind} input, IF neurons, reset by subtraction")
     sim = simulate(net, ds, 128, checkpoints=[1, 2, 4, 8, 16, 32, 64, 128])
     print_simulation(sim)
     write_json(out / "simulate.json", sim.report())
