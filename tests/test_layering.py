@@ -8,14 +8,16 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "spikeport"
 
-BASE = {"errors", "units", "progress"}
+BASE = {"errors", "units", "progress", "budget", "outputs"}
 # part -> the parts it may import (the root package only for __version__, checked apart)
 ALLOWED = {
     "errors": set(), "units": set(), "progress": set(),
+    "budget": {"errors"},                    # what a stranger's file may make spikeport allocate
+    "outputs": {"errors"},                   # every command's output paths, staged and checked alike
     "runtimes": set(),                       # copied beside emitted scripts: nothing of spikeport
-    "ir": {"errors"},
-    "hardware_profiles": {"errors"},
-    "datasets": {"errors", "ir"},
+    "ir": {"errors", "budget", "outputs"},
+    "hardware_profiles": {"errors", "budget", "outputs"},
+    "datasets": {"errors", "ir", "budget", "outputs"},
     "backends": BASE | {"ir", "runtimes"},
     "models": BASE | {"ir", "datasets"},
     "passes": BASE | {"ir", "datasets", "models", "backends"},
