@@ -183,6 +183,13 @@ def _count_samples(progress, n: int, what: str) -> None:
         progress.note(what)
 
 
+def check_run_size(network, steps, samples: int | None = None) -> None:
+    """The bounds of every run (:data:`spikeport.deploy.pipeline.MAX_STEPS` steps and
+    :data:`~spikeport.deploy.pipeline.MAX_WORK` neuron updates), checked before it starts."""
+    from .deploy.pipeline import check_run_size as check
+    check(network, steps, samples)
+
+
 def simulate(network: Network, data="digits", steps: int = 100, *, samples: int | None = None,
              backend: str = "reference", checkpoints=None, device=None, seed: int = 0, data_dir=None,
              progress=None, ties: str = "membrane", **backend_options) -> Simulation:
@@ -194,9 +201,12 @@ def simulate(network: Network, data="digits", steps: int = 100, *, samples: int 
     beside the SNN, not the ANN's accuracy recorded on its whole test set. ``data``: a data set name, a
     :class:`~spikeport.datasets.Dataset`, (x, y), or x alone (no labels: accuracies are None). ``ties``:
     "membrane" (most spikes, then the higher membrane) or "index" (most spikes, then the lowest class).
+    ``steps`` and steps x samples x neurons are bounded (:func:`check_run_size`), before anything runs.
     """
     runner = get_backend(backend)          # an unknown backend or a mapper: before any data is read
+    check_run_size(network, steps)         # bounded runs: before any data is read, and once its size is known
     x, y, name, whole = evaluation_samples(data, samples, data_dir, network)
+    check_run_size(network, steps, len(x))
     _count_samples(progress, len(x), backend)
     kwargs = {"checkpoints": checkpoints, "seed": seed, "progress": progress, **backend_options}
     if device is not None:
@@ -268,7 +278,9 @@ def validate(network: Network, data="digits", steps: int = 100, *, samples: int 
     from .passes.diagnose import diagnose as diagnose_layers
 
     runner = get_backend(backend)          # an unknown backend or a mapper: before any data is read
+    check_run_size(network, steps)
     x, y, name, whole = evaluation_samples(data, samples, data_dir, network)
+    check_run_size(network, steps, len(x))
     both = backend != "reference"
     _count_samples(progress, len(x) * (2 if both else 1), backend)  # the backend's run, then the reference's
     from .deploy.targets import simulator_options

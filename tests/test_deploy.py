@@ -288,3 +288,16 @@ def test_more_samples_than_the_test_set_is_refused_not_truncated(conv_net_file, 
     r = run_cli("deploy", conv_net_file, "--target", "loihi", "--out", tmp_path / "d", "--samples", "1000")
     assert r.returncode == 2 and "--samples 1000" in r.stderr and "359" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "d").exists()
+
+
+def test_spikeport_deploy_is_the_function_after_the_package_is_imported(tmp_path):
+    """``spikeport.deploy`` names the API function and the package: importing the package first must
+    not turn ``spikeport.deploy(...)`` into "module object is not callable"."""
+    import spikeport
+    import spikeport.deploy.pipeline  # noqa: F401  (binds spikeport.deploy to the package)
+    from conftest import small_network
+
+    net = small_network()
+    dep = spikeport.deploy(net, "loihi", data=(np.random.default_rng(0).random((2, 12)).astype(np.float32), None),
+                           samples=2, steps=4)
+    assert dep.manifest()["target"] == "loihi"

@@ -9,6 +9,7 @@ targets), what they share in ``common``, and the parser in ``parser``.
 """
 from __future__ import annotations
 
+import os
 import sys
 
 from ..errors import SpikeportError
@@ -20,6 +21,9 @@ __all__ = ["build_parser", "main", "reference_markdown"]
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        if args.max_memory is not None:
+            from ..budget import set_limit
+            set_limit(args.max_memory)
         return args.func(args)
     except SpikeportError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -27,3 +31,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # stdout closed early (| head): the outputs were written first; stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141

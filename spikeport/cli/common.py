@@ -24,10 +24,42 @@ def noting_warnings(fn, *args, **kwargs):
     return result
 
 
+def output(args, option: str, kind, path=None, hint: str = ""):
+    """The :class:`~spikeport.outputs.Output` that ``option`` ("--out", "--json", "--html") of ``args``
+    names (or ``path``, a default), with the command's --force; None where the option is not given."""
+    from ..outputs import Output
+
+    if path is None:
+        path = getattr(args, option.lstrip("-").replace("-", "_"), None)
+    if path is None:
+        return None
+    return Output(path, option, kind, bool(getattr(args, "force", False)), hint)
+
+
+def report_outputs(args) -> list:
+    """The --json and --html outputs of ``args`` (where given)."""
+    return [o for o in (output(args, "--json", "json"), output(args, "--html", "html")) if o is not None]
+
+
+def check_outputs(*outputs) -> list:
+    """Before any work: every output checked alike (spikeport.outputs: the place, the name, the --force rule;
+    stale staging of a killed run removed), and no two naming the same path. Returns the outputs given."""
+    import os
+
+    outputs = [o for o in outputs if o is not None]
+    seen = {}
+    for o in outputs:
+        where = os.path.realpath(o.check())
+        if where in seen:
+            raise SpikeportError(f"{seen[where].label} and {o.label}: the same path; give each output its own")
+        seen[where] = o
+    return outputs
+
+
 def write_text(path, text: str) -> None:
-    """``text`` into ``path``, all or nothing."""
-    from ..ir.io import atomic_write
-    atomic_write(Path(path), lambda f: f.write(text.encode()))
+    """``text`` into ``path``, all or nothing (staged beside it, then renamed into place)."""
+    from ..outputs import write_file
+    write_file(path, lambda f: f.write(text.encode()))
 
 
 def write_json(path, data) -> None:
@@ -36,24 +68,78 @@ def write_json(path, data) -> None:
 
 def write_reports(args, report: dict, html: str | None = None) -> None:
     """--json and --html where asked: ``report`` as JSON, and ``html`` (a function of
-    :mod:`spikeport.deploy.report` by name) of it as a self-contained page."""
-    if args.json:
-        write_json(args.json, report)
-    if getattr(args, "html", None):
-        from ..deploy import report as reports
-        write_text(args.html, getattr(reports, html)(report))
+    :mod:`spikeport.deploy.report` by name) of it as a self-contained page; each checked again, staged and
+    renamed into place."""
+    for o in report_outputs(args):
+        if o.option == "--json":
+            o.write_json(report)
+        else:
+            from ..deploy import report as reports
+            o.write_text(getattr(reports, html)(report))
 
 
-def check_outputs(*paths) -> None:
-    """Refuse before any work an output file whose directory does not exist."""
-    for path in paths:
-        if path and not Path(path).resolve().parent.is_dir():
-            raise SpikeportError(f"{path}: directory {Path(path).parent} does not exist")
+class _Heartbeat:
+    """Keeps a progress display alive while a long step reports nothing (one batch of a long simulation):
+    on a terminal the bar is redrawn every second (its elapsed time moves); in a log a line is written
+    once the step has run ``delay_s`` and then every ``interval_s`` without a line."""
+
+    def __init__(self, progress, tick_s: float = 1.0):
+        import threading
+
+        from ..progress import LINE_DELAY_S, LINE_INTERVAL_S
+
+        self.progress, self.bar = progress, progress.bar
+        self.tty = progress.tty
+        self.tick_s = 1.0 if self.tty else min(tick_s, 5.0)
+        self.delay_s, self.interval_s = LINE_DELAY_S, LINE_INTERVAL_S
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="spikeport-progress", daemon=True)
+
+    def run(self) -> None:
+        import time
+
+        start = time.time()
+        last = None  # when a line was last written (by this or by the bar itself)
+        while not self.stop.wait(self.tick_s):
+            now = time.time()
+            if self.tty:
+                self.bar.refresh()
+                continue
+            drawn = getattr(self.bar, "last_print_t", start)
+            if drawn > start + 1e-3:
+                last = max(last or drawn, drawn)
+            if now - start >= self.delay_s and (last is None or now - last >= self.interval_s):
+                self.bar.refresh()
+                last = now
+
+
+class _Bar:
+    """A :class:`~spikeport.progress.Progress` with a heartbeat (the same interface)."""
+
+    def __init__(self, progress):
+        self.progress = progress
+        self.heart = _Heartbeat(progress) if progress.bar is not None else None
+
+    def __getattr__(self, name):
+        return getattr(self.progress, name)
+
+    def __enter__(self):
+        self.progress.__enter__()
+        if self.heart is not None:
+            self.heart.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.heart is not None:
+            self.heart.stop.set()
+            self.heart.thread.join()
+        return self.progress.__exit__(*exc)
 
 
 def progress_bar(total, label, args=None):
+    """Progress on stderr (spikeport.progress), kept alive while a long step reports nothing."""
     from ..progress import Progress
-    return Progress(total, label, quiet=bool(getattr(args, "quiet", False)))
+    return _Bar(Progress(total, label, quiet=bool(getattr(args, "quiet", False))))
 
 
 def model_file(args):
@@ -83,7 +169,8 @@ def calibration_data(path, model=None):
                    test_labels=None if y is None else y[:0], pixel_max=1.0, source=str(path))
 
 
-def print_simulation(sim, stream=sys.stdout) -> None:
+def print_simulation(sim, stream=None) -> None:
+    stream = stream or sys.stdout  # the stdout of the moment (not the one at import)
     rep = sim.report()
     ann = rep["ann_accuracy"]
     print(f"{rep['samples']} samples of {rep['dataset'] or 'the given data'} ({rep['encoding']} input), "
@@ -184,7 +271,8 @@ def pct(v) -> str:
     return "n/a (no labels)" if v is None else f"{v:.2%}"
 
 
-def print_warnings(warnings, stream=sys.stdout) -> None:
+def print_warnings(warnings, stream=None) -> None:
+    stream = stream or sys.stdout  # the stdout of the moment (not the one at import)
     for w in warnings:
         print(f"  WARNING: {w}", file=stream)
 
@@ -204,7 +292,8 @@ def quantized(net, args):
     return qnet
 
 
-def print_energy(name, e, stream=sys.stdout) -> None:
+def print_energy(name, e, stream=None) -> None:
+    stream = stream or sys.stdout  # the stdout of the moment (not the one at import)
     at_least = "" if e.get("complete", True) else ">= "  # unknown terms left out: a lower bound
     band = e.get("band") or {}
 

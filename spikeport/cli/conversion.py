@@ -6,7 +6,21 @@ from pathlib import Path
 from ..errors import SpikeportError
 from ..models.methods import RATE_CONVERTED
 
-from .common import calibration_data, model_file, named_data, noting_warnings, progress_bar, read_nir
+from .common import (calibration_data, check_outputs, model_file, named_data, noting_warnings, output, progress_bar,
+                     read_nir)
+
+
+def net_output(args):
+    """--out NET (default: MODEL with the suffix .spk), checked before any work."""
+    path = args.out
+    if path is None:
+        try:
+            path = Path(args.model).with_suffix(".spk")
+        except ValueError:  # a MODEL such as "." or "/" has no name to take a suffix
+            raise SpikeportError(f"{args.model}: not a model file; give --out NET") from None
+    out = output(args, "--out", "graph", path)
+    check_outputs(out)
+    return out
 
 
 def cmd_convert(args) -> int:
@@ -25,14 +39,15 @@ def cmd_convert(args) -> int:
                                  f"--reset, --v-init, --threshold-scale)")
         from ..api import convert_nir
 
+        args.output = net_output(args)  # before the import
         notes = []
         net = read_nir(args.model, args.dt, args.library, convert_nir, args.model, args.dt, library=args.library,
                        encoding=args.encoding, max_rate_hz=args.max_rate, reset=args.reset, v_init=args.v_init,
                        threshold_scale=args.threshold_scale, notes=notes)
         if args.dataset:
             net.metadata["dataset"] = args.dataset
-        out = args.out or Path(args.model).with_suffix(".spk")
-        save_network(net, out)
+        out = args.output.path
+        args.output.save(lambda path: save_network(net, path))
         print(f"imported NIR file {args.model} -> {out} ({len(net.populations)} populations, "
               f"{len(net.projections)} projections, dt {net.dt_s * 1e3:g} ms)")
         for note in notes:
@@ -43,9 +58,10 @@ def cmd_convert(args) -> int:
     if nir_only:
         raise SpikeportError(f"{args.model}: {', '.join(nir_only)} {'applies' if len(nir_only) == 1 else 'apply'} to "
                              f"NIR files (a converted network's reset and thresholds are the conversion's)")
-    model = model_file(args)
+    model = model_file(args)  # MODEL first: a graph file given as MODEL is named as such, not as --out
     if model is None:
         return convert_pytorch(args)
+    args.output = net_output(args)  # before the data and the conversion
     method = model.meta.get("method", "relu")
     check_adjust_options(args, method)
     if args.data is not None:
@@ -98,6 +114,7 @@ def convert_pytorch(args) -> int:
 
     check_adjust_options(args)
     module = load_user_module(args.model, args.model_def)
+    args.output = net_output(args)  # before the data and the conversion
     if args.data is not None and args.dataset is not None:
         raise SpikeportError("--data and --dataset both name the calibration samples: give one")
     if args.data is None and args.dataset is None:
@@ -157,6 +174,5 @@ def convert_and_save(args, model, ds, meta: dict, options: dict):
                               labels=None if ds.train_labels is None else ds.y("train"), for_steps=args.for_steps,
                               l4=args.l4, l4_sigma=args.l4_sigma, l4_alpha=args.l4_alpha, calibrate=args.calibrate,
                               calib_samples=args.calib_samples, notes=adjusted, **options)
-    out = args.out or Path(args.model).with_suffix(".spk")
-    save_network(net, out)
-    return net, out, adjusted
+    args.output.save(lambda path: save_network(net, path))
+    return net, args.output.path, adjusted

@@ -6,21 +6,56 @@ from pathlib import Path
 from ..errors import SpikeportError
 from ..units import count, si
 
-from .common import (check_outputs, load_graph, pct, print_energy, print_simulation, print_warnings, progress_bar,
-                     samples_for, write_json, write_reports, write_text)
+from .common import (check_outputs, load_graph, output, pct, print_energy, print_simulation, print_warnings,
+                     progress_bar, report_outputs, samples_for, write_json, write_reports, write_text)
+
+DEMO_DIR = Path("out/demo")
+DEMO_FILES = ("model.pt", "net.spk", "simulate.json", "simulate.html", "loihi", "spinnaker", "power.json",
+              "power.html")
+
+
+def _is_demo_dir(path) -> bool:
+    """An earlier demo's DIR: nothing in it but the demo's own files (all of them or some)."""
+    try:
+        return {e.name for e in Path(path).iterdir()} <= set(DEMO_FILES)
+    except OSError:
+        return False
+
+
+def demo_output(args):
+    """The demo's DIR: --out as every output; its default out/demo (its parent made where missing) is the
+    demo's own place, replaced when it holds an earlier demo's files and nothing else."""
+    from ..outputs import Kind, Output
+
+    kind = Kind("demo", "an earlier demo's directory (only its files: " + ", ".join(DEMO_FILES) + ")",
+                directory=True, recognise=_is_demo_dir)
+    if args.out is not None:
+        return Output(args.out, "--out", kind, args.force)
+    try:
+        DEMO_DIR.parent.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise SpikeportError(f"--out {DEMO_DIR} (the default): cannot create {DEMO_DIR.parent} "
+                             f"({exc.strerror})") from None
+    return Output(DEMO_DIR, "--out", kind, True)
 
 
 def cmd_demo(args) -> int:
+    target = demo_output(args)
+    check_outputs(target)
+    with target.staged() as out:  # everything, or nothing: a demo killed half-way leaves the earlier one
+        demo_into(out, Path(target.path))
+    print(f"wrote {target.path}/: model.pt, net.spk, simulate.json, simulate.html, loihi/, spinnaker/, power.json, "
+          f"power.html (open the .html files in a browser)")
+    return 0
+
+
+def demo_into(out: Path, shown: Path) -> None:
+    """The demo's story, its files written into ``out`` (the staged DIR that becomes ``shown``)."""
     from ..api import convert, simulate
     from ..datasets import load_dataset
     from ..ir import save_network
     from ..models import save_model, train
 
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SpikeportError(f"{out}: cannot create the output directory ({exc.strerror})") from None
     ds = load_dataset("digits")
     print(f"spikeport demo: train an MLP on digits ({len(ds.train_labels)} train / {len(ds.test_labels)} test), "
           f"convert it to IF neurons, simulate it, deploy it to Loihi and SpiNNaker, compare every chip's energy")
@@ -49,7 +84,7 @@ def cmd_demo(args) -> int:
         print(f"  {chip}: {count(m['cores'], 'core')} on {count(m['chips'], 'chip')} ({m['counts_source']}), accuracy in its formats "
               f"{m['accuracy']['quantized']:.2%}; {'' if e['complete'] else '>= '}"
               f"{si(e['energy_per_inference_j'], 'J')} per inference at {e['inferences_per_s']:.4g} inferences/s "
-              f"-> {out / chip / 'report.html'}")
+              f"-> {shown / chip / 'report.html'}")
     result = power(net, names(), data=ds, samples=100, steps=100)
     write_json(out / "power.json", result)
     write_text(out / "power.html", power_html(result))
@@ -62,19 +97,18 @@ def cmd_demo(args) -> int:
                   f" ({'complete' if e['complete'] else 'unknown: ' + ', '.join(e['unknown'])})")
     for name, b in result["baselines"].items():
         print(f"  {name:<11} {si(b['energy_per_inference_j'], 'J')} (the same network as an ANN, batch 1)")
-    print(f"wrote {out}/: model.pt, net.spk, simulate.json, simulate.html, loihi/, spinnaker/, power.json, "
-          f"power.html (open the .html files in a browser)")
-    return 0
 
 
 def cmd_deploy(args) -> int:
     from ..deploy.pipeline import deploy
 
+    out = output(args, "--out", "deploy")
+    check_outputs(out)
     net = load_graph(args.net, args.dt, args.library)
     data = samples_for(args, net)
     with progress_bar(args.samples, "deploy", args) as bar:
         dep = deploy(net, args.target, data=data, samples=args.samples, steps=args.steps, seed=args.seed,
-                     out=args.out, force=args.force, progress=bar, realtime=args.realtime)
+                     out=out, progress=bar, realtime=args.realtime)
     m = dep.manifest()
     print(f"{args.net} -> {m['title']}: fits on {count(m['cores'], 'core')}, {count(m['chips'], 'chip')} "
           f"({m['counts_source']})")
@@ -99,16 +133,17 @@ def cmd_deploy(args) -> int:
 def cmd_power(args) -> int:
     from ..deploy.pipeline import power
 
+    check_outputs(*report_outputs(args))
     net = load_graph(args.net, args.dt, args.library)
     data = samples_for(args, net)
     targets = [t.strip() for t in args.target.split(",") if t.strip()]
     if "all" in targets:
         from ..hardware_profiles import names
         targets = [t for t in targets if t != "all"] + names()
-    check_outputs(args.json, args.html)
     with progress_bar(args.samples, "power", args) as bar:
         result = power(net, targets, data=data, samples=args.samples, steps=args.steps, seed=args.seed,
                        progress=bar, realtime=args.realtime)
+    write_reports(args, result, "power_html")  # first: a closed stdout must not lose the run
     print(f"{args.net}: {result['samples']} samples of {result['dataset']}, T = {result['steps']} "
           f"(float accuracy {pct(result['float_accuracy'])})")
     print_warnings(result.get("warnings", []))
@@ -120,7 +155,6 @@ def cmd_power(args) -> int:
                       f"accuracy {pct(e['accuracy'])})", e)
     for name, b in result["baselines"].items():
         print_energy(f"{name} baseline (ANN)", b)
-    write_reports(args, result, "power_html")
     return 0
 
 

@@ -49,6 +49,19 @@ def positive_float(text: str) -> float:
     return number(text, lambda v: v > 0, "a number > 0")
 
 
+def memory_size(text: str) -> int:
+    from ..budget import parse_size
+
+    try:
+        return parse_size(text)
+    except SpikeportError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def percentile(text: str) -> float:
+    return number(text, lambda v: 0 < v <= 100, "a percentile in (0, 100]")
+
+
 def finite_float(text: str) -> float:
     return number(text, lambda v: True, "a finite number")
 
@@ -69,6 +82,20 @@ def steps_list(text: str):
     return [positive(t) for t in text.split(",") if t.strip()]
 
 
+SEED_MAX = 2**63 - 1
+
+
+def seed(text: str) -> int:
+    """A seed for torch's and numpy's generators and the Poisson input's hash: 0 to 2**63-1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"expected a seed from 0 to 2**63-1 ({SEED_MAX}), got {text}")
+    return value
+
+
 def seconds(text: str) -> float:
     try:
         value = float(text)
@@ -87,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = Parser(prog="spikeport", description="Deploy trained neural networks onto neuromorphic hardware.")
     p.add_argument("--version", action="version", version=f"spikeport {__version__}")
+    p.add_argument("--max-memory", type=memory_size, default=None, metavar="SIZE",
+                   help="the most memory a file may make spikeport allocate, e.g. 2G or 512M (checked from the "
+                        "sizes files declare, before anything is allocated; default: half the machine's memory, "
+                        "or SPIKEPORT_MAX_MEMORY)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     data_dir = dict(metavar="DIR", default=None, help="directory searched first for data set files")
     dt_help = dict(help="time step of a NIR file (MODEL or NET): needed for generic NIR (--from nir), whose neurons "
@@ -113,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
                         f"architecture for the data set)")
     t.add_argument("--method", choices=METHODS, default="relu")
     t.add_argument("--epochs", type=positive, default=None, help="default: the method's for the data set")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=seed, default=0)
     t.add_argument("--batch-size", type=positive, default=None)
     t.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: the method's)")
     t.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
@@ -140,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         nf.add_argument(flag, type=finite_float, default=default, help=f"{what} (default {default:g})")
     nf.add_argument("--trials", type=positive, default=10)
     nf.add_argument("--fit-bias", action="store_true", help="also fit an input offset b (the thesis's variant)")
-    nf.add_argument("--seed", type=int, default=0)
+    nf.add_argument("--seed", type=seed, default=0)
     nf.add_argument("--json", default=None, metavar="FILE")
     nf.set_defaults(func=cmd_fit_nsp)
 
@@ -157,11 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(N, *input shape) and optional labels y, or an .npy of x")
     c.add_argument("--norm", choices=NORMS + ("l4",), default=None,
                    help="relu and qcfs models (default percentile); l4: percentile, then --l4 scale (needs --for-steps)")
-    c.add_argument("--percentile", type=float, default=None, help="default 99.9")
+    c.add_argument("--percentile", type=percentile, default=None, help="in (0, 100]; default 99.9")
     c.add_argument("--v-init", choices=("zero", "half"), default=None,
                    help="initial membrane: 0, or half the threshold (threshold shift; default: the method's)")
     c.add_argument("--encoding", choices=ENCODINGS, default=None, help="default: the method's")
-    c.add_argument("--max-rate", type=float, default=None, metavar="HZ",
+    c.add_argument("--max-rate", type=positive_float, default=None, metavar="HZ",
                    help="rate of a pixel of 1 (spiking encodings; default: the method's)")
     c.add_argument("--for-steps", type=positive, default=None, metavar="T",
                    help="the number of steps --l4 and --calibrate adjust the network for")
@@ -210,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also report accuracy after these step counts ('all': after every step)")
     s.add_argument("--samples", type=positive, default=None, help="test samples to run (default: all)")
     s.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda where available")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=seed, default=0)
     s.add_argument("--weight-bits", type=positive, default=None, metavar="N",
                    help="simulate in fixed point with N-bit weights (default 8 when --state-bits is given)")
     s.add_argument("--state-bits", type=positive, default=None, metavar="N",
@@ -227,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="default: the network's")
     v.add_argument("--steps", type=positive, default=100)
     v.add_argument("--samples", type=positive, default=None, help="test samples to run (default: 100, or all if fewer)")
-    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--seed", type=seed, default=0)
     v.add_argument("--diagnose", action="store_true",
                    help="compare every layer with the ANN it approximates and name the first that drops")
     v.add_argument("--model", default=None, metavar="MODEL",
@@ -254,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--samples", type=positive, default=None,
                         help="test samples the accuracy and activity come from (default: 100, or all if fewer)")
         sp.add_argument("--steps", type=positive, default=100)
-        sp.add_argument("--seed", type=int, default=0)
+        sp.add_argument("--seed", type=seed, default=0)
         sp.add_argument("--dt", type=seconds, default=None, metavar="SECONDS", **dt_help)
         sp.add_argument("--from", dest="library", **from_help)
         sp.add_argument("--data", **data_file)
@@ -267,7 +298,6 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("net", metavar="NET")
     dp.add_argument("--target", required=True, metavar="CHIP", help="a chip (spikeport targets) or a profile .toml")
     dp.add_argument("--out", required=True, metavar="DIR")
-    dp.add_argument("--force", action="store_true", help="replace DIR if it exists and is not empty")
     measured_on(dp)
     dp.set_defaults(func=cmd_deploy)
 
@@ -286,8 +316,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="the whole story on digits: train, convert, simulate, deploy to loihi and "
                                     "spinnaker, power on every chip; reports in --out")
-    d.add_argument("--out", default="out/demo", metavar="DIR")
+    d.add_argument("--out", default=None, metavar="DIR",
+                   help="where the reports go, written all or nothing (default: out/demo, which a later demo "
+                        "replaces when it holds an earlier demo's files; a DIR you name follows --force)")
     d.set_defaults(func=cmd_demo)
+    force_help = {
+        "train": "replace MODEL (and its --checkpoint) if it exists and is a spikeport model file (checkpoint)",
+        "convert": "replace NET if it exists and is a spikeport graph file",
+        "simulate": "replace the --json and --html files if they exist and are JSON and HTML",
+        "validate": "replace the --json and --html files if they exist and are JSON and HTML",
+        "export": "replace FILE if it exists and is a NIR (HDF5) file",
+        "deploy": "replace DIR if it exists, is not empty and is an earlier deploy's (its manifest.json)",
+        "power": "replace the --json and --html files if they exist and are JSON and HTML",
+        "fit-nsp": "replace the --json file if it exists and is JSON",
+        "methods": "replace the --json file if it exists and is JSON",
+        "demo": "replace DIR if it exists, is not empty and holds only an earlier demo's files",
+    }
+    for name, what in force_help.items():  # one rule for every output: spikeport.outputs
+        sub.choices[name].add_argument("--force", action="store_true",
+                                       help=what + "; without it an existing output (other than an empty file "
+                                                   "or directory) is refused before any work")
     for name in ("train", "convert", "simulate", "validate", "deploy", "power"):
         sub.choices[name].add_argument("--quiet", action="store_true",
                                        help="no progress display (on a terminal a live bar; otherwise a line "

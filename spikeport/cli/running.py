@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from ..errors import SpikeportError
 
-from .common import (check_outputs, load_graph, noting_warnings, print_simulation, progress_bar, quantized, samples_for,
-                     write_reports)
+from .common import (check_outputs, load_graph, noting_warnings, output, print_simulation, progress_bar, quantized,
+                     report_outputs, samples_for, write_reports)
 
 
 def cmd_simulate(args) -> int:
     from ..api import simulate
 
-    check_outputs(args.json, args.html)
+    check_outputs(*report_outputs(args))
     net = load_graph(args.net, args.dt, args.library)
     if args.weight_bits or args.state_bits:
         net = quantized(net, args)
@@ -20,15 +20,15 @@ def cmd_simulate(args) -> int:
     with progress_bar(1, "simulate", args) as bar:
         sim = simulate(net, samples_for(args, net), args.steps, samples=args.samples, checkpoints=args.checkpoints,
                        device=args.device, seed=args.seed, progress=bar, ties=args.ties)
+    write_reports(args, sim.report(), "simulate_html")  # first: a closed stdout must not lose the run
     print_simulation(sim)
-    write_reports(args, sim.report(), "simulate_html")
     return 0
 
 
 def cmd_validate(args) -> int:
     from ..api import validate
 
-    check_outputs(args.json, args.html)
+    check_outputs(*report_outputs(args))
     net = load_graph(args.net, args.dt, args.library)
     data = samples_for(args, net)
     module = None
@@ -40,8 +40,9 @@ def cmd_validate(args) -> int:
     with progress_bar(args.samples, "validate", args) as bar:
         val = validate(net, data, args.steps, samples=args.samples, backend=args.backend, seed=args.seed,
                        diagnose=args.diagnose, module=module, progress=bar, ties=args.ties)
-    print_simulation(val.simulation)
     rep = val.report()
+    write_reports(args, rep, "validate_html")  # first: a closed stdout must not lose the run
+    print_simulation(val.simulation)
     if val.reference is None:
         ref = "is the reference"
     else:
@@ -62,13 +63,13 @@ def cmd_validate(args) -> int:
         bad = val.diagnosis["first_bad"]
         print("  every layer follows the ANN" if bad is None else
               f"  first layer where agreement drops: {bad} (the layers before it follow the ANN)")
-    write_reports(args, rep, "validate_html")
     return 0
 
 
 def cmd_export(args) -> int:
     from ..ir.nir import export_nir
 
+    check_outputs(output(args, "--out", "nir"))
     net = load_graph(args.net, args.dt, args.library)
     try:
         noting_warnings(export_nir, net, args.out, library=args.for_library)

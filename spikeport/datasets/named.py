@@ -26,15 +26,20 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import math
 import os
 import pickle
+import zlib
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
+from ..budget import check as check_budget
+from ..budget import open_regular, regular_file
 from ..errors import DataError
+from .files import read_npz
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -99,25 +104,42 @@ def stratified_split(labels: np.ndarray, test_per_class, seed: int = 0) -> tuple
 # ----------------------------------------------------------------------------- file readers
 
 def read_idx(path: Path, expect_dims: int) -> np.ndarray:
-    """Read an IDX file (MNIST's format; gzip or plain) of unsigned bytes, checking its header."""
-    try:
-        raw = Path(path).read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DataError(f"{path}: cannot read ({exc})") from None
-    if len(raw) < 4 + 4 * expect_dims or raw[:3] != b"\x00\x00\x08" or raw[3] != expect_dims:
-        raise DataError(f"{path}: not an IDX file of unsigned bytes with {expect_dims} dimension(s)")
-    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(expect_dims))
+    """Read an IDX file (MNIST's format; gzip or plain) of unsigned bytes, checking its header.
+
+    A regular file only (a FIFO or device is refused unopened); the header's declared size is checked against
+    the memory budget before the data is allocated, and a gzip file is inflated no further than that size (a
+    small file cannot inflate to more than it declares)."""
     offset = 4 + 4 * expect_dims
-    if len(raw) - offset != int(np.prod(dims)):
-        raise DataError(f"{path}: header declares shape {dims} but holds {len(raw) - offset} bytes")
-    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims).copy()
+    with open_regular(path, "data set file", DataError) as f:
+        try:
+            gz = f.read(2) == b"\x1f\x8b"
+            f.seek(0)
+            stream = gzip.GzipFile(fileobj=f, mode="rb") if gz else f
+            head = stream.read(offset)
+            if len(head) < offset or head[:3] != b"\x00\x00\x08" or head[3] != expect_dims:
+                raise DataError(f"{path}: not an IDX file of unsigned bytes with {expect_dims} dimension(s)")
+            dims = tuple(int.from_bytes(head[4 + 4 * i: 8 + 4 * i], "big") for i in range(expect_dims))
+            count = math.prod(dims)
+            check_budget(count, f"header declares shape {dims}", path, of="images or labels")
+            out = np.empty(count, dtype=np.uint8)
+            view, got = memoryview(out), 0
+            while got < count:
+                n = stream.readinto(view[got:got + (1 << 24)])
+                if not n:
+                    break
+                got += n
+            extra = len(stream.read(1))
+        except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise DataError(f"{path}: cannot read ({exc})") from None
+    if got != count or extra:
+        raise DataError(f"{path}: header declares shape {dims} but holds {'more' if extra else got} bytes")
+    return out.reshape(dims)
 
 
 def _find_idx(directory: Path, stem: str) -> Path | None:
     for name in (stem + ".gz", stem, stem.replace("-idx", ".idx") + ".gz", stem.replace("-idx", ".idx")):
-        if (directory / name).is_file():
+        if os.path.lexists(directory / name):
+            regular_file(directory / name, "data set file", DataError)  # a FIFO or device: refused by name
             return directory / name
     return None
 
@@ -137,11 +159,15 @@ def _idx_pair(directory: Path, name: str):
 
 
 def _npz_pair(path: Path):
-    try:
-        with np.load(path, allow_pickle=False) as d:
-            pairs = {s: (d[f"x_{s}"], d[f"y_{s}"]) for s in ("train", "test")}
-    except (OSError, ValueError, KeyError) as exc:
-        raise DataError(f"{path}: not an MNIST .npz with x_train, y_train, x_test, y_test ({exc})") from None
+    """MNIST from an .npz (x_train, y_train, x_test, y_test): a regular file and a zip archive, every header
+    checked before anything is allocated (:func:`spikeport.datasets.files.read_npz`)."""
+    keys = ("x_train", "y_train", "x_test", "y_test")
+    with open_regular(path, "data set file", DataError) as f:
+        if f.read(2) != b"PK":
+            raise DataError(f"{path}: not an MNIST .npz (not a zip archive of x_train, y_train, x_test, y_test)")
+    d = read_npz(path, keys, required=keys, what="data set file",
+                 required_words="not an MNIST .npz: it needs arrays named")
+    pairs = {s: (d[f"x_{s}"], d[f"y_{s}"]) for s in ("train", "test")}
     out = {}
     for split, (x, y) in pairs.items():
         if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28) or y.shape != (len(x),):
@@ -197,7 +223,7 @@ def _mnist_from_hub(path: Path):
     arrays = {"x_train": np.concatenate([to_u8(xtr), to_u8(xva)]), "y_train": np.concatenate([ytr, yva]).astype(np.uint8),
               "x_test": to_u8(xte), "y_test": yte.astype(np.uint8)}
     try:
-        from .ir.io import atomic_write
+        from ..ir.io import atomic_write
         cache.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(cache, lambda f: np.savez(f, **arrays))
     except OSError:
@@ -218,7 +244,7 @@ def _digits(data_dir):
 def _mnist_pairs(data_dir):
     if data_dir is not None:
         found = _idx_pair(data_dir, "mnist")
-        if found is None and (data_dir / "mnist.npz").is_file():
+        if found is None and os.path.lexists(data_dir / "mnist.npz"):
             found = _npz_pair(data_dir / "mnist.npz")
         if found is not None:
             return found, f"{data_dir}"
@@ -279,6 +305,8 @@ def load_dataset(name: str = "digits", data_dir=None) -> Dataset:
     data_dir = data_dir or os.environ.get("SPIKEPORT_DATA_DIR") or None
     if data_dir is not None:
         data_dir = Path(data_dir)
-        if not data_dir.is_dir():
+        if not data_dir.exists():
             raise DataError(f"data directory {data_dir} does not exist")
+        if not data_dir.is_dir():
+            raise DataError(f"data directory {data_dir} is not a directory")
     return DATASETS[name](data_dir)

@@ -1,61 +1,27 @@
 """The user's own samples (``--data FILE``): .npz with x and optional labels y, or an .npy of x.
 
-Headers are read and checked (dtype, shape, declared size against the file and against
-:data:`MAX_USER_BYTES`) before anything is allocated; shapes are checked against the
-network's input. :func:`evaluation_samples` is the one place every command picks the
-samples it evaluates on: a named set's test split, the user's file, or arrays.
+Headers are read and checked (dtype, shape, declared size against the file, against
+:data:`MAX_USER_BYTES` and against the memory budget of :mod:`spikeport.budget`) before
+anything is allocated (:mod:`.files`); shapes are checked against the network's input.
+:func:`evaluation_samples` is the one place every command picks the samples it evaluates on: a
+named set's test split, the user's file, or arrays.
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..budget import open_regular
 from ..errors import DataError, SpikeportError
+from ..ir.neurons import MAX_MAGNITUDE
+from .files import npz_keys, read_npy_file, read_npz
 from .named import Dataset, load_dataset, stratified_split
 
-MAX_USER_BYTES = 1 << 31  # 2 GiB of declared array data: refused before anything is allocated
-_NUMERIC = "biuf"  # bool, signed and unsigned integers, floats
-
-
-def _npy_header(stream, where: str) -> tuple:
-    """(shape, dtype) from a .npy header, read without loading the data."""
-    from numpy.lib import format as npformat
-
-    try:
-        version = npformat.read_magic(stream)
-        if version == (1, 0):
-            shape, fortran, dtype = npformat.read_array_header_1_0(stream)
-        elif version == (2, 0):
-            shape, fortran, dtype = npformat.read_array_header_2_0(stream)
-        else:
-            raise ValueError(f"unsupported .npy version {version}")
-    except (ValueError, OSError, EOFError) as exc:
-        raise DataError(f"{where}: not a readable .npy array ({exc})") from None
-    if dtype.kind not in _NUMERIC or dtype.hasobject:
-        raise DataError(f"{where}: holds {dtype} values; give numbers (integers or floats)")
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize if shape else dtype.itemsize
-    if nbytes > MAX_USER_BYTES:
-        raise DataError(f"{where}: declares {nbytes:,} bytes of data (shape {shape}), over the "
-                        f"{MAX_USER_BYTES:,}-byte limit for --data; pass fewer samples")
-    return tuple(int(s) for s in shape), dtype, nbytes
-
-
-def _read_npy(stream, where: str, file_size: int | None = None) -> np.ndarray:
-    from numpy.lib import format as npformat
-
-    stream.seek(0)
-    shape, dtype, nbytes = _npy_header(stream, where)
-    if file_size is not None and nbytes > file_size - stream.tell():
-        raise DataError(f"{where}: the header declares {nbytes:,} bytes of data (shape {shape}) but the file "
-                        f"holds {max(0, file_size - stream.tell()):,}: truncated")
-    stream.seek(0)
-    try:
-        return npformat.read_array(stream, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise DataError(f"{where}: cannot read the array ({exc})") from None
+MAX_USER_BYTES = 1 << 31  # 2 GiB of declared array data per array: refused before anything is allocated
+# x comes back as float32: 4 bytes a value beside the array as stored, checked with it against the memory budget
+X_COPY_BYTES = 4
 
 
 @dataclass
@@ -78,42 +44,19 @@ def load_user_data(path, input_shape: tuple | None = None, classes: int | None =
     line naming the file. x comes back as float32 shaped ``(N, *input_shape)``. ``labels``:
     "optional", "required" or "ignored"; ``keys``: the names of x and y in an .npz.
     """
-    import zipfile
-
     path = Path(path)
     where = str(path)
-    if not path.is_file():
-        raise DataError(f"{where}: no such file (--data takes an .npz with x and optional y, or an .npy of x)")
-    y = None
-    with open(path, "rb") as f:
+    with open_regular(path, "data file (--data)", DataError) as f:  # a FIFO or device is refused unopened
         head = f.read(6)
+    cap = (MAX_USER_BYTES, " for --data; pass fewer samples")
+    y = None
     if head.startswith(b"PK"):
-        try:
-            zf = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise DataError(f"{where}: not a readable .npz archive ({exc})") from None
-        with zf:
-            members = {n[:-4] if n.endswith(".npy") else n: n for n in zf.namelist()}
-            if keys[0] not in members:
-                raise DataError(f"{where}: an .npz for --data needs an array named {keys[0]} (it has: "
-                                f"{', '.join(sorted(members)) or 'nothing'})")
-            arrays = {}
-            for key in keys:
-                if key not in members or (key == keys[1] and labels == "ignored"):
-                    continue
-                info = zf.getinfo(members[key])
-                if info.file_size > MAX_USER_BYTES + 65536:  # zipfile reads no more than this size
-                    raise DataError(f"{where}[{key}]: {info.file_size:,} bytes uncompressed, over the "
-                                    f"{MAX_USER_BYTES:,}-byte limit for --data; pass fewer samples")
-                with zf.open(info) as member:
-                    # read through the header first: a stranger's declared shape sizes nothing
-                    _npy_header(member, f"{where}[{key}]")
-                with zf.open(info) as member:
-                    arrays[key] = _read_npy(_Seekable(member), f"{where}[{key}]")
-            x, y = arrays[keys[0]], arrays.get(keys[1])
+        wanted = [k for i, k in enumerate(keys) if not (i == 1 and labels == "ignored")]
+        arrays = read_npz(path, wanted, where, required=keys[:1], extra_per_value=X_COPY_BYTES, cap=cap,
+                          what="data file (--data)", required_words="an .npz for --data needs an array named")
+        x, y = arrays[keys[0]], arrays.get(keys[1])
     elif head == b"\x93NUMPY":
-        with open(path, "rb") as f:
-            x = _read_npy(f, where, file_size=path.stat().st_size)
+        x = read_npy_file(path, where, extra_per_value=X_COPY_BYTES, what="data file (--data)", cap=cap)
     else:
         raise DataError(f"{where}: neither an .npz nor an .npy file (--data takes an .npz with x and optional y, "
                         f"or an .npy of x)")
@@ -125,22 +68,16 @@ def load_user_data(path, input_shape: tuple | None = None, classes: int | None =
     return x, y
 
 
-class _Seekable:
-    """A zip member read once into memory after its header was checked (zip members do not seek back)."""
-
-    def __init__(self, member):
-        self._buf = io.BytesIO(member.read())
-
-    def __getattr__(self, name):
-        return getattr(self._buf, name)
-
-
 def _checked_x(x: np.ndarray, where: str, input_shape) -> np.ndarray:
     if x.ndim < 1 or len(x) == 0:
         raise DataError(f"{where}: x holds no samples (shape {x.shape}); samples go along the first axis")
     if x.dtype.kind == "f" and not np.isfinite(x).all():
         bad = int((~np.isfinite(x)).sum())
         raise DataError(f"{where}: x holds {bad:,} non-finite values (NaN or infinity)")
+    worst = max(abs(float(x.max())), abs(float(x.min()))) if x.dtype.kind in "fiu" and x.size else 0.0
+    if worst > MAX_MAGNITUDE:  # (max and min: no copy of x)
+        raise DataError(f"{where}: x holds values up to {worst:.3g}, beyond +-{MAX_MAGNITUDE:g} (the float32 state "
+                        f"would overflow)")
     if input_shape is not None:
         shape = tuple(int(s) for s in input_shape)
         size = int(np.prod(shape))
@@ -191,13 +128,7 @@ def user_dataset(path) -> Dataset:
 
 def _npz_holds(path: Path, key: str) -> bool:
     """Whether the .npz archive at ``path`` has an array ``key`` (its names only; nothing read)."""
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return f"{key}.npy" in zf.namelist() or key in zf.namelist()
-    except (zipfile.BadZipFile, OSError):
-        return False
+    return key in npz_keys(path)
 
 
 def evaluation_samples(data, samples: int | None = None, data_dir=None, network=None):

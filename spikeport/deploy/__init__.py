@@ -15,6 +15,23 @@ Each pass is a plain function of its own module, testable alone;
 
 Nothing here imports a simulator at import time.
 """
+import sys
+import types
+
 from .quantize import quantize
 
 __all__ = ["quantize"]
+
+
+class _CallablePackage(types.ModuleType):
+    """``spikeport.deploy`` is both this package and the API function :func:`~spikeport.deploy.pipeline.deploy`:
+    once the package is imported, Python binds the name ``spikeport.deploy`` to it, so calling the
+    package calls the function (``spikeport.deploy(net, "loihi", ...)`` works whatever was imported first)."""
+
+    def __call__(self, *args, **kwargs):
+        from .pipeline import deploy
+
+        return deploy(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage

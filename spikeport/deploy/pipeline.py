@@ -23,9 +23,6 @@ limit and the value before anything is measured or written.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,10 +34,35 @@ from .. import __version__
 from ..datasets import evaluation_samples
 from ..errors import SpikeportError
 from ..hardware_profiles import Profile, load as load_profile
-from ..ir.io import user_mode
+from ..outputs import Output
 from .targets import plugin_for
 
 BASELINES = ("cpu", "gpu")
+
+# The largest run spikeport starts (simulate, validate, deploy, power; the Python API's and the command
+# line's), checked before the run: steps, and neuron updates = steps x samples x neurons of one run. The
+# reference executor does about 1e7 to 1e8 of them a second on a 2-core CPU (digits' MLP), some 1e10 on a
+# GPU: 1e13 is a day of a GPU, far beyond any run a paper reports (MNIST's test set, LeNet, T = 1000:
+# 6e10). A Python caller may raise them (spikeport.deploy.pipeline.MAX_STEPS, MAX_WORK).
+MAX_STEPS = 1_000_000
+MAX_WORK = 10**13
+
+
+def check_run_size(network, steps, samples: int | None = None) -> None:
+    """Refuse, before anything runs, ``steps`` above :data:`MAX_STEPS` and (where the number of samples is
+    known) steps x samples x neurons above :data:`MAX_WORK`, in one line naming the bound."""
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
+        return  # not a count: the backend's own check says what it expected
+    if steps > MAX_STEPS:
+        raise SpikeportError(f"--steps {steps} exceeds the limit {MAX_STEPS:,} steps")
+    if samples is None or steps < 1:
+        return
+    neurons = sum(int(p.size) for p in network.populations)
+    work = int(steps) * int(samples) * neurons
+    if work > MAX_WORK:
+        raise SpikeportError(f"--steps {steps} x {samples:,} samples x {neurons:,} neurons = {work:.3g} neuron "
+                             f"updates exceeds the limit {MAX_WORK:.0e} neuron updates of one run: run fewer "
+                             f"--samples or --steps")
 
 
 @dataclass
@@ -276,13 +298,17 @@ def deploy(network, target, *, data="digits", samples: int | None = 100, steps: 
 
     ``data``: a data set name, a Dataset, (x, y) or x alone (no labels: accuracy None) whose test samples
     measure accuracy and activity;
-    ``out``: the directory to write (see :func:`write`); ``realtime``: a barrier chip paced by
-    the network's dt (an application fed by its sensor in real time), not as fast as it can.
+    ``out``: the directory to write (see :func:`write`; a path, or a :class:`spikeport.outputs.Output`
+    that carries its own ``force``); ``realtime``: a barrier chip paced by the network's dt (an application
+    fed by its sensor in real time), not as fast as it can. ``steps`` and the run's size are bounded
+    (:func:`check_run_size`).
     """
+    check_run_size(network, steps)
+    if out is not None:
+        out = _output(out, force)
+        out.check()
     profile = target if isinstance(target, Profile) else load_profile(target)
     t0 = time.perf_counter()
-    if out is not None:
-        _check_out(Path(out), force)
     violations, vmap, deployed, qreport, part, warns = fit(network, profile)
     t_fit = time.perf_counter() - t0
     missing = _spinnaker_backend() if out is not None and plugin_for(profile).vendor_placements else None
@@ -292,6 +318,7 @@ def deploy(network, target, *, data="digits", samples: int | None = 100, steps: 
     counted, count_warns = counts(network, profile, part, steps)  # the same network write_spinnaker emits
     t_counts = time.perf_counter() - t0 - t_fit
     x, y, name = _samples(data, samples, data_dir, network)
+    check_run_size(network, steps, len(x))
     float_activity = _measure(network, x, steps, seed, progress)
     q_activity, energy = _priced(network, deployed, profile, counted, x, steps, seed, float_activity, realtime)
     acc = {"float": float_activity.accuracy(y), "quantized": q_activity.accuracy(y)}
@@ -306,22 +333,15 @@ def deploy(network, target, *, data="digits", samples: int | None = 100, steps: 
                      warnings=float_activity.silent(network.output) + warns + count_warns, seconds=seconds,
                      counts=counted)
     if out is not None:
-        write(dep, Path(out), x=x, y=y, force=force)
+        write(dep, out, x=x, y=y, force=force)
     return dep
 
 
 # ---------------------------------------------------------------------------- writing DIR
 
-def _check_out(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise SpikeportError(f"{out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise SpikeportError(f"{out}: directory exists and is not empty (choose a new one, or --force to replace it)")
-    parent = out.resolve().parent
-    while not parent.exists():  # created when DIR is written
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise SpikeportError(f"{out}: cannot create it under {parent} (not a writable directory)")
+def _output(out, force: bool) -> Output:
+    """DIR as an output (spikeport.outputs: the checks, the --force rule, the staging every command shares)."""
+    return out if isinstance(out, Output) else Output(out, None, "deploy", force)
 
 
 def _emit(dep: Deployment, tmp: Path, x, y) -> list:
@@ -342,38 +362,19 @@ def _emit(dep: Deployment, tmp: Path, x, y) -> list:
 def write(dep: Deployment, out: Path, *, x=None, y=None, force: bool = False) -> Path:
     """Write DIR: manifest.json, report.html and the artifacts, all or nothing.
 
-    Everything goes into a temporary directory beside ``out`` that is renamed into place
-    only when complete; a failure leaves ``out`` as it was.
+    Everything goes into a staging directory beside ``out`` (:class:`spikeport.outputs.Output`)
+    that is renamed into place only when complete (an earlier DIR, replaced only with ``force``, is
+    swapped out in one step); a failure, or a run killed at any moment, leaves ``out`` as it was.
     """
     from .report import html_report
 
-    _check_out(out, force)
-    out = out.resolve()
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-        tmp.chmod(user_mode(directory=True))  # mkdtemp makes it 0700; DIR gets what mkdir would give
-    except OSError as exc:
-        raise SpikeportError(f"{out}: cannot create it ({exc.strerror})") from None
-    try:
+    out = _output(out, force)
+    with out.staged() as tmp:  # checked again, written beside DIR, renamed into place when complete
         dep.artifacts = _emit(dep, tmp, x, y) + ["manifest.json", "report.html"]
         manifest = dep.manifest()
         (tmp / "manifest.json").write_text(json.dumps(_plain(manifest), indent=2) + "\n")
         (tmp / "report.html").write_text(html_report(manifest))
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except OSError as exc:  # a full disk, a permission: the user's machine, not a bug
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise SpikeportError(f"{out}: cannot write it ({exc.strerror or exc}); nothing was written") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return out.target
 
 
 def _plain(obj):
@@ -404,6 +405,7 @@ def power(network, targets, *, data="digits", samples: int | None = 100, steps: 
     both are always reported, under ``baselines``. The float network is run once; each chip's
     quantized network once more.
     """
+    check_run_size(network, steps)
     profiles = [t if isinstance(t, Profile) else load_profile(t) for t in targets]
     if not profiles:
         raise SpikeportError("power: name at least one --target")
@@ -422,6 +424,7 @@ def power(network, targets, *, data="digits", samples: int | None = 100, steps: 
         raise SpikeportError("power: the network fits none of the targets: "
                              + "; ".join(f"{name}: {why}" for name, why in refused.items()))
     x, y, name = _samples(data, samples, data_dir, network)
+    check_run_size(network, steps, len(x))
     float_activity = _measure(network, x, steps, seed, progress)
     out = {"samples": len(x), "steps": steps, "dataset": name, "float_accuracy": float_activity.accuracy(y),
            "realtime": bool(realtime), "warnings": float_activity.silent(network.output), "targets": {},

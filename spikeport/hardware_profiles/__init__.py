@@ -21,18 +21,22 @@ Top-level strings: ``name``, ``title``, ``kind`` (``neuromorphic`` or
 shared exponent per synapse config, threshold mantissa and exponent;
 ``spinnaker``: 16-bit weights with a power-of-two shift per synapse type;
 ``per-layer``: ``weight_bits`` with one scale per post layer; ``none``: floating
-point), ``backend`` (the spikeport backend that emulates it, or ``""``), and
-optionally ``mapper`` (``speck`` or ``xylo``: that vendor mapper's extra rules).
-The tables and their keys are :data:`SCHEMA`. ``load(name_or_path)`` reads and
-validates one; every fault is one line naming the file and the key.
+point), ``backend`` (the spikeport backend that emulates it: one of
+:data:`BACKENDS`, or ``""``), and optionally ``mapper`` (``speck`` or ``xylo``: that
+vendor mapper's extra rules). The tables and their keys are :data:`SCHEMA`.
+``load(name_or_path)`` reads and validates one; every fault is one line naming the
+file and the key. A profile file must be a regular file (a FIFO or device is refused
+before it is opened) of at most :data:`MAX_PROFILE_BYTES`.
 """
 from __future__ import annotations
 
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..budget import read_regular
 from ..errors import SpikeportError
 
 if sys.version_info >= (3, 11):
@@ -45,6 +49,10 @@ SOURCE_KINDS = ("src", "doc", "paper", "2nd", "derived", "measured", "assumed")
 KINDS = ("neuromorphic", "conventional")
 QUANTIZATIONS = ("loihi", "spinnaker", "per-layer", "none")
 MAPPERS = ("speck", "xylo")
+# The backends and mappers a profile's ``backend`` may name: the keys of spikeport.backends.BACKENDS and MAPPERS
+# (hardware_profiles sits below backends, so the list is kept here; tests/test_readers_hostile.py checks it).
+BACKENDS = ("reference", "brian2", "nengo-loihi", "pynn-nest", "spinnaker")
+MAX_PROFILE_BYTES = 1 << 20
 # How a chip advances time (the time model, spikeport.deploy.energy.step_time):
 TIMINGS = ("barrier", "realtime", "clocked", "event")
 # How input reaches the chip: from the host over its I/O link, or from a sensor on the chip's own interface.
@@ -202,8 +210,10 @@ def parse(data: dict, path: str) -> Profile:
     """A profile from parsed TOML ``data`` (``path`` names it in errors)."""
     strings = {}
     defaults = {"backend": "", "mapper": "", "timing": "realtime", "input": "host"}
+    if not isinstance(data, dict):
+        raise ProfileError(f"{path}: a profile is a TOML table, got {type(data).__name__}")
     for key, allowed in (("name", None), ("title", None), ("kind", KINDS), ("quantization", QUANTIZATIONS),
-                         ("backend", None), ("mapper", MAPPERS + ("",)), ("timing", TIMINGS),
+                         ("backend", BACKENDS + ("",)), ("mapper", MAPPERS + ("",)), ("timing", TIMINGS),
                          ("input", INPUT_PATHS)):
         v = data.get(key, defaults.get(key))
         if not isinstance(v, str) or (key in ("name", "title") and not v.strip()):
@@ -250,19 +260,22 @@ def load(target) -> Profile:
     target = str(target)
     if target.endswith(".toml") or "/" in target or "\\" in target:
         path = Path(target)
-        if not path.is_file():
-            raise ProfileError(f"{target}: no such profile file")
+        if not os.path.lexists(path):
+            raise ProfileError(f"{target}: no such profile file")  # anything else but a regular file: read_regular
     else:
         path = HERE / f"{target}.toml"
         if not path.is_file():
             raise ProfileError(f"unknown target {target!r} (known: {', '.join(names())}; or a path to a .toml "
                                f"profile)")
+    raw = read_regular(path, "profile", ProfileError, limit_bytes=MAX_PROFILE_BYTES)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
         raise ProfileError(f"{target}: cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"{target}: not valid TOML: {exc}") from None
+        raise ProfileError(f"{target}: not valid TOML: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+    except RecursionError:
+        raise ProfileError(f"{target}: not valid TOML: nested too deeply") from None
     return parse(data, target if not path.is_relative_to(HERE) else path.name)
 
 

@@ -17,17 +17,24 @@ Versions: 1, the first layout; 2 adds the neuron fields ``reset_amount``,
 network that uses none of them is still written as version 1, byte for byte as
 before, so older readers keep reading it.
 
-Loading checks everything before it builds anything: the container, the header,
-each field's type, each array's dtype and declared size against the bytes
-actually in the file (nothing is allocated that the file cannot justify), finite
-values, shapes (through :meth:`Network.validate`). Any fault is a
-:class:`FileFormatError` or :class:`GraphError` whose one-line message names the
-file and the object.
+Loading checks everything before it builds anything: that the path is a regular
+file (a FIFO, device or directory is refused before it is opened, and it is opened
+without blocking), the container, the header, each field's type, each array's dtype
+and declared size against the bytes actually in the file (nothing is allocated that
+the file cannot justify) and against the memory budget (:mod:`spikeport.budget`),
+each population's declared neurons against the budget as soon as its shape is read,
+finite values within the numeric sanity bound and shapes (through
+:meth:`Network.validate`), then the whole network's footprint (state and the synapses
+its projections would materialize: :func:`spikeport.ir.network.check_footprint`). Any
+fault is a :class:`FileFormatError`, :class:`GraphError` or
+:class:`spikeport.budget.BudgetError` whose one-line message names the file and the
+object.
 """
 from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import struct
 import tempfile
@@ -37,9 +44,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..budget import BudgetError, Tally, open_regular
+from ..budget import check as check_budget
+from ..budget import number
 from ..errors import FileFormatError, GraphError, SpikeportError
 from .arithmetic import FixedPoint
-from .network import Network, Population, Projection
+from .network import STATE_BYTES, Network, Population, Projection, check_footprint
 from .neurons import InputEncoding, NeuronModel
 from .ops import op_from_parts
 
@@ -48,6 +58,9 @@ VERSION = 2
 V2_NEURON_FIELDS = ("reset_amount", "max_spikes_per_step", "strict_threshold")
 HEADER = "spikeport.json"
 MAX_HEADER_BYTES = 64 * 2**20
+# Python objects per byte of JSON at worst ("{}," is a 64-byte dict for 3 bytes): the header's bytes times this
+# are checked against the memory budget before it is parsed.
+JSON_EXPANSION = 32
 # What the zip and JSON layers may raise on a damaged or hostile file; all of it means "corrupt".
 CONTAINER_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError,
                     RuntimeError, struct.error, zlib.error, UnicodeDecodeError, KeyError, IndexError, OverflowError,
@@ -158,6 +171,7 @@ class _Reader:
         self.path, self.z, self.disk_bytes = path, z, disk_bytes
         self.version = 1
         self.members = {info.filename: info for info in z.infolist()}
+        self.tally = Tally(path, "the arrays it declares")
 
     def member(self, name: str, owner: str) -> zipfile.ZipInfo:
         """A member that is stored uncompressed and claims no more bytes than the file has."""
@@ -198,10 +212,11 @@ class _Reader:
                 if any(s < 0 for s in shape) or count * dtype.itemsize != info.file_size - f.tell():
                     self.fail(f"{owner}: array {key!r} declares shape {shape} of {dtype}, "
                               f"which does not match the {info.file_size - f.tell()} bytes stored")
-                # allocate only after the size was checked against the stored bytes
+                # allocate only after the size was checked against the stored bytes and the memory budget
+                self.tally.add(count * dtype.itemsize, f"{owner}: array {key!r} of shape {tuple(shape)}")
                 a = np.empty(count, dtype=dtype)
                 got = f.readinto(memoryview(a).cast("B")) if a.nbytes else 0
-        except FileFormatError:
+        except (FileFormatError, BudgetError):
             raise
         except CONTAINER_ERRORS as exc:
             self.fail(f"{owner}: array {key!r} is corrupt ({_short(exc)})")
@@ -259,6 +274,9 @@ def _decode(body, r: _Reader) -> Network:
         shape = _field(pd, "shape", list, owner, r)
         if len(shape) > 8 or not all(isinstance(s, int) and not isinstance(s, bool) for s in shape):
             r.fail(f"{owner}: shape must be a list of at most 8 integers")
+        if all(s > 0 for s in shape):  # the state it declares, before anything of it is read or built
+            n = math.prod(shape)
+            check_budget(n * STATE_BYTES, f"{owner} declares {number(n)} neurons", r.path, of="state")
         neuron = pd.get("neuron")
         if neuron is not None:
             nd = _check_keys(neuron, {"model", "threshold", "reset", "decay", "syn_decay", "refractory_steps",
@@ -302,32 +320,39 @@ def _decode(body, r: _Reader) -> Network:
                    metadata=_field(body, "metadata", dict, "network", r, {}), fixed_point=fixed)
 
 
-def read_magic(path: Path, n: int) -> bytes:
-    """The first ``n`` bytes of a regular file; a missing or unreadable file is a one-line error."""
-    if not path.exists():
-        raise FileFormatError(f"{path}: no such file")
-    if not path.is_file():
-        raise FileFormatError(f"{path}: not a regular file")
-    try:
-        with open(path, "rb") as f:
+def read_magic(path: Path, n: int, what: str = "input file") -> bytes:
+    """The first ``n`` bytes of a regular file; a missing, unreadable or irregular file (a FIFO, a device, a
+    directory: refused before it is opened) is a one-line error."""
+    with open_regular(path, what, FileFormatError) as f:
+        try:
             return f.read(n)
-    except OSError as exc:
-        raise FileFormatError(f"{path}: cannot read ({_short(exc)})") from None
+        except OSError as exc:
+            raise FileFormatError(f"{path}: cannot read ({_short(exc)})") from None
 
 
 def load_network(path) -> Network:
     """Read and fully check a graph file. Errors name the file and the object at fault."""
     path = Path(path)
-    magic = read_magic(path, 4)
-    if magic[:2] != b"PK":
-        hint = " (it looks like a pickle, which spikeport never loads)" if magic[:1] == b"\x80" else ""
-        raise FileFormatError(f"{path}: not a spikeport graph file{hint}")
+    with open_regular(path, "graph file", FileFormatError) as f:
+        try:
+            magic = f.read(4)
+            f.seek(0)
+            disk_bytes = os.fstat(f.fileno()).st_size
+        except OSError as exc:
+            raise FileFormatError(f"{path}: cannot read ({_short(exc)})") from None
+        if magic[:2] != b"PK":
+            hint = " (it looks like a pickle, which spikeport never loads)" if magic[:1] == b"\x80" else ""
+            raise FileFormatError(f"{path}: not a spikeport graph file{hint}")
+        return _load_zip(path, f, disk_bytes)
+
+
+def _load_zip(path: Path, f, disk_bytes: int) -> Network:
     try:
-        z = zipfile.ZipFile(path)
+        z = zipfile.ZipFile(f)
     except CONTAINER_ERRORS as exc:
         raise FileFormatError(f"{path}: truncated or corrupt container ({_short(exc)})") from None
     with z:
-        r = _Reader(path, z, path.stat().st_size)
+        r = _Reader(path, z, disk_bytes)
         if HEADER not in r.members:
             torch_file = any(name.endswith("/data.pkl") for name in r.members)
             r.fail("not a spikeport graph file" + (" (it is a PyTorch file: convert it first with "
@@ -335,6 +360,8 @@ def load_network(path) -> Network:
         info = r.member(HEADER, "header")
         if info.file_size > MAX_HEADER_BYTES:
             r.fail(f"{HEADER} declares {info.file_size} bytes (limit {MAX_HEADER_BYTES})")
+        check_budget(info.file_size * JSON_EXPANSION, f"{HEADER} of {info.file_size:,} bytes", path,
+                     of="parsed JSON at most")
         try:
             header = json.loads(z.read(info).decode("utf-8"))
         except CONTAINER_ERRORS as exc:  # RecursionError (deep nesting) is a RuntimeError
@@ -350,6 +377,8 @@ def load_network(path) -> Network:
         r.version = version
         try:
             network = _decode(_field(header, "network", dict, "header", r), r)
-            return network.validate()
+            network.validate()
         except GraphError as exc:
             raise GraphError(f"{path}: {exc}") from None
+        check_footprint(network, path)
+        return network

@@ -17,13 +17,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..budget import check as check_budget
+from ..budget import number
 from ..errors import GraphError
 from .arithmetic import FixedPoint, check_integers
-from .neurons import InputEncoding, NeuronModel
+from .neurons import MAX_MAGNITUDE, InputEncoding, NeuronModel
 from .ops import OPS
 
 READOUTS = ("spike_count",)
 MAX_NEURONS = 2**31 - 1
+MIN_DT_S = 1e-12  # a step shorter than a picosecond makes rates (spikes / (T dt)) and times meaningless
+# Bytes per neuron of simulation state: one sample's membrane and synaptic current (or spike) in float32, or
+# the membrane alone in float64: the least any simulator holds, so a refusal is certain to be right.
+STATE_BYTES = 8
+# Bytes per materialized synapse: the pre, post, weight and delay arrays of Synapses (8 bytes each).
+SYNAPSE_BYTES = 32
+# Working bytes per entry while a chain is materialized (_compose: the join's indices, keys, sort and weights).
+MATERIALIZE_BYTES = 96
 
 
 def _check_name(name, what: str) -> str:
@@ -86,8 +96,15 @@ class Population:
                 raise GraphError(f"{owner}: an input population takes no {what}")
             if a.shape != self.shape:
                 raise GraphError(f"{owner}: {what} shape {a.shape} differs from the population shape {self.shape}")
-            if a.dtype.kind != "f" or not np.isfinite(a).all():
-                raise GraphError(f"{owner}: {what} must be finite floating point values")
+            if a.dtype.kind != "f":
+                raise GraphError(f"{owner}: {what} must be floating point values, got {a.dtype}")
+            bad = int(a.size - np.count_nonzero(np.isfinite(a)))
+            if bad:
+                raise GraphError(f"{owner}: {what} holds {bad} NaN or infinite value{'s' if bad > 1 else ''}")
+            worst = max(abs(float(a.max())), abs(float(a.min()))) if a.size else 0.0
+            if worst > MAX_MAGNITUDE:
+                raise GraphError(f"{owner}: {what} holds values up to {worst:.3g}, beyond +-{MAX_MAGNITUDE:g} (the "
+                                 f"float32 state would overflow)")
 
     def initial_membrane(self) -> np.ndarray:
         """Every neuron's initial membrane v(0), float64 shaped like the population."""
@@ -134,6 +151,44 @@ class Projection:
         if shape != populations[self.post].shape:
             raise GraphError(f"{owner}: its ops map {self.pre!r} {populations[self.pre].shape} to shape {shape}, "
                              f"but post population {self.post!r} has shape {populations[self.post].shape}")
+        self._check_magnitude(populations[self.pre], owner)
+
+    def _check_magnitude(self, pre: "Population", owner: str) -> None:
+        """The numeric sanity bound: what the chain can deliver to one post neuron (and every value it passes
+        on the way, which the executor holds in float32) stays within MAX_MAGNITUDE. ``gain()`` bounds an op's
+        max_j sum_i |A_ji|, so the product over a prefix of the chain times the most the pre population sends
+        per neuron and step (1 for an input, max_spikes_per_step spikes) bounds every intermediate value."""
+        bound = 1.0 if pre.is_input else float(pre.neuron.max_spikes_per_step)
+        for i, op in enumerate(self.ops):
+            bound *= op.gain()
+            if not bound <= MAX_MAGNITUDE:
+                weights = "its weights" if "weight" in op.arrays() else "its sums"
+                raise GraphError(f"{owner} op {i} ({op.kind}): {weights} times the fan-in can deliver "
+                                 f"{bound:.3g} to one neuron in one step, beyond {MAX_MAGNITUDE:g} (the float32 "
+                                 f"state would overflow)")
+
+    def synapse_bound(self, pre_shape: tuple) -> tuple:
+        """(synapses, peak entries, scratch bytes) of :meth:`materialize` on ``pre_shape``, counted from the
+        shapes alone (nothing is built): an upper bound on the synapses it returns, on the entries it holds
+        at once (each op's COO and each join of a chain) and the other bytes it holds. Raises GraphError on
+        a chain whose shapes do not fit."""
+        shape = tuple(int(s) for s in pre_shape)
+        n_pre = math.prod(shape)
+        current, peak, scratch = None, 0, 0
+        for i, op in enumerate(self.ops):
+            owner = f"projection {self.name!r} op {i} ({op.kind})"
+            entries, fan = op.counts(shape)
+            out = op.out_shape(shape, owner)
+            scratch = max(scratch, op.scratch_bytes(shape))
+            peak = max(peak, entries)
+            if current is None:
+                current = entries
+            elif op.kind != "flatten":  # flatten is the identity: the chain so far is kept
+                join = current * fan
+                peak = max(peak, join)
+                current = min(join, n_pre * math.prod(out))
+            shape = out
+        return (current or 0), peak, scratch
 
     def apply_numpy(self, x: np.ndarray) -> np.ndarray:
         """A applied to a batch of pre outputs, x of shape (batch, *pre.shape)."""
@@ -148,6 +203,10 @@ class Projection:
         Chains are composed exactly (sums over shared intermediate elements).
         """
         shape = tuple(pre_shape)
+        synapses, peak, scratch = self.synapse_bound(shape)
+        check_budget(peak * MATERIALIZE_BYTES + scratch + synapses * SYNAPSE_BYTES,
+                     f"projection {self.name!r} materializes up to {number(synapses)} synapses "
+                     f"({number(peak)} entries at once)", of="working memory")
         pre = post = weight = None
         for op in self.ops:
             coo = op.materialize(shape)
@@ -271,6 +330,9 @@ class Network:
         """Check everything; raise GraphError naming the object at fault. Returns self."""
         if not isinstance(self.dt_s, (int, float)) or not math.isfinite(self.dt_s) or not 0 < self.dt_s <= 1:
             raise GraphError(f"network: dt_s must be in (0, 1] seconds, got {self.dt_s!r}")
+        if self.dt_s < MIN_DT_S:
+            raise GraphError(f"network: dt_s {self.dt_s!r} is shorter than {MIN_DT_S:g} s (rates and times "
+                             f"would overflow)")
         if self.readout not in READOUTS:
             raise GraphError(f"network: unknown readout {self.readout!r} (known: {', '.join(READOUTS)})")
         pops = {}
@@ -357,3 +419,64 @@ class Network:
             kind = f"input ({p.encoding.kind})" if p.is_input else f"{p.neuron.model.upper()} theta={p.neuron.threshold:g}"
             lines.append(f"  {p.name:<12} {str(p.shape):<16} {kind}")
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """The memory a network needs, from its shapes alone (:func:`network_footprint`).
+
+    ``neurons`` and ``state_bytes`` (STATE_BYTES per neuron: one sample's simulation state);
+    ``synapses`` (an upper bound on the entries of every projection materialized, see
+    :meth:`Projection.synapse_bound`) and ``synapse_bytes`` (SYNAPSE_BYTES each: the arrays of
+    :class:`Synapses`); per population its neurons and per projection its synapses."""
+
+    neurons: int
+    synapses: int
+    populations: dict
+    projections: dict
+
+    @property
+    def state_bytes(self) -> int:
+        return self.neurons * STATE_BYTES
+
+    @property
+    def synapse_bytes(self) -> int:
+        return self.synapses * SYNAPSE_BYTES
+
+    @property
+    def total_bytes(self) -> int:
+        return self.state_bytes + self.synapse_bytes
+
+
+def network_footprint(network: Network) -> Footprint:
+    """What ``network`` needs in memory for simulation state and materialized synapses, counted without
+    building anything (ops' shape inference and :meth:`Projection.synapse_bound`); the network's shapes must
+    fit (validate it first). What deploy and export check before they build arrays: see
+    :func:`check_footprint`."""
+    pops = {p.name: math.prod(int(s) for s in p.shape) for p in network.populations}
+    shapes = {p.name: p.shape for p in network.populations}
+    projs = {}
+    for proj in network.projections:
+        if proj.pre not in shapes:
+            raise GraphError(f"projection {proj.name!r}: pre population {proj.pre!r} does not exist")
+        projs[proj.name] = proj.synapse_bound(shapes[proj.pre])[0]
+    return Footprint(neurons=sum(pops.values()), synapses=sum(projs.values()), populations=pops, projections=projs)
+
+
+def check_footprint(network: Network, where=None, synapses: bool = True) -> Footprint:
+    """:func:`network_footprint` checked against the memory budget (:mod:`spikeport.budget`): every population's
+    state, every projection's materialized synapses (unless ``synapses`` is false) and the whole; the refusal
+    names ``where`` (a file), the population or projection, and both sizes. Returns the footprint."""
+    fp = network_footprint(network)
+    for name, n in fp.populations.items():
+        check_budget(n * STATE_BYTES, f"population {name!r} declares {number(n)} neurons", where, of="state")
+    total = fp.state_bytes
+    if synapses:
+        for name, n in fp.projections.items():
+            check_budget(n * SYNAPSE_BYTES, f"projection {name!r} declares up to {number(n)} synapses", where,
+                         of="materialized synapses")
+        total = fp.total_bytes
+    check_budget(total, f"the network declares {number(fp.neurons)} neurons"
+                 + (f" and up to {number(fp.synapses)} synapses" if synapses else ""), where,
+                 of="state and synapses" if synapses else "state")
+    return fp

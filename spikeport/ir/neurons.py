@@ -58,17 +58,28 @@ NEURON_MODELS = ("if", "lif")
 RESET_MODES = ("subtract", "zero")
 ENCODINGS = ("analog", "poisson", "regular")
 MAX_SPIKES_PER_STEP = 2**24  # spike counts stay exact integers in float32
+# The numeric sanity bound of every parameter a network holds (threshold, v_init, reset_amount, bias, rates,
+# and a projection's weights times its fan-in, see Projection.validate): |x| <= MAX_MAGNITUDE. State is
+# float32 in the reference executor (largest finite 3.4e38): a current bounded by 1e30 leaves a factor 3.4e8
+# for several projections adding up and a membrane integrating it over millions of steps before anything can
+# overflow to infinity (which would make spikes, rates and energy NaN). Thresholds are at least
+# MIN_THRESHOLD, so that theta is a normal float32 and v / theta (several spikes per step) stays finite.
+MAX_MAGNITUDE = 1e30
+MIN_THRESHOLD = 1e-30
 NEURON_FIELDS = ("model", "threshold", "reset", "decay", "syn_decay", "refractory_steps", "v_init",
                  "reset_amount", "max_spikes_per_step", "strict_threshold")
 
 
 def _finite(value, what: str) -> float:
+    """``value`` as a float, finite and within +-MAX_MAGNITUDE (the numeric sanity bound)."""
     try:
         value = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise GraphError(f"{what} must be a number, got {value!r}") from None
     if not math.isfinite(value):
         raise GraphError(f"{what} must be finite, got {value}")
+    if abs(value) > MAX_MAGNITUDE:
+        raise GraphError(f"{what} is {value:.3g}, beyond +-{MAX_MAGNITUDE:g} (the float32 state would overflow)")
     return value
 
 
@@ -148,6 +159,9 @@ class NeuronModel:
             raise GraphError(f"{owner}: unknown reset mode {self.reset!r} (known: {', '.join(RESET_MODES)})")
         if _finite(self.threshold, f"{owner}: threshold") <= 0:
             raise GraphError(f"{owner}: threshold must be > 0, got {self.threshold}")
+        if self.threshold < MIN_THRESHOLD:
+            raise GraphError(f"{owner}: threshold {self.threshold:.3g} is below {MIN_THRESHOLD:g} (not a normal "
+                             f"float32; v / theta would overflow)")
         _finite(self.v_init, f"{owner}: v_init")
         decay = _fraction(self.decay, "decay", owner, allow_one=True)
         if self.model == "if" and decay != 1.0:

@@ -10,19 +10,27 @@ input current. Each op is a plain dataclass with
   (pre index, post index, weight), C-order flat indices, zero weights dropped,
 - ``ann_ops(out_shape)``: (multiply-accumulates, additions) of the op applied once as an
   ANN layer computes it densely (zeros included; padded positions included, as im2col
-  does), what the ANN baselines of :mod:`spikeport.deploy.energy` price.
+  does), what the ANN baselines of :mod:`spikeport.deploy.energy` price;
+- ``counts(in_shape)``: (entries, fan-out) without materializing: the COO entries
+  ``materialize`` enumerates (an upper bound on its synapses; padding counts none) and the
+  most outputs one input element reaches, so that a chain's size is known before it is
+  built (:meth:`spikeport.ir.network.Projection.synapse_bound`);
+- ``gain()``: an upper bound on max_j sum_i |A_ji|, the most one unit of input on every
+  element can add to one output (the numeric sanity check of ``Projection.validate``).
 
 ``OPS`` maps the type name stored in files to the class, so adding an op never
 touches a central if/elif chain. Spatial ops take (channels, height, width).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
 from ..errors import GraphError
+from .neurons import MAX_MAGNITUDE
 
 
 def _shape_str(shape) -> str:
@@ -50,6 +58,10 @@ def _check_weight(w: np.ndarray, ndim: int, owner: str, what: str) -> None:
         raise GraphError(f"{owner}: {what} must be floating point, got {w.dtype}")
     if not np.isfinite(w).all():
         raise GraphError(f"{owner}: {what} holds {int((~np.isfinite(w)).sum())} NaN or infinite values")
+    worst = max(abs(float(w.max())), abs(float(w.min()))) if w.size else 0.0
+    if worst > MAX_MAGNITUDE:
+        raise GraphError(f"{owner}: {what} holds values up to {worst:.3g}, beyond +-{MAX_MAGNITUDE:g} (the float32 "
+                         f"state would overflow)")
 
 
 def _coo(pre, post, weight):
@@ -95,6 +107,17 @@ class Dense:
         post, pre = np.indices(self.weight.shape)
         return _coo(pre.ravel(), post.ravel(), self.weight.ravel())
 
+    def counts(self, in_shape: tuple) -> tuple:
+        return int(self.weight.size), int(self.weight.shape[0])
+
+    def scratch_bytes(self, in_shape: tuple) -> int:
+        return 16 * int(self.weight.size)  # np.indices
+
+    def gain(self) -> float:
+        if not self.weight.size:
+            return 0.0
+        return float(np.abs(self.weight).sum(axis=1, dtype=np.float64).max())
+
 
 @dataclass(eq=False)
 class Flatten:
@@ -124,9 +147,49 @@ class Flatten:
         n = int(np.prod(in_shape))
         return np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64), np.ones(n)
 
+    def counts(self, in_shape: tuple) -> tuple:
+        return math.prod(int(s) for s in in_shape), 1
+
+    def scratch_bytes(self, in_shape: tuple) -> int:
+        return 0
+
+    def gain(self) -> float:
+        return 1.0
+
 
 def _conv_out(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _taps(size: int, k: int, s: int, p: int, d: int, out: int, start: int = 0, stop: int | None = None):
+    """For kernel taps u in [start, stop): (u, first i, count) of the output positions i in [0, out) whose tap u
+    lands inside the input, 0 <= i*s + u*d - p < size (padding creates no synapse)."""
+    u = np.arange(start, k if stop is None else stop, dtype=np.int64)
+    lo = np.maximum(0, -((u * d - p) // s))              # ceil((p - u d) / s)
+    hi = np.minimum(out - 1, (size - 1 + p - u * d) // s)
+    return u, lo, np.maximum(0, hi - lo + 1)
+
+
+def _axis_count(size: int, k: int, s: int, p: int, d: int, out: int) -> int:
+    """How many (i, u) pairs of one axis land inside the input (in chunks: nothing of size k is held)."""
+    total = 0
+    for start in range(0, k, 1 << 14):
+        total += int(_taps(size, k, s, p, d, out, start, min(k, start + (1 << 14)))[2].sum())
+    return total
+
+
+def _axis_fan(k: int, s: int, d: int, out: int) -> int:
+    """The most (i, u) pairs of one axis that land on one input position: i s + u d = y + p has at most one
+    u per i, and its u lie in one residue class modulo s / gcd(s, d)."""
+    return max(1, min(out, k, -(-k * math.gcd(s, d) // s)))
+
+
+def _axis_pairs(size: int, k: int, s: int, p: int, d: int, out: int):
+    """(i, u, y) of every pair of one axis that lands inside the input, y = i s + u d - p."""
+    u, lo, n = _taps(size, k, s, p, d, out)
+    uu, start = np.repeat(u, n), np.repeat(lo, n)
+    i = start + (np.arange(int(n.sum()), dtype=np.int64) - np.repeat(np.cumsum(n) - n, n))
+    return i, uu, i * s + uu * d - p
 
 
 @dataclass(eq=False)
@@ -161,23 +224,38 @@ class _Spatial:
                 yield u, v, xp[:, :, u * dh: u * dh + sh * (ho - 1) + 1: sh, v * dw: v * dw + sw * (wo - 1) + 1: sw]
 
     def _coo_of(self, in_shape, kernel, groups: int):
-        """COO of a (grouped) correlation with ``kernel`` (C_out, C_in/groups, kh, kw)."""
+        """COO of a (grouped) correlation with ``kernel`` (C_out, C_in/groups, kh, kw): the taps of each axis
+        that land inside the input first, so that nothing is allocated for padded positions."""
         c_in, h, w = in_shape
         ho, wo = self._geometry(in_shape, self.kind)
         c_out, cig, kh, kw = kernel.shape
         (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
         cog = c_out // groups
-        co, ci, u, v, i, j = np.meshgrid(np.arange(c_out), np.arange(cig), np.arange(kh), np.arange(kw),
-                                         np.arange(ho), np.arange(wo), indexing="ij", sparse=True)
-        y = i * sh + u * dh - ph
-        x = j * sw + v * dw - pw
+        i, u, y = _axis_pairs(h, kh, sh, ph, dh, ho)
+        j, v, x = _axis_pairs(w, kw, sw, pw, dw, wo)
+        co = np.arange(c_out, dtype=np.int64).reshape(-1, 1, 1, 1)
+        ci = np.arange(cig, dtype=np.int64).reshape(1, -1, 1, 1)
         c = (co // cog) * cig + ci
-        shape = np.broadcast_shapes(co.shape, ci.shape, u.shape, v.shape, i.shape, j.shape)
-        valid = np.broadcast_to((y >= 0) & (y < h) & (x >= 0) & (x < w), shape)
-        pre = np.broadcast_to((c * h + y) * w + x, shape)[valid]
-        post = np.broadcast_to((co * ho + i) * wo + j, shape)[valid]
-        weight = np.broadcast_to(kernel[co, ci, u, v], shape)[valid]
+        shape = (c_out, cig, len(i), len(j))
+        pre = np.broadcast_to((c * h + y.reshape(1, 1, -1, 1)) * w + x.reshape(1, 1, 1, -1), shape).ravel()
+        post = np.broadcast_to((co * ho + i.reshape(1, 1, -1, 1)) * wo + j.reshape(1, 1, 1, -1), shape).ravel()
+        weight = np.broadcast_to(kernel[co, ci, u.reshape(1, 1, -1, 1), v.reshape(1, 1, 1, -1)], shape).ravel()
         return _coo(pre, post, weight)
+
+    def _counts_of(self, in_shape, c_out: int, cig: int, groups: int) -> tuple:
+        """(entries, fan-out) of :meth:`_coo_of` on ``in_shape``, counted without building anything."""
+        _, h, w = in_shape
+        ho, wo = self._geometry(in_shape, self.kind)
+        kh, kw = self.kernel_shape()
+        (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
+        entries = c_out * cig * _axis_count(h, kh, sh, ph, dh, ho) * _axis_count(w, kw, sw, pw, dw, wo)
+        fan = (c_out // groups) * _axis_fan(kh, sh, dh, ho) * _axis_fan(kw, sw, dw, wo)
+        return entries, fan
+
+    def _scratch_of(self, in_shape, c_out: int, cig: int) -> int:
+        """Bytes :meth:`_coo_of` holds beside its entries: the per-axis taps (a few arrays of kernel size each)."""
+        kh, kw = self.kernel_shape()
+        return 64 * (kh + kw) + 8 * c_out * cig
 
 
 @dataclass(eq=False)
@@ -245,6 +323,17 @@ class Conv2d(_Spatial):
     def materialize(self, in_shape: tuple):
         return self._coo_of(in_shape, self.weight, self.groups)
 
+    def counts(self, in_shape: tuple) -> tuple:
+        return self._counts_of(in_shape, int(self.weight.shape[0]), int(self.weight.shape[1]), int(self.groups))
+
+    def scratch_bytes(self, in_shape: tuple) -> int:
+        return self._scratch_of(in_shape, int(self.weight.shape[0]), int(self.weight.shape[1]))
+
+    def gain(self) -> float:
+        if not self.weight.size:
+            return 0.0
+        return float(np.abs(self.weight).reshape(self.weight.shape[0], -1).sum(axis=1, dtype=np.float64).max())
+
 
 @dataclass(eq=False)
 class SumPool2d(_Spatial):
@@ -302,7 +391,17 @@ class SumPool2d(_Spatial):
         return 0, out * kh * kw + (out if self.scale == "mean" else 0)
 
     def materialize(self, in_shape: tuple):
-        return self._coo_of(in_shape, self.depthwise_kernel(in_shape[0]), in_shape[0])
+        kernel = np.broadcast_to(np.float64(self.factor()), (int(in_shape[0]), 1) + tuple(self.kernel_size))
+        return self._coo_of(in_shape, kernel, in_shape[0])  # a view: nothing of kernel size is allocated
+
+    def counts(self, in_shape: tuple) -> tuple:
+        return self._counts_of(in_shape, int(in_shape[0]), 1, int(in_shape[0]))
+
+    def scratch_bytes(self, in_shape: tuple) -> int:
+        return self._scratch_of(in_shape, int(in_shape[0]), 1)
+
+    def gain(self) -> float:
+        return self.factor() * self.kernel_size[0] * self.kernel_size[1]
 
 
 @dataclass(eq=False)

@@ -119,13 +119,50 @@ def _check_spatial(spec: ArchSpec, minimum: int) -> None:
                              f"got input shape {spec.input_shape} (use --arch mlp for small inputs)")
 
 
+# bytes per parameter (float32) of a built module; a spec's parameters times this are checked against the memory
+# budget (spikeport.budget) before torch allocates anything
+PARAMETER_BYTES = 4
+
+
+def parameter_count(spec: ArchSpec, weights_only: bool = False) -> int:
+    """The parameters (weights, biases, BatchNorm's scales, shifts and running statistics) of ``build(spec)``,
+    counted from the spec alone (:func:`plan`), without torch; ``weights_only``: the convolution and fully
+    connected weights alone (what every method's module holds: spike-bp's has no biases)."""
+    total = 0
+    for _, kind, args in plan(spec):
+        if kind == "conv":
+            c_in, n, k, _, bias = args
+            total += c_in * n * k * k + (n if bias and not weights_only else 0)
+        elif kind == "linear":
+            n_in, n, bias = args
+            total += n_in * n + (n if bias and not weights_only else 0)
+        elif kind in ("bn2d", "bn1d") and not weights_only:
+            total += 4 * args[0]
+    return total
+
+
+def check_size(spec: ArchSpec, where=None) -> int:
+    """Refuse a spec whose parameters exceed the memory budget (before anything is built); ``where`` (a file)
+    leads the message. Returns the parameter count."""
+    from ..budget import check as check_budget
+    from ..budget import number
+
+    count = parameter_count(spec)
+    check_budget(count * PARAMETER_BYTES, f"architecture {spec.arch!r} (input {spec.input_shape}, "
+                 f"{number(spec.classes)} classes) declares {number(count)} parameters", where, of="float32 weights")
+    return count
+
+
 def build(spec: ArchSpec, activation=None):
-    """The torch module of ``spec`` (an ``nn.Sequential`` with named layers).
+    """The torch module of ``spec`` (an ``nn.Sequential`` with named layers), its size checked against the
+    memory budget first (:func:`check_size`).
 
     Every ReLU is replaced by ``activation(name)`` when given (a method's own activation
     module); with activation "qcfs" by a QCFS (spikeport.models.activations) of
     ``qcfs_levels`` steps."""
-    module = _build(spec)
+    layers = plan(spec)
+    check_size(spec)
+    module = _build(layers)
     if activation is None and spec.activation == "qcfs":
         from .activations import qcfs_class
         qcfs = qcfs_class()
@@ -137,11 +174,9 @@ def build(spec: ArchSpec, activation=None):
     return module
 
 
-def _build_layers(spec: ArchSpec):
+def _plan_layers(spec: ArchSpec) -> list:
     """A layer sequence (:func:`parse_layers`): conv1, relu1, pool1, ..., fc1, relu, ..., output."""
-    from torch import nn
-
-    layers = OrderedDict()
+    layers = []
     shape = spec.input_shape
     spatial = len(shape) == 3
     n_conv = n_fc = n_pool = n_act = 0
@@ -157,11 +192,11 @@ def _build_layers(spec: ArchSpec):
                 raise SpikeportError(f"architecture {spec.arch!r}: a {k}x{k} convolution does not fit a "
                                      f"{shape[1]}x{shape[2]} map")
             n_conv += 1
-            layers[f"conv{n_conv}"] = nn.Conv2d(shape[0], n, k, padding=pad, bias=spec.bias and not spec.batchnorm)
+            layers.append((f"conv{n_conv}", "conv", (shape[0], n, k, pad, spec.bias and not spec.batchnorm)))
             if spec.batchnorm:
-                layers[f"bn{n_conv}"] = nn.BatchNorm2d(n)
+                layers.append((f"bn{n_conv}", "bn2d", (n,)))
             n_act += 1
-            layers[f"relu{n_act}"] = nn.ReLU()
+            layers.append((f"relu{n_act}", "relu", ()))
             shape = (n, *side)
         elif layer[0] == "pool":
             k = layer[1]
@@ -169,60 +204,67 @@ def _build_layers(spec: ArchSpec):
                 raise SpikeportError(f"architecture {spec.arch!r}: pooling {k}x{k} does not fit a "
                                      f"{shape[1]}x{shape[2]} map")
             n_pool += 1
-            layers[f"pool{n_pool}"] = nn.AvgPool2d(k)
+            layers.append((f"pool{n_pool}", "pool", (k,)))
             shape = (shape[0], shape[1] // k, shape[2] // k)
         else:
             if len(shape) > 1:
-                layers["flatten"] = nn.Flatten()
+                layers.append(("flatten", "flatten", ()))
                 shape = (math.prod(shape),)
             n_fc += 1
-            layers[f"fc{n_fc}"] = nn.Linear(shape[0], layer[1], bias=spec.bias and not spec.batchnorm)
+            layers.append((f"fc{n_fc}", "linear", (shape[0], layer[1], spec.bias and not spec.batchnorm)))
             if spec.batchnorm:
-                layers[f"bnf{n_fc}"] = nn.BatchNorm1d(layer[1])
+                layers.append((f"bnf{n_fc}", "bn1d", (layer[1],)))
             n_act += 1
-            layers[f"relu{n_act}"] = nn.ReLU()
+            layers.append((f"relu{n_act}", "relu", ()))
             shape = (layer[1],)
     if len(shape) > 1:
-        layers["flatten"] = nn.Flatten()
+        layers.append(("flatten", "flatten", ()))
         shape = (math.prod(shape),)
-    layers[f"fc{n_fc + 1}"] = nn.Linear(shape[0], spec.classes, bias=spec.bias)
-    return nn.Sequential(layers)
+    layers.append((f"fc{n_fc + 1}", "linear", (shape[0], spec.classes, spec.bias)))
+    return layers
 
 
-def _build(spec: ArchSpec):
-    from torch import nn
-
+def plan(spec: ArchSpec) -> list:
+    """The layers of ``build(spec)`` as (name, kind, arguments), kind one of conv (c_in, c_out, k, padding,
+    bias), bn2d (channels), relu, pool (k: average pooling), flatten, linear (n_in, n_out, bias), bn1d (n):
+    the shapes worked out without torch, every misfit a one-line error."""
     if spec.arch not in ARCHITECTURES:
-        return _build_layers(spec)
+        return _plan_layers(spec)
     if spec.arch == "lenet":
         _check_spatial(spec, 16)
         c, h, w = spec.input_shape
         side = lambda n: ((n - 4) // 2 - 4) // 2
-        return nn.Sequential(OrderedDict(
-            conv1=nn.Conv2d(c, 20, 5), relu1=nn.ReLU(), pool1=nn.AvgPool2d(2),
-            conv2=nn.Conv2d(20, 50, 5), relu2=nn.ReLU(), pool2=nn.AvgPool2d(2), flatten=nn.Flatten(),
-            fc1=nn.Linear(50 * side(h) * side(w), 200), relu3=nn.ReLU(), fc2=nn.Linear(200, spec.classes)))
+        return [("conv1", "conv", (c, 20, 5, 0, True)), ("relu1", "relu", ()), ("pool1", "pool", (2,)),
+                ("conv2", "conv", (20, 50, 5, 0, True)), ("relu2", "relu", ()), ("pool2", "pool", (2,)),
+                ("flatten", "flatten", ()), ("fc1", "linear", (50 * side(h) * side(w), 200, True)),
+                ("relu3", "relu", ()), ("fc2", "linear", (200, spec.classes, True))]
     if spec.arch == "cnn":
         _check_spatial(spec, 4)
         c, h, w = spec.input_shape
-        layers = OrderedDict()
+        layers = []
         for i, (cin, cout) in enumerate([(c, 32), (32, 32), (32, 64), (64, 64)], start=1):
-            layers[f"conv{i}"] = nn.Conv2d(cin, cout, 3, padding=1, bias=False)
-            layers[f"bn{i}"] = nn.BatchNorm2d(cout)
-            layers[f"relu{i}"] = nn.ReLU()
+            layers += [(f"conv{i}", "conv", (cin, cout, 3, 1, False)), (f"bn{i}", "bn2d", (cout,)),
+                       (f"relu{i}", "relu", ())]
             if i % 2 == 0:
-                layers[f"pool{i // 2}"] = nn.AvgPool2d(2)
-        layers["flatten"] = nn.Flatten()
-        layers["fc1"] = nn.Linear(64 * (h // 4) * (w // 4), 256)
-        layers["relu5"] = nn.ReLU()
-        layers["fc2"] = nn.Linear(256, spec.classes)
-        return nn.Sequential(layers)
-    layers = OrderedDict(flatten=nn.Flatten())
+                layers.append((f"pool{i // 2}", "pool", (2,)))
+        return layers + [("flatten", "flatten", ()), ("fc1", "linear", (64 * (h // 4) * (w // 4), 256, True)),
+                         ("relu5", "relu", ()), ("fc2", "linear", (256, spec.classes, True))]
+    layers = [("flatten", "flatten", ())]
     width = math.prod(spec.input_shape)
     sizes = list(spec.hidden) + [spec.classes]
     for i, size in enumerate(sizes, start=1):
-        layers[f"fc{i}"] = nn.Linear(width, size)
+        layers.append((f"fc{i}", "linear", (width, size, True)))
         if i < len(sizes):
-            layers[f"relu{i}"] = nn.ReLU()
+            layers.append((f"relu{i}", "relu", ()))
         width = size
-    return nn.Sequential(layers)
+    return layers
+
+
+def _build(layers: list):
+    """The ``nn.Sequential`` of a :func:`plan`."""
+    from torch import nn
+
+    make = {"conv": lambda c_in, n, k, pad, bias: nn.Conv2d(c_in, n, k, padding=pad, bias=bias),
+            "bn2d": nn.BatchNorm2d, "relu": nn.ReLU, "pool": nn.AvgPool2d, "flatten": nn.Flatten,
+            "linear": lambda n_in, n, bias: nn.Linear(n_in, n, bias=bias), "bn1d": nn.BatchNorm1d}
+    return nn.Sequential(OrderedDict((name, make[kind](*args)) for name, kind, args in layers))

@@ -304,11 +304,17 @@ def _write_checkpoint(path, settings, spec, module, opt, sched, epoch, history, 
 def _read_checkpoint(path, settings) -> dict:
     import torch
 
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file
-        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise FileFormatError(f"{path}: not a spikeport checkpoint readable with weights-only loading ({first})") from None
+    from ..budget import open_regular
+
+    path = Path(path)
+    with open_regular(path, "checkpoint", FileFormatError) as f:
+        _check_container(path, f, "checkpoint")
+        try:
+            state = torch.load(f, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises many types for a bad file
+            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            raise FileFormatError(f"{path}: not a spikeport checkpoint readable with weights-only loading "
+                                  f"({first})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise FileFormatError(f"{path}: not a spikeport checkpoint")
     try:
@@ -325,47 +331,136 @@ def _read_checkpoint(path, settings) -> dict:
 
 
 def save_model(model: TrainedModel, path) -> Path:
-    """Write a model file atomically."""
+    """Write a model file atomically (staged beside ``path`` and renamed into place: spikeport.outputs)."""
     import torch
 
-    from ..ir.io import atomic_write
+    from ..outputs import write_file
 
     payload = {"format": MODEL_FORMAT, "version": MODEL_VERSION, "spec": json.dumps(model.spec.to_dict()),
                "meta": json.dumps(model.meta), "state_dict": model.module.state_dict()}
-    return atomic_write(Path(path), lambda f: torch.save(payload, f))
+    return write_file(Path(path), lambda f: torch.save(payload, f))
+
+
+# what a model file's meta may hold under the keys spikeport reads (other keys are free JSON)
+META_TYPES = {"method": (str,), "options": (dict, type(None)), "dataset": (str,), "arch": (str,),
+              "qcfs_levels": (int,), "test_accuracy": (int, float, type(None)),
+              "val_accuracy": (int, float, type(None)), "train_accuracy": (int, float, type(None))}
+# a compressed member of a model file may declare at most this many times its stored bytes (torch.save stores)
+MAX_EXPANSION = 100
+
+
+def _check_container(path: Path, f, what: str = "model file") -> None:
+    """A model file is a zip archive as ``torch.save`` writes it: every member's declared size is checked
+    against the bytes it stores and the memory budget before torch reads any of it."""
+    import os
+    import zipfile
+
+    from ..budget import Tally
+
+    disk = os.fstat(f.fileno()).st_size
+    try:
+        with zipfile.ZipFile(f) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, RuntimeError,
+            NotImplementedError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise FileFormatError(f"{path}: not a spikeport {what} (not the zip archive torch.save writes: "
+                              f"{first})") from None
+    if any(info.filename == "spikeport.json" for info in infos):
+        raise FileFormatError(f"{path}: is a spikeport graph file (NET), not a model file (MODEL)")
+    tally = Tally(path, "the tensors it declares")
+    for info in infos:
+        stored = info.compress_type == zipfile.ZIP_STORED
+        if (stored and (info.file_size != info.compress_size or info.file_size > disk)) \
+                or (not stored and info.file_size > MAX_EXPANSION * max(1, info.compress_size)):
+            raise FileFormatError(f"{path}: member {info.filename[:80]!r} declares {info.file_size:,} bytes, more "
+                                  f"than the file stores")
+        tally.add(info.file_size, f"member {info.filename[:80]!r}")
+    f.seek(0)
+
+
+def _check_tensors(path: Path, state) -> None:
+    """Every tensor of a state dict finite and within the numeric sanity bound, named with the file."""
+    import torch
+
+    from ..ir.neurons import MAX_MAGNITUDE
+
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise FileFormatError(f"{path}: model file is inconsistent (state_dict must map names to tensors)")
+    for name, t in state.items():
+        if not (t.is_floating_point() or t.is_complex()) or t.numel() == 0:
+            continue
+        bad = int(t.numel() - torch.isfinite(t).sum())
+        if bad:
+            raise FileFormatError(f"{path}: tensor {name!r} holds {bad:,} NaN or infinite value"
+                                  f"{'s' if bad > 1 else ''}")
+        worst = float(t.abs().max())
+        if worst > MAX_MAGNITUDE:
+            raise FileFormatError(f"{path}: tensor {name!r} holds values up to {worst:.3g}, beyond "
+                                  f"+-{MAX_MAGNITUDE:g} (float32 arithmetic would overflow)")
 
 
 def load_model(path) -> TrainedModel:
-    """Read a model file with weights-only loading; errors name the file."""
+    """Read a model file with weights-only loading; errors name the file.
+
+    Checked before anything is built: a regular file (a FIFO or device is refused unopened), a zip archive
+    whose members declare no more than they store and than the memory budget, the header, ``spec`` and
+    ``meta`` (JSON objects), the architecture's parameter count against the budget, and every tensor finite
+    and within the numeric sanity bound (``spikeport.ir.neurons.MAX_MAGNITUDE``)."""
     import torch
 
+    from ..budget import number, open_regular
+    from .architectures import check_size, parameter_count, plan
+
     path = Path(path)
-    if not path.is_file():
-        raise FileFormatError(f"{path}: no such file")
-    import zipfile
-    try:
-        with zipfile.ZipFile(path) as z:
-            is_graph = "spikeport.json" in z.namelist()
-    except (OSError, zipfile.BadZipFile):
-        is_graph = False
-    if is_graph:
-        raise FileFormatError(f"{path}: is a spikeport graph file (NET), not a model file (MODEL)")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file; all mean "not a model file"
-        from .user_module import plain
-        first = plain(exc, 160) or type(exc).__name__
-        raise FileFormatError(f"{path}: not a spikeport model file readable with weights-only loading ({first})") from None
+    with open_regular(path, "model file", FileFormatError) as f:
+        _check_container(path, f)
+        try:
+            payload = torch.load(f, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises many types for a bad file; all mean "not a model file"
+            from .user_module import plain
+            first = plain(exc, 160) or type(exc).__name__
+            raise FileFormatError(f"{path}: not a spikeport model file readable with weights-only loading "
+                                  f"({first})") from None
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise FileFormatError(f"{path}: not a spikeport model file (no '{MODEL_FORMAT}' header)")
-    if not isinstance(payload.get("version"), int) or payload["version"] > MODEL_VERSION:
-        raise FileFormatError(f"{path}: model format version {payload.get('version')!r} is not readable by this spikeport")
+    version = payload.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= MODEL_VERSION:
+        raise FileFormatError(f"{path}: model format version {version!r} is not readable by this spikeport")
     try:
-        spec = ArchSpec.from_dict(json.loads(payload["spec"]))
-        meta = json.loads(payload["meta"])
+        spec, meta = json.loads(payload["spec"]), json.loads(payload["meta"])
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise FileFormatError(f"{path}: model file is inconsistent (spec and meta must be JSON text: {first})") \
+            from None
+    for what, value in (("spec", spec), ("meta", meta)):
+        if not isinstance(value, dict):
+            raise FileFormatError(f"{path}: model file is inconsistent ({what} must be a JSON object, got "
+                                  f"{type(value).__name__})")
+    for key, types in META_TYPES.items():
+        if key in meta and (not isinstance(meta[key], types) or isinstance(meta[key], bool)):
+            raise FileFormatError(f"{path}: model file is inconsistent (meta {key!r} must be "
+                                  f"{' or '.join('null' if t is type(None) else t.__name__ for t in types)}, "
+                                  f"got {type(meta[key]).__name__})")
+    try:
+        spec = ArchSpec.from_dict(spec)
+        plan(spec)  # the layers fit the input
+    except (KeyError, TypeError, ValueError, OverflowError, SpikeportError) as exc:
+        first = str(exc).strip().splitlines()[0][:200]
+        raise FileFormatError(f"{path}: model file is inconsistent ({first})") from None
+    check_size(spec, path)  # the parameters it declares, before torch allocates any
+    state = payload.get("state_dict")
+    _check_tensors(path, state)
+    weights = parameter_count(spec, weights_only=True)
+    held = sum(t.numel() for t in state.values() if t.is_floating_point())
+    if weights > held:  # what the spec would make torch allocate must be in the file
+        raise FileFormatError(f"{path}: model file is inconsistent (its spec declares {number(weights)} weights, "
+                              f"its state_dict holds {held:,} values)")
+    try:
         module = build_for(meta, spec)
         module.load_state_dict(payload["state_dict"], strict=True)
-    except (KeyError, TypeError, ValueError, RuntimeError, SpikeportError) as exc:
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, SpikeportError) as exc:
         first = str(exc).strip().splitlines()[0][:200]
         raise FileFormatError(f"{path}: model file is inconsistent ({first})") from None
     module.eval()

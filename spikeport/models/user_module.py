@@ -36,6 +36,9 @@ def plain(message: str, limit: int = 200) -> str:
 
 
 def _zip_names(path: Path) -> list:
+    from ..budget import regular_file
+
+    regular_file(path, "model file", FileFormatError)     # a FIFO or a device would block or never end
     try:
         with zipfile.ZipFile(path) as z:
             return z.namelist()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...budget import open_regular
 from ...errors import GraphError, SpikeportError
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -55,14 +56,15 @@ def load_nir():
 
 
 def is_nir_file(path) -> bool:
-    """True for a ``.nir`` name or a file that starts with the HDF5 signature."""
+    """True for a ``.nir`` name or a regular file that starts with the HDF5 signature (anything else, a FIFO
+    or a device included, is not looked into: the loader refuses it by name)."""
     path = Path(path)
     if path.suffix.lower() == ".nir":
         return True
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             return f.read(8) == HDF5_SIGNATURE
-    except OSError:
+    except (SpikeportError, OSError):
         return False
 
 

@@ -2,20 +2,24 @@
 library's own importer reads (:mod:`.library_export`); :func:`write_graph` writes the file."""
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from ...budget import check as check_budget
+from ...budget import number
 from ...errors import GraphError, SpikeportError
-from ..network import Network
+from ..network import Network, network_footprint
 from ..ops import AvgPool2d, Conv2d, Dense, Flatten, SumPool2d
 from .common import FORMAT, VERSION, Names, NIRWarning, Registry, load_nir
 from .libraries import EXPORT_LIBRARIES
 from .library_export import export_library
 from .metadata import array_to_json, meta_out, plain
+
+# float64 parameter arrays a neuron node gets (r, tau, tau_syn, v_leak, v_threshold, v_reset, w_in, a spare) and the
+# JSON text of a per-neuron bias or v_init in its metadata (about 32 characters a value): bytes per neuron built
+EXPORT_BYTES_PER_NEURON = 8 * 8 + 2 * 32
 
 # spikeport op kind -> node(nir, op, shape, bias, md, stored, owner): the op's NIR node, where md is the
 # node's spikeport metadata as a plain dict (to be written with node_metadata)
@@ -163,6 +167,9 @@ def export_nir(network: Network, path=None, *, library: str | None = None):
         network.order(all_projections=True)
     except GraphError as exc:
         raise GraphError(f"NIR export of recurrent networks is not supported: {exc}") from None
+    neurons = network_footprint(network).neurons  # before any array of the network's size is built
+    check_budget(neurons * EXPORT_BYTES_PER_NEURON, f"NIR export: the network has {number(neurons)} neurons",
+                 of="NIR parameter arrays")
     if library is not None:
         graph, note = export_library(nir, network, library)
         warnings.warn(note, NIRWarning, stacklevel=2)
@@ -223,18 +230,13 @@ def export_nir(network: Network, path=None, *, library: str | None = None):
 
 
 def write_graph(nir, graph, path: Path, drop_v_reset: bool = False) -> None:
-    """nir.write to a temporary file beside ``path``, then rename it into place. ``drop_v_reset``: delete the
-    neuron nodes' v_reset datasets (nir <= 1.0.4, which sinabs pins, cannot read a node that has one)."""
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise SpikeportError(f"{path}: directory {directory} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise SpikeportError(f"{path}: cannot write ({exc.strerror})") from None
-    os.close(fd)
-    try:
-        nir.write(tmp, graph)
+    """nir.write to a staging file beside ``path``, then rename it into place (spikeport.outputs: the checks
+    and the staging every output shares). ``drop_v_reset``: delete the neuron nodes' v_reset datasets
+    (nir <= 1.0.4, which sinabs pins, cannot read a node that has one)."""
+    from ...outputs import save_file
+
+    def save(tmp):
+        nir.write(str(tmp), graph)
         if drop_v_reset:
             import h5py
 
@@ -242,11 +244,5 @@ def write_graph(nir, graph, path: Path, drop_v_reset: bool = False) -> None:
                 for g in f["node"]["nodes"].values():
                     if "v_reset" in g:
                         del g["v_reset"]
-        from ..io import user_mode
-        os.chmod(tmp, user_mode())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise SpikeportError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    save_file(path, save, kind="file")

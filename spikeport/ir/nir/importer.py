@@ -11,8 +11,10 @@ import warnings
 
 import numpy as np
 
+from ...budget import check as check_budget
+from ...budget import number
 from ...errors import GraphError, SpikeportError
-from ..network import Network, Population, Projection
+from ..network import Network, Population, Projection, check_footprint
 from ..neurons import InputEncoding
 from . import library_presets  # noqa: F401  (registers the four library presets in PRESETS)
 from .common import (DISCRETIZATIONS, FORMAT, MAX_PATHS, NEURON_TYPES, VERSION, NIRWarning, float_array, ints,
@@ -24,6 +26,10 @@ from .metadata import meta_in, reorder
 from .neuron_nodes import nir_neuron
 from .presets import PRESETS
 from .reader import check_type, read_source
+
+# float64 arrays shaped like a population that reading one neuron node builds (parameters, gain, bias, threshold,
+# v_init, their folds): its neurons times this are checked against the memory budget before the node is read
+IMPORT_BYTES_PER_NEURON = 16 * 8
 
 
 class Importer:
@@ -38,6 +44,12 @@ class Importer:
 
     def owner(self, name) -> str:
         return f"node {name!r} ({self.type[name]})"
+
+    def check_shape(self, name, shape) -> None:
+        """The neurons node ``name`` declares, against the memory budget, before anything of its shape is built."""
+        n = math.prod(int(s) for s in shape)
+        check_budget(n * IMPORT_BYTES_PER_NEURON, f"{self.owner(name)} declares {number(n)} neurons",
+                     of="parameters while it is read")
 
     # -- structure
     def classify(self):
@@ -194,6 +206,7 @@ class Importer:
         if self.preset is not None:  # Rockpool types its Input with the sample's batch dimension: (1, 64)
             while len(shapes[self.input]) > 1 and shapes[self.input][0] == 1:
                 shapes[self.input] = shapes[self.input][1:]
+        self.check_shape(self.input, shapes[self.input])
         enc = md.get("encoding", {})
         if not isinstance(enc, dict) or not set(enc) <= {"kind", "max_rate_hz"}:
             raise GraphError(f"{self.owner(self.input)}: metadata 'encoding' must be an object with kind, max_rate_hz")
@@ -220,6 +233,7 @@ class Importer:
                 raise GraphError(f"{owner}: no edges in and scalar parameters: its shape is unknown")
             shape = tuple(int(s) for s in thr.shape)
         shapes[q] = shape
+        self.check_shape(q, shape)
         carriers = []
         for p in dict.fromkeys(self.pred[q]):
             b = self.bias_into(p, shape) if self.kind[p] == "linear" else None
@@ -366,6 +380,7 @@ def import_nir(source, dt_s: float | None = None, *, library: str | None = None,
         importer = Importer(graph, preset.net_dt, preset)
     try:
         net = importer.network()
+        check_footprint(net)
     except SpikeportError as exc:
         raise type(exc)(f"{where}: {exc}") from None
     msg = importer.warning() if importer.preset is None else importer.preset.describe()

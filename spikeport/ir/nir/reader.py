@@ -1,11 +1,22 @@
-"""Reading a NIR source: a path (HDF5 checked before nir's parser sees it) or an ``nir.NIRGraph``."""
+"""Reading a NIR source: a path (HDF5 checked before nir's parser sees it) or an ``nir.NIRGraph``.
+
+Before nir's parser reads a file, :func:`check_hdf5` walks it without reading any data: no soft or external
+links and no dataset stored in another file (HDF5 would open whatever they name), and every dataset's
+declared size (shape times item size) against the bytes it stores (a dataset never written reads as its
+fill value: a small file could declare gigabytes) and against the memory budget (:mod:`spikeport.budget`).
+"""
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
+from ...budget import BudgetError, Tally, number
 from ...errors import FileFormatError, GraphError, SpikeportError
 from .common import HDF5_SIGNATURE, SUPPORTED, load_nir
+
+# A compressed (filtered) dataset may declare at most this many times the bytes it stores (nir writes none).
+MAX_EXPANSION = 100
 
 REFUSED = {
     "Delay": "continuous-time delays are not supported (spikeport delays are whole steps on projections)",
@@ -26,16 +37,61 @@ def check_type(name: str, type_name: str) -> None:
                      f"{', '.join(SUPPORTED)}")
 
 
+def check_hdf5(f, path) -> None:
+    """Refuse links, external storage and datasets that declare more than they store or than the memory budget
+    allows, in the open ``h5py.File`` ``f``, before anything reads a dataset."""
+    import h5py
+
+    # the callbacks return the fault (which stops the walk) rather than raise it through h5py's iteration
+    def link(name, lnk):
+        if isinstance(lnk, (h5py.SoftLink, h5py.ExternalLink)):
+            kind = "an external" if isinstance(lnk, h5py.ExternalLink) else "a soft"
+            return FileFormatError(f"{path}: {name!r} is {kind} link; a NIR file holds plain groups and datasets")
+        return None
+
+    fault = f.visititems_links(link) if hasattr(f, "visititems_links") else None  # h5py >= 3.11
+    if fault is not None:
+        raise fault
+    tally = Tally(path, "the datasets it declares")
+
+    def item(name, obj):
+        if not isinstance(obj, h5py.Dataset):
+            return None
+        plist = obj.id.get_create_plist()
+        if plist.get_external_count():
+            return FileFormatError(f"{path}: dataset {name!r} stores its data in another file; a NIR file holds "
+                                   f"its own data")
+        shape = obj.shape
+        count = 0 if shape is None else math.prod(int(s) for s in shape)
+        nbytes = count * obj.dtype.itemsize
+        stored = obj.id.get_storage_size()
+        filtered = obj.chunks is not None and plist.get_nfilters() > 0
+        if nbytes > (MAX_EXPANSION * stored if filtered else stored):
+            why = f"compressed beyond {MAX_EXPANSION} times" if filtered else "truncated"
+            return FileFormatError(f"{path}: dataset {name!r} declares shape {tuple(shape)} of {obj.dtype} "
+                                   f"({number(nbytes)} bytes) but stores {stored:,} bytes (never written, or {why})")
+        try:
+            tally.add(nbytes, f"dataset {name!r} of shape {tuple(shape)}")
+        except BudgetError as exc:
+            return exc
+        return None
+
+    fault = f.visititems(item)
+    if fault is not None:
+        raise fault
+
+
 def read_file(path: Path):
     from ..io import read_magic
 
     nir = load_nir()
-    if read_magic(path, 8) != HDF5_SIGNATURE:
+    if read_magic(path, 8, "NIR file") != HDF5_SIGNATURE:
         raise FileFormatError(f"{path}: not a NIR file (no HDF5 signature)")
     import h5py
 
     try:
         with h5py.File(path, "r") as f:
+            check_hdf5(f, path)
             root = f["node"]
             top = root["type"][()]
             top = top.decode() if isinstance(top, bytes) else str(top)
@@ -44,7 +100,9 @@ def read_file(path: Path):
                 for name, g in root["nodes"].items():
                     t = g["type"][()]
                     types[name] = t.decode() if isinstance(t, bytes) else str(t)
-    except (OSError, KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (FileFormatError, BudgetError):
+        raise
+    except (OSError, KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
         msg = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise FileFormatError(f"{path}: not a readable NIR graph ({msg})") from None
     if top != "NIRGraph":
