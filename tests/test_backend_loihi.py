@@ -216,13 +216,15 @@ def test_a_layer_too_wide_for_one_core_is_tiled_by_counting_its_input_axons():
     assert [blk["in_axons"]["used"] for blk in b["per_block"]] == [4032, 4032, 3456]
     with pytest.raises(SpikeportError, match="nengo-loihi cannot map this network: .*exceeded max"):
         loihi.mapping(net, conv="sparse")
-    # as a shared-weight convolution (the partitioner's shapes: a in 7 runs of 988 neurons, the fewest
-    # blocks; tiles of its own shape need 8): one input axon per pixel of a, 576; synapse memory sets 2 blocks
+    # as a shared-weight convolution (the partitioner's shapes: a in 8 tiles of its own shape; 7 runs of
+    # 988 neurons would do, runs are counted only where given): one input axon per pixel of a, 576;
+    # synapse memory sets 2 blocks
     shapes = plan_blocks(net)
-    assert shapes == {"a": [988], "b": [4, 8, 8]}
+    assert shapes == {"a": [3, 12, 24], "b": [4, 8, 8]}
     m = loihi.mapping(net, block_shapes=shapes)
     b = m["populations"]["b"]
-    assert b["blocks"] == 2 and m["cores"] == 9 == partition(net, load_profile("loihi")).cores
+    assert b["blocks"] == 2 and m["cores"] == 10 == partition(net, load_profile("loihi")).cores
+    assert loihi.mapping(net, block_shapes={"a": [988], "b": [4, 8, 8]})["cores"] == 9
     assert all(blk["in_axons"]["used"] == 576 and blk["synapses"]["used"] <= blk["synapses"]["max"]
                for blk in b["per_block"])
 

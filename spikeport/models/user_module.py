@@ -69,8 +69,12 @@ def _what_it_needs(path: Path) -> str:
     """The one line for a PyTorch file given without --model-def: what it holds and how to convert it."""
     import torch
 
+    import warnings
+
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():      # torch's notes on the pickle protocol: the one line below says it
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for files it cannot read weights-only
         if "weights_only" in str(exc) or "Unsupported global" in str(exc):
             return (f"{path}: holds a pickled module (torch.save(model)); spikeport never runs code from a file: "

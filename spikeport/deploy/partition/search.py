@@ -203,43 +203,22 @@ class Partitioner:
         return p
 
     def _search_tiles(self, name, shape, cap, k_lo):
-        """Tiles along the axes, fewest cores first (at equal counts the smaller tiles); where the
-        plug-in says so (``runs_too``), runs of consecutive neurons too, after the tiles of as many
-        cores, as nengo-loihi's blocks allow. A tile (run) that fails rules out every tile (run)
-        containing it; runs are skipped where they are not counted (into or out of a shared-weight
-        convolution)."""
-        n = int(np.prod(shape))
-        cands = [(int(np.prod([ceil_div(d, x) for d, x in zip(shape, b)])), 0, tuple(int(x) for x in b))
-                 for b in tile_candidates(shape, cap)]
-        if self.plugin.runs_too:
-            cands += [(ceil_div(n, b), 1, (b,)) for b in run_sizes(n, k_lo)]
-            cands.sort(key=lambda c: (c[0], c[1], int(np.prod(c[2]))))
+        """Tiles along the axes, fewest cores first (at equal counts the smaller tiles), as
+        nengo-loihi's block plan orders them; a tile that fails rules out every tile containing it."""
+        cands = tile_candidates(shape, cap)
         ruled = np.zeros((0, len(shape)), np.int64)
-        ruled_run, runs_ok = None, True
         last_fail = None
-        for _, is_run, b in cands:
-            if is_run:
-                if not runs_ok or (ruled_run is not None and b[0] >= ruled_run):
-                    continue
-                try:
-                    p = self.evaluate(name, Slicing(shape, b))
-                except SpikeportError:    # not counted for this population (a shared-weight convolution)
-                    runs_ok = False
-                    continue
-            else:
-                if len(ruled) and (np.array(b)[None, :] >= ruled).all(axis=1).any():
-                    continue
-                p = self.evaluate(name, Slicing(shape, b))
+        for b in cands:
+            if len(ruled) and (b[None, :] >= ruled).all(axis=1).any():
+                continue
+            p = self.evaluate(name, Slicing(shape, tuple(int(x) for x in b)))
             fail = self._failure(p, cap)
             if not fail:
                 if p.slicing.n_cores > k_lo and last_fail is not None:
                     p.binding = last_fail[0]
                 return p
             last_fail = fail
-            if is_run:
-                ruled_run = b[0]
-            else:
-                ruled = np.vstack([ruled, np.array(b)[None, :]])
+            ruled = np.vstack([ruled, b[None, :]])
         raise SpikeportError(_fail_line(name, "the smallest tiles", last_fail))
 
     def on_shared_core(self) -> list:
@@ -284,18 +263,6 @@ class Partitioner:
                 self._reach = {}
                 self.placed[name] = self.place(name)
         return self.placed
-
-
-def run_sizes(n: int, k_lo: int) -> list:
-    """The distinct run lengths ceil(n / k) for k = k_lo .. n, longest first (O(sqrt n) of them)."""
-    out, k = [], max(1, k_lo)
-    while k <= n:
-        b = ceil_div(n, k)
-        out.append(b)
-        if b == 1:
-            break
-        k = ceil_div(n, b - 1)
-    return out
 
 
 def _dims(block) -> str:

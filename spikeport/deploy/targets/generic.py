@@ -31,7 +31,6 @@ class Generic:
     pixel_axon_slots = 1              # output axon slots per presynaptic pixel of a shared-weight convolution
     analog_input_is_current = False   # an analog input's projections are currents, not synapses
     slices = False                    # cores are slices of neurons_per_core consecutive neurons, no tiles
-    runs_too = False                  # besides tiles, runs of consecutive neurons where they take fewer cores
     vendor_placements = False         # the vendor's own placer runs here and its counts are reported
 
     # ------------------------------------------------------------------ counting

@@ -24,12 +24,14 @@ their own. Not counted: nengo-loihi's limits on configurations per core (32 comp
 synapse configs).
 
 One block planner. The partitioner tries, per population and last layer first, tiles in order
-of fewest blocks (``partition/slicing.py`` ``tile_candidates``) and runs of consecutive neurons
-(``runs_too``) after the tiles of as many blocks, except into or out of a shared-weight
-convolution (not counted there), and takes the first whose every block fits. It counts
-analytically from the graph, without nengo-loihi and without materializing large projections
-(bench/RESULTS.md, "Partitioning at scale"), against the profile's limits (any profile with
-this backend, and ``neurons_per_core``), an upper bound where weights are equal by chance.
+of fewest blocks (``partition/slicing.py`` ``tile_candidates``), and takes the first whose every
+block fits; runs of consecutive neurons are counted where given in ``block_shapes`` (except into a
+shared-weight convolution), not searched: a run search on large convolutional layers cost up to
+70 s where the tiles take 1 (bench/RESULTS.md, "One house (issue 24), second part"), for one
+block fewer in rare cases. It counts analytically from the graph, without nengo-loihi and without
+materializing large projections (bench/RESULTS.md, "Partitioning at scale"), against the
+profile's limits (any profile with this backend, and ``neurons_per_core``), an upper bound where
+weights are equal by chance.
 These shapes are the ones everything uses (:func:`block_shapes`): ``spikeport deploy --target
 loihi`` writes them into the script (:meth:`Loihi.emit`), and the Loihi backend builds with them
 when spikeport.simulate or validate runs it (:meth:`Loihi.simulator_options`), so the simulated,
@@ -64,7 +66,6 @@ class Loihi(Generic):
     shares_lists = True
     whole_block_axons = True
     pixel_axon_slots = POP_SLOTS
-    runs_too = True
 
     def shared_weight_conv(self, form, ops, pre) -> bool:
         """Whether the Loihi backend builds this projection as nengo-loihi's shared-weight
