@@ -1,0 +1,56 @@
+"""Fuzz every reader of a stranger's file (issue 25): graph, NIR, model, user data, profile.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/fuzz_readers.py [--cases 10000] [--seed 1] [--json FILE]
+
+Per reader: mutants loaded, refused in one line naming the file, and findings (any other exception,
+a message over several lines or not naming the file, a peak allocation over 64x the file's size +
+4 MB); tests/fuzz_readers.py has the mutations.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from fuzz_readers import fuzz, readers  # noqa: E402
+from hostile_corpus import make_fixtures  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", type=int, default=10000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--only", default=None, help="one reader: graph, nir, model, data or profile")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="spikeport-fuzz-"))
+    fx = make_fixtures(root / "fixtures")
+    rows = {}
+    for name, (read, good, text) in readers(fx).items():
+        if args.only and name != args.only:
+            continue
+        d = root / name
+        d.mkdir()
+        g = d / Path(good).name
+        shutil.copy(good, g)
+        t0 = time.perf_counter()
+        r = fuzz(read, g, args.cases, args.seed, text)
+        rows[name] = {"cases": args.cases, "loaded": r["loaded"], "refused": r["refused"],
+                      "findings": len(r["findings"]), "first_findings": r["findings"][:10],
+                      "seconds": round(time.perf_counter() - t0, 1)}
+        print(f"{name:<8} {args.cases} cases: {r['loaded']} loaded, {r['refused']} refused, "
+              f"{len(r['findings'])} findings ({rows[name]['seconds']} s) {r['findings'][:3]}", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+    shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
