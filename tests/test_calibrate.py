@@ -250,7 +250,7 @@ def test_validate_names_the_broken_layer(tmp_path, digits_model_file):
     bad = tmp_path / "b.spk"
     save_network(net, bad)
     for path, first_bad in ((good, None), (bad, "fc2")):
-        out = tmp_path / "d.json"
+        out = tmp_path / f"d-{path.stem}.json"        # a new output each time (an existing one needs --force)
         r = run_cli("validate", path, "--diagnose", "--model", digits_model_file, "--steps", "64",
                     "--samples", "60", "--json", out)
         assert r.returncode == 0, r.stderr
