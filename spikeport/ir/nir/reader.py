@@ -102,7 +102,7 @@ def read_file(path: Path):
                     types[name] = t.decode() if isinstance(t, bytes) else str(t)
     except (FileFormatError, BudgetError):
         raise
-    except (OSError, KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+    except Exception as exc:  # h5py on a corrupt file raises many types (OSError, KeyError, SystemError, ...)
         msg = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise FileFormatError(f"{path}: not a readable NIR graph ({msg})") from None
     if top != "NIRGraph":
