@@ -233,7 +233,7 @@ def test_files_and_dirs_get_the_users_permissions_and_long_names_stage(tmp_path)
 @pytest.mark.parametrize("exchange", [True, False])
 def test_a_dir_is_replaced_whole(tmp_path, monkeypatch, exchange):
     if not exchange:  # a system without RENAME_EXCHANGE: the old DIR moved aside, then the new one in
-        monkeypatch.setattr(outputs, "_exchange", lambda a, b: False)
+        monkeypatch.setattr(outputs, "exchange_entries", lambda a, b: False)
     target = tmp_path / "dep"
     target.mkdir()
     (target / "manifest.json").write_text(json.dumps({"spikeport": "0", "target": "loihi"}))
@@ -268,12 +268,12 @@ def test_stale_staging_of_a_dead_process_is_removed_and_a_live_ones_kept(tmp_pat
     target = tmp_path / "n.spk"
     dead = dead_pid()
     stale = [fake_staging(target, dead, 0), fake_staging(target, dead, 12345, directory=False)]
-    me = fake_staging(target, os.getpid(), outputs._own_start())           # this (live) process
-    reused = fake_staging(target, os.getpid(), outputs._own_start() + 1)   # its pid, another start: reused
+    me = fake_staging(target, os.getpid(), outputs.staging.own_start())           # this (live) process
+    reused = fake_staging(target, os.getpid(), outputs.staging.own_start() + 1)   # its pid, another start: reused
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         time.sleep(0.2)
-        other = fake_staging(target, sleeper.pid, outputs._start_time(sleeper.pid))
+        other = fake_staging(target, sleeper.pid, outputs.staging.start_time(sleeper.pid))
         unrelated = tmp_path / f".other.{dead}-0-0.tmp"
         unrelated.mkdir()
         Output(target, "--out", "graph").check()
@@ -314,7 +314,7 @@ def test_the_next_command_removes_a_dead_runs_staging(model_and_net, tmp_path, c
     model, _ = model_and_net
     target = tmp_path / "n.spk"
     stale = fake_staging(target, dead_pid(), 0)
-    live = fake_staging(target, os.getpid(), outputs._own_start())
+    live = fake_staging(target, os.getpid(), outputs.staging.own_start())
     assert cli(capsys, "convert", model, "--out", target, "--quiet")[0] == 0
     assert not stale.exists() and live.exists()
 
