@@ -15,6 +15,7 @@ import numpy as np
 
 from .backends import PRECISION, Activity, get_backend
 from .datasets import evaluation_samples
+from .budget import check_run_size
 from .errors import SpikeportError
 from .ir import Network
 
@@ -181,13 +182,6 @@ def _count_samples(progress, n: int, what: str) -> None:
     if progress is not None and hasattr(progress, "set_total"):
         progress.set_total(n)
         progress.note(what)
-
-
-def check_run_size(network, steps, samples: int | None = None) -> None:
-    """The bounds of every run (:data:`spikeport.deploy.pipeline.MAX_STEPS` steps and
-    :data:`~spikeport.deploy.pipeline.MAX_WORK` neuron updates), checked before it starts."""
-    from .deploy.pipeline import check_run_size as check
-    check(network, steps, samples)
 
 
 def simulate(network: Network, data="digits", steps: int = 100, *, samples: int | None = None,

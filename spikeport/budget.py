@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 import os
 import re
 import stat
@@ -233,3 +234,31 @@ def read_regular(path, what: str = "input file", error=SpikeportError, limit_byt
             return f.read()
         except OSError as exc:
             raise error(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+# ----------------------------------------------------------------------------- the size of a run
+
+# The largest run spikeport starts (simulate, validate, deploy, power; the Python API's and the command
+# line's), checked before the run: steps, and neuron updates = steps x samples x neurons of one run. The
+# reference executor does about 1e7 to 1e8 of them a second on a 2-core CPU (digits' MLP), some 1e10 on a
+# GPU: 1e13 is a day of a GPU, far beyond any run a paper reports (MNIST's test set, LeNet, T = 1000:
+# 6e10). A Python caller may raise them (spikeport.budget.MAX_STEPS, MAX_WORK).
+MAX_STEPS = 1_000_000
+MAX_WORK = 10**13
+
+
+def check_run_size(network, steps, samples: int | None = None) -> None:
+    """Refuse, before anything runs, ``steps`` above :data:`MAX_STEPS` and (where the number of samples is
+    known) steps x samples x neurons above :data:`MAX_WORK`, in one line naming the bound."""
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral):
+        return  # not a count: the backend's own check says what it expected
+    if steps > MAX_STEPS:
+        raise SpikeportError(f"--steps {steps} exceeds the limit {MAX_STEPS:,} steps")
+    if samples is None or steps < 1:
+        return
+    neurons = sum(int(p.size) for p in network.populations)
+    work = int(steps) * int(samples) * neurons
+    if work > MAX_WORK:
+        raise SpikeportError(f"--steps {steps} x {samples:,} samples x {neurons:,} neurons = {work:.3g} neuron "
+                             f"updates exceeds the limit {MAX_WORK:.0e} neuron updates of one run: run fewer "
+                             f"--samples or --steps")

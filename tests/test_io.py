@@ -158,11 +158,9 @@ def test_files_and_directories_get_the_users_umask(tmp_path, mask):
     import os
     import stat
 
-    from spikeport.ir.io import atomic_write
-
     old = os.umask(mask)
     try:
-        path = atomic_write(tmp_path / "f.json", lambda f: f.write(b"{}"))
+        path = save_network(small_network(), tmp_path / "f.spk")
         plain = tmp_path / "plain"
         plain.write_bytes(b"")  # what open() gives under the same umask
     finally:

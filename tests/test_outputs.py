@@ -323,6 +323,7 @@ def test_the_next_command_removes_a_dead_runs_staging(model_and_net, tmp_path, c
 
 def test_runs_are_bounded_before_they_start(model_and_net, monkeypatch, capsys):
     import spikeport
+    from spikeport import budget
     from spikeport.deploy import pipeline
     from spikeport.ir import load_network
 
@@ -333,7 +334,7 @@ def test_runs_are_bounded_before_they_start(model_and_net, monkeypatch, capsys):
             call()
     rc, _, err = cli(capsys, "simulate", model_and_net[1], "--steps", "1000000000")
     assert rc == 2 and err == "error: --steps 1000000000 exceeds the limit 1,000,000 steps\n"
-    monkeypatch.setattr(pipeline, "MAX_WORK", 10**6)
+    monkeypatch.setattr(budget, "MAX_WORK", 10**6)
     with pytest.raises(SpikeportError, match=r"--steps 100 x 359 samples x 458 neurons = 1.64e\+07 neuron updates "
                                              r"exceeds the limit 1e\+06"):
         spikeport.simulate(net, "digits", 100)

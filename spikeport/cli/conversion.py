@@ -25,7 +25,7 @@ def net_output(args):
 
 def cmd_convert(args) -> int:
     from ..datasets import load_dataset
-    from ..ir import save_network
+    from ..ir import write_network
     from ..ir.nir import is_nir_file
 
     if is_nir_file(args.model):
@@ -47,7 +47,7 @@ def cmd_convert(args) -> int:
         if args.dataset:
             net.metadata["dataset"] = args.dataset
         out = args.output.path
-        args.output.save(lambda path: save_network(net, path))
+        args.output.write(lambda f: write_network(net, f))
         print(f"imported NIR file {args.model} -> {out} ({len(net.populations)} populations, "
               f"{len(net.projections)} projections, dt {net.dt_s * 1e3:g} ms)")
         for note in notes:
@@ -165,7 +165,7 @@ def convert_and_save(args, model, ds, meta: dict, options: dict):
     """``spikeport.convert`` of ``model`` on ``ds``'s training samples with the command line's L4 and
     calibration options, saved to --out (default MODEL.spk). Returns (network, path, adjustment lines)."""
     from ..api import convert
-    from ..ir import save_network
+    from ..ir import write_network
     from ..progress import reporting
 
     adjusted = []
@@ -174,5 +174,5 @@ def convert_and_save(args, model, ds, meta: dict, options: dict):
                               labels=None if ds.train_labels is None else ds.y("train"), for_steps=args.for_steps,
                               l4=args.l4, l4_sigma=args.l4_sigma, l4_alpha=args.l4_alpha, calibrate=args.calibrate,
                               calib_samples=args.calib_samples, notes=adjusted, **options)
-    args.output.save(lambda path: save_network(net, path))
+    args.output.write(lambda f: write_network(net, f))
     return net, args.output.path, adjusted

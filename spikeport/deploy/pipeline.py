@@ -32,38 +32,13 @@ import numpy as np
 
 from .. import __version__
 from ..datasets import evaluation_samples
+from ..budget import check_run_size
 from ..errors import SpikeportError
 from ..hardware_profiles import Profile, load as load_profile
 from ..outputs import Output
 from .targets import plugin_for
 
 BASELINES = ("cpu", "gpu")
-
-# The largest run spikeport starts (simulate, validate, deploy, power; the Python API's and the command
-# line's), checked before the run: steps, and neuron updates = steps x samples x neurons of one run. The
-# reference executor does about 1e7 to 1e8 of them a second on a 2-core CPU (digits' MLP), some 1e10 on a
-# GPU: 1e13 is a day of a GPU, far beyond any run a paper reports (MNIST's test set, LeNet, T = 1000:
-# 6e10). A Python caller may raise them (spikeport.deploy.pipeline.MAX_STEPS, MAX_WORK).
-MAX_STEPS = 1_000_000
-MAX_WORK = 10**13
-
-
-def check_run_size(network, steps, samples: int | None = None) -> None:
-    """Refuse, before anything runs, ``steps`` above :data:`MAX_STEPS` and (where the number of samples is
-    known) steps x samples x neurons above :data:`MAX_WORK`, in one line naming the bound."""
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
-        return  # not a count: the backend's own check says what it expected
-    if steps > MAX_STEPS:
-        raise SpikeportError(f"--steps {steps} exceeds the limit {MAX_STEPS:,} steps")
-    if samples is None or steps < 1:
-        return
-    neurons = sum(int(p.size) for p in network.populations)
-    work = int(steps) * int(samples) * neurons
-    if work > MAX_WORK:
-        raise SpikeportError(f"--steps {steps} x {samples:,} samples x {neurons:,} neurons = {work:.3g} neuron "
-                             f"updates exceeds the limit {MAX_WORK:.0e} neuron updates of one run: run fewer "
-                             f"--samples or --steps")
-
 
 @dataclass
 class Deployment:

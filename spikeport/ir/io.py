@@ -37,7 +37,6 @@ import json
 import math
 import os
 import struct
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -47,7 +46,8 @@ import numpy as np
 from ..budget import BudgetError, Tally, open_regular
 from ..budget import check as check_budget
 from ..budget import number
-from ..errors import FileFormatError, GraphError, SpikeportError
+from ..errors import FileFormatError, GraphError
+from ..outputs import write_file
 from .arithmetic import FixedPoint
 from .network import STATE_BYTES, Network, Population, Projection, check_footprint
 from .neurons import InputEncoding, NeuronModel
@@ -101,8 +101,8 @@ def _encode(network: Network) -> tuple[dict, dict]:
     return body, arrays
 
 
-def save_network(network: Network, path) -> Path:
-    """Validate and write ``network`` to ``path`` atomically (a failure leaves no partial file)."""
+def _header_and_arrays(network: Network) -> tuple:
+    """The validated network as the header's JSON text and its arrays."""
     from .. import __version__
 
     network.validate()
@@ -114,8 +114,21 @@ def save_network(network: Network, path) -> Path:
         text = json.dumps(header, indent=1, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise GraphError(f"network: metadata is not plain finite JSON ({exc})") from None
-    path = Path(path)
-    return atomic_write(path, lambda f: _write_zip(f, text, arrays))
+    return text, arrays
+
+
+def write_network(network: Network, f) -> None:
+    """Validate ``network`` and write it as a graph file to the binary file object ``f`` (the commands'
+    outputs: ``Output.write(lambda f: write_network(net, f))``)."""
+    text, arrays = _header_and_arrays(network)
+    _write_zip(f, text, arrays)
+
+
+def save_network(network: Network, path) -> Path:
+    """Validate and write ``network`` to ``path`` through the one output writer
+    (:func:`spikeport.outputs.write_file`: staged, renamed into place; a failure leaves no partial file)."""
+    text, arrays = _header_and_arrays(network)
+    return write_file(path, lambda f: _write_zip(f, text, arrays))
 
 
 def _write_zip(f, text: str, arrays: dict) -> None:
@@ -130,36 +143,6 @@ def _write_zip(f, text: str, arrays: dict) -> None:
             buf = io.BytesIO()
             np.lib.format.write_array(buf, a, allow_pickle=False)
             z.writestr(entry(key), buf.getvalue())
-
-
-def user_mode(directory: bool = False) -> int:
-    """The permissions a new file (0666) or directory (0777) gets under the user's umask, as open() and
-    mkdir() give them; temporary files start at 0600 and are set to this before they are renamed into place."""
-    mask = os.umask(0o022)  # read the umask (only by setting it), then put it back
-    os.umask(mask)
-    return (0o777 if directory else 0o666) & ~mask
-
-
-def atomic_write(path: Path, write) -> Path:
-    """Call ``write(binary_file)`` on a temporary file beside ``path``, then rename it into place (with the
-    permissions of a file the user creates: :func:`user_mode`)."""
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise SpikeportError(f"{path}: directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    os.fchmod(fd, user_mode())
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 # ----------------------------------------------------------------------------- reading

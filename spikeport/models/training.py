@@ -289,7 +289,7 @@ def _init_from(module, init) -> None:
 def _write_checkpoint(path, settings, spec, module, opt, sched, epoch, history, best, seconds) -> None:
     import torch
 
-    from ..ir.io import atomic_write
+    from ..outputs import write_file
 
     payload = {"format": CHECKPOINT_FORMAT, "version": 1, "settings": json.dumps(settings),
                "spec": json.dumps(spec.to_dict()), "epoch": epoch, "history": json.dumps(history),
@@ -298,7 +298,7 @@ def _write_checkpoint(path, settings, spec, module, opt, sched, epoch, history, 
                "best_state_dict": None if best is None else best[1],
                "best_accuracy": None if best is None else float(best[0]),
                "best_epoch": None if best is None else int(best[2])}
-    atomic_write(Path(path), lambda f: torch.save(payload, f))
+    write_file(Path(path), lambda f: torch.save(payload, f))
 
 
 def _read_checkpoint(path, settings) -> dict:
