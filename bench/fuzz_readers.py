@@ -27,6 +27,7 @@ def main() -> int:
     ap.add_argument("--cases", type=int, default=10000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--only", default=None, help="one reader: graph, nir, model, data or profile")
+    ap.add_argument("--case-seconds", type=float, default=120.0, help="a case taking longer is a hang")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="spikeport-fuzz-"))
@@ -40,12 +41,14 @@ def main() -> int:
         g = d / Path(good).name
         shutil.copy(good, g)
         t0 = time.perf_counter()
-        r = fuzz(read, g, args.cases, args.seed, text)
+        r = fuzz(read, g, args.cases, args.seed, text, case_seconds=args.case_seconds)
         rows[name] = {"cases": args.cases, "loaded": r["loaded"], "refused": r["refused"],
                       "findings": len(r["findings"]), "first_findings": r["findings"][:10],
+                      "slowest_case_s": r["slowest"][0], "slowest_case": r["slowest"][1],
                       "seconds": round(time.perf_counter() - t0, 1)}
         print(f"{name:<8} {args.cases} cases: {r['loaded']} loaded, {r['refused']} refused, "
-              f"{len(r['findings'])} findings ({rows[name]['seconds']} s) {r['findings'][:3]}", flush=True)
+              f"{len(r['findings'])} findings ({rows[name]['seconds']} s, slowest case {r['slowest'][0]} s) "
+              f"{r['findings'][:3]}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
     shutil.rmtree(root, ignore_errors=True)

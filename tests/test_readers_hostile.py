@@ -300,6 +300,66 @@ def test_nir_weights_beyond_the_bound_name_the_file_and_projection(nir_file):
             error=GraphError)
 
 
+def zero_heap_object(path, text: bytes) -> None:
+    """Zero the size and the bytes of the HDF5 global-heap object holding ``text`` (a variable-length string):
+    the corruption fuzzing found, on which the HDF5 library's read never returns."""
+    import struct
+
+    raw = bytearray(path.read_bytes())
+    heap = raw.find(b"GCOL")
+    end = heap + struct.unpack_from("<Q", raw, heap + 8)[0]
+    at = heap + 16
+    while at + 16 <= end:
+        index, _, _, n = struct.unpack_from("<HHIQ", raw, at)
+        if index == 0:
+            break
+        if raw[at + 16:at + 16 + n] == text:
+            raw[at + 8:at + 16 + n] = bytes(8 + n)
+            path.write_bytes(bytes(raw))
+            return
+        at += 16 + (n + 7) // 8 * 8
+    raise AssertionError(f"no heap object {text!r} in {path}")
+
+
+def test_a_file_on_which_the_hdf5_library_loops_is_refused_in_time(nir_file, monkeypatch):
+    from spikeport.ir.nir import reader
+
+    zero_heap_object(nir_file, b"NIRGraph")
+    monkeypatch.setattr(reader, "READ_SECONDS", 2.0)
+    children, fork = [], os.fork
+
+    def recorded():
+        pid = fork()
+        if pid:
+            children.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", recorded)
+    refused(lambda: import_quietly(nir_file), nir_file, "the HDF5 library did not finish reading it in 2 s",
+            error=FileFormatError)
+    assert len(children) == 1
+    with pytest.raises(ChildProcessError):  # the child was killed and reaped: nothing left behind
+        os.waitpid(children[0], os.WNOHANG)
+
+
+def test_a_crash_of_the_hdf5_library_is_one_line(nir_file, monkeypatch):
+    from spikeport.ir.nir import reader
+
+    monkeypatch.setattr(reader, "read_file", lambda path: os.kill(os.getpid(), signal.SIGSEGV))
+    refused(lambda: import_quietly(nir_file), nir_file, "the HDF5 library crashed reading it (SIGSEGV)",
+            error=FileFormatError)
+
+
+def test_the_command_line_refuses_a_looping_nir_file_in_one_line(nir_file):
+    zero_heap_object(nir_file, b"NIRGraph")
+    env = dict(os.environ, SPIKEPORT_NIR_READ_SECONDS="2")
+    r = run_cli("convert", nir_file, "--out", nir_file.with_suffix(".spk"), env=env, timeout=120)
+    assert r.returncode == 2 and r.stdout == "", r
+    assert r.stderr == f"error: {nir_file}: the HDF5 library did not finish reading it in 2 s (a corrupt HDF5 " \
+                       f"file can make it loop); not a readable NIR file\n"
+    assert not nir_file.with_suffix(".spk").exists()
+
+
 def test_special_files_as_nir_files_are_refused_by_name(tmp_path):
     pytest.importorskip("nir")
     for path, kind in specials(tmp_path, "net.nir"):

@@ -4,11 +4,22 @@ Before nir's parser reads a file, :func:`check_hdf5` walks it without reading an
 links and no dataset stored in another file (HDF5 would open whatever they name), and every dataset's
 declared size (shape times item size) against the bytes it stores (a dataset never written reads as its
 fill value: a small file could declare gigabytes) and against the memory budget (:mod:`spikeport.budget`).
+
+The HDF5 library itself can loop forever or crash on a corrupt file (fuzzing found a variable-length string
+whose global-heap entry was zeroed: reading it never returns), and no check in Python can stop C code. So
+:func:`read_guarded` reads the file in a forked child with a time limit, which sends the graph back. A child
+that runs out of time or dies from a signal is a one-line error naming the file.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import pickle
+import select
+import signal
+import stat
+import time
 from pathlib import Path
 
 from ...budget import BudgetError, Tally, number
@@ -17,6 +28,12 @@ from .common import HDF5_SIGNATURE, SUPPORTED, load_nir
 
 # A compressed (filtered) dataset may declare at most this many times the bytes it stores (nir writes none).
 MAX_EXPANSION = 100
+# The time the reading child may take: this many seconds (SPIKEPORT_NIR_READ_SECONDS to change), plus one for
+# every READ_BYTES_PER_S of the file (a sound 50 KB NIR file reads in some 20 ms, 100 MB of weights in about a
+# second on a 2-core machine).
+READ_SECONDS = 30.0
+READ_ENV = "SPIKEPORT_NIR_READ_SECONDS"
+READ_BYTES_PER_S = 20e6
 
 REFUSED = {
     "Delay": "continuous-time delays are not supported (spikeport delays are whole steps on projections)",
@@ -126,8 +143,8 @@ def read_source(source):
     if isinstance(source, nir.NIRGraph):
         return source, "NIR graph", None
     if isinstance(source, (str, os.PathLike)):
-        graph = read_file(Path(source))
-        return graph, str(source), written_fields(Path(source))
+        graph, fields = read_guarded(Path(source))
+        return graph, str(source), fields
     raise SpikeportError(f"import_nir: source must be a path or an nir.NIRGraph, got {type(source).__name__}")
 
 
@@ -141,3 +158,114 @@ def written_fields(path: Path):
                     if isinstance(g, h5py.Group)}
     except Exception:  # only a hint for detection; the file was read already
         return None
+
+
+
+def read_guarded(path: Path):
+    """(graph, fields written per node) of :func:`read_file` and :func:`written_fields`, read in a forked child
+    that sends them back (pickled, through a pipe): a child that does not finish within the time limit
+    (:func:`read_seconds` plus the file's share) or dies from a signal (the HDF5 library crashed) is a one-line
+    FileFormatError naming the file; a refusal in the child is raised here as it was there. Where the system
+    cannot fork, or the path is not a regular file (read_file refuses it unopened), it is read here."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        st = None
+    if not hasattr(os, "fork") or st is None or not stat.S_ISREG(st.st_mode):
+        return read_file(path), written_fields(path)
+    limit = read_seconds() + st.st_size / READ_BYTES_PER_S
+    parent = os.getpid()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: read, send, leave without running the parent's cleanup
+        try:
+            os.close(r)
+            _child(path, parent, w)
+        finally:
+            os._exit(0)
+    os.close(w)
+    chunks, status = [], None
+    try:
+        deadline = time.monotonic() + limit
+        with os.fdopen(r, "rb", buffering=0) as pipe:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([pipe], [], [], left)[0]:
+                    raise FileFormatError(f"{path}: the HDF5 library did not finish reading it in {limit:.0f} s (a "
+                                          f"corrupt HDF5 file can make it loop); not a readable NIR file")
+                chunk = pipe.read(1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        _, status = os.waitpid(pid, 0)
+        pid = 0
+    finally:
+        if pid:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status) or not chunks:
+        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else f"exit {status}"
+        raise FileFormatError(f"{path}: the HDF5 library crashed reading it ({name}); not a readable NIR file")
+    answer = pickle.loads(b"".join(chunks))
+    if answer[0] == "ok":
+        return answer[1], answer[2]
+    _, kind, message = answer
+    raise _ERRORS.get(kind, FileFormatError)(message)
+
+
+_ERRORS = {"FileFormatError": FileFormatError, "GraphError": GraphError, "BudgetError": BudgetError,
+           "SpikeportError": SpikeportError}
+
+
+def _child(path: Path, parent: int, w: int) -> None:
+    """The child's part of :func:`read_guarded`: read the file, write the answer to the pipe ``w``."""
+    import faulthandler
+    import warnings
+
+    faulthandler.disable()  # a crash of the child is reported by the parent, in one line
+    _die_with_parent()
+    if os.getppid() != parent:  # the parent died before the request took effect
+        return
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 1)
+        os.dup2(null.fileno(), 2)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            answer = ("ok", read_file(path), written_fields(path))
+        data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+    except SpikeportError as exc:
+        kind = type(exc).__name__ if type(exc).__name__ in _ERRORS else "FileFormatError"
+        data = pickle.dumps(("error", kind, str(exc)))
+    except Exception as exc:  # noqa: BLE001 - a third-party library on a stranger's file: the file's fault
+        msg = str(exc).splitlines()[0][:160] if str(exc) else ""
+        data = pickle.dumps(("error", "FileFormatError", f"{path}: cannot read the NIR graph ({type(exc).__name__}"
+                                                         f"{': ' + msg if msg else ''})"))
+    view = memoryview(data)
+    while view:
+        view = view[os.write(w, view):]
+
+
+def read_seconds() -> float:
+    """The reading child's time limit before the file's share: SPIKEPORT_NIR_READ_SECONDS, else :data:`READ_SECONDS`."""
+    text = os.environ.get(READ_ENV)
+    if text is None:
+        return READ_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (0 < value < math.inf):
+        raise SpikeportError(f"{READ_ENV}={text!r}: expected a number of seconds above 0")
+    return value
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this (child) process when its parent dies (prctl PR_SET_PDEATHSIG): a parent
+    killed while the child is stuck in the HDF5 library leaves nothing behind."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
