@@ -258,7 +258,8 @@ class Validation:
 
 def validate(network: Network, data="digits", steps: int = 100, *, samples: int | None = 100,
              backend: str = "reference", seed: int = 0, diagnose: bool = False, module=None, data_dir=None,
-             progress=None, min_correlation: float = 0.9, ties: str = "membrane", **backend_options) -> Validation:
+             progress=None, min_correlation: float = 0.9, ties: str = "membrane", batch_samples: int | None = None,
+             batch_seconds: float | None = None, **backend_options) -> Validation:
     """Run ``network`` on ``backend`` and on the reference executor over the same test samples.
 
     ``diagnose``: also compare every layer's rates with the ANN's activations, scaled
@@ -268,10 +269,17 @@ def validate(network: Network, data="digits", steps: int = 100, *, samples: int 
     converted from) when given; otherwise the network's own rate model, which
     finds what the spiking dynamics lose (too few steps, noise, saturation) but
     not a wrong scale in the graph itself.
+
+    A simulator backend (not the reference) runs in guarded batches of ``batch_samples`` (default 1000), each
+    in its own process under a time limit of ``batch_seconds`` (default 3600): a batch that crashes or hangs
+    raises one line naming it, the batches done are kept, and the same call again resumes
+    (:mod:`spikeport.backends.batches`).
     """
+    from .backends.batches import check_limits, run_batches
     from .passes.diagnose import diagnose as diagnose_layers
 
     runner = get_backend(backend)          # an unknown backend or a mapper: before any data is read
+    check_limits(batch_samples, batch_seconds)
     check_run_size(network, steps)
     x, y, name, whole = evaluation_samples(data, samples, data_dir, network)
     check_run_size(network, steps, len(x))
@@ -280,7 +288,11 @@ def validate(network: Network, data="digits", steps: int = 100, *, samples: int 
     from .deploy.targets import simulator_options
 
     options = simulator_options(backend, network, dict(backend_options))
-    activity = runner.run(network, x, steps, seed=seed, record_counts=True, progress=progress, **options)
+    if both:
+        activity = run_batches(backend, network, x, steps, seed=seed, options=options, batch_samples=batch_samples,
+                               batch_seconds=batch_seconds, progress=progress)
+    else:
+        activity = runner.run(network, x, steps, seed=seed, record_counts=True, progress=progress, **options)
     sim = _simulation(network, activity, x, y, name, whole, ties)
     reference = None
     if both:

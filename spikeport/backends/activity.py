@@ -92,3 +92,67 @@ class Activity:
                         "synops": float(self.synops[name].mean()) if name in self.synops else 0.0,
                         "neuron_updates": 0 if name not in self.population_spikes else int(n) * self.steps})
         return out
+
+
+# ----------------------------------------------------------------------------- kept on disk, merged
+
+_DICTS = ("population_spikes", "synops", "neuron_counts", "spike_trains")
+_ARRAYS = ("predictions", "output_counts", "first_spike_step", "predictions_index")
+
+
+def save_activity(activity: Activity, f) -> None:
+    """Write ``activity`` to the binary file ``f`` as an .npz of plain arrays (no pickle): what a batch of a
+    guarded run (:mod:`spikeport.backends.batches`) keeps on disk."""
+    import json
+
+    head = {"backend": activity.backend, "steps": int(activity.steps), "dt_s": float(activity.dt_s),
+            "checkpoints": [int(c) for c in activity.checkpoints], "seconds": float(activity.seconds),
+            "device": activity.device, "notes": [str(n) for n in activity.notes],
+            "neurons": {k: int(v) for k, v in activity.neurons.items()},
+            "dicts": {d: list(getattr(activity, d)) for d in _DICTS},
+            "arrays": [a for a in _ARRAYS if getattr(activity, a) is not None]}
+    arrays = {"head": np.array(json.dumps(head))}
+    for a in head["arrays"]:
+        arrays[a] = np.asarray(getattr(activity, a))
+    for d in _DICTS:
+        for i, name in enumerate(head["dicts"][d]):
+            arrays[f"{d}.{i}"] = np.asarray(getattr(activity, d)[name])
+    np.savez(f, **arrays)
+
+
+def load_activity(path) -> Activity:
+    """The :class:`Activity` :func:`save_activity` wrote (arrays only: ``allow_pickle=False``)."""
+    import json
+
+    with np.load(path, allow_pickle=False) as z:
+        head = json.loads(str(z["head"]))
+        fields = {a: z[a] for a in head["arrays"]}
+        for d in _DICTS:
+            fields[d] = {name: z[f"{d}.{i}"] for i, name in enumerate(head["dicts"][d])}
+    return Activity(backend=head["backend"], steps=head["steps"], dt_s=head["dt_s"], checkpoints=head["checkpoints"],
+                    seconds=head["seconds"], device=head["device"], notes=head["notes"], neurons=head["neurons"],
+                    **fields)
+
+
+def merge_activities(parts: list) -> Activity:
+    """One :class:`Activity` of the samples of ``parts`` in order (runs of the same network and steps on
+    consecutive samples): per-sample arrays concatenated, seconds added, notes kept once each."""
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+
+    def cat(arrays):
+        return None if any(a is None for a in arrays) else np.concatenate([np.asarray(a) for a in arrays])
+
+    notes = []
+    for p in parts:
+        notes += [n for n in p.notes if n not in notes]
+    return Activity(backend=first.backend, steps=first.steps, dt_s=first.dt_s, checkpoints=list(first.checkpoints),
+                    predictions=cat([p.predictions for p in parts]), output_counts=cat([p.output_counts for p in parts]),
+                    population_spikes={k: cat([p.population_spikes[k] for p in parts]) for k in first.population_spikes},
+                    synops={k: cat([p.synops[k] for p in parts]) for k in first.synops}, neurons=dict(first.neurons),
+                    seconds=float(sum(p.seconds for p in parts)), device=first.device, notes=notes,
+                    first_spike_step=cat([p.first_spike_step for p in parts]),
+                    neuron_counts={k: cat([p.neuron_counts[k] for p in parts]) for k in first.neuron_counts},
+                    spike_trains={k: cat([p.spike_trains[k] for p in parts]) for k in first.spike_trains},
+                    predictions_index=cat([p.predictions_index for p in parts]))

@@ -66,7 +66,7 @@ def _codeobj_class(codegen: str):
 
 
 def run(network, x, steps: int, *, checkpoints=None, seed: int = 0, record_counts: bool = False, progress=None,
-        record_trains=(), codegen: str = DEFAULT_CODEGEN, batch_size: int | None = None):
+        record_trains=(), codegen: str = DEFAULT_CODEGEN, batch_size: int | None = None, sample0: int = 0):
     """Simulate ``network`` on samples ``x`` for ``steps`` steps with Brian2.
 
     Parameters
@@ -79,6 +79,7 @@ def run(network, x, steps: int, *, checkpoints=None, seed: int = 0, record_count
         (no compiler; faster for small networks and few samples, as in the tests)
     batch_size : samples simulated side by side as copies of the network (default: as many as
         fit in about 4 million synapses, at most 64)
+    sample0 : the index of ``x[0]`` in a larger run (Poisson trains as that run's: guarded batches)
 
     Exact: the neuron map (IF/LIF, both resets, reset_amount, strict threshold, refractory steps,
     bias, per-neuron v_init, synaptic current), same-step zero-delay delivery, delays, the three
@@ -105,7 +106,7 @@ def run(network, x, steps: int, *, checkpoints=None, seed: int = 0, record_count
     def inputs(first, n):
         part = x[first:first + n]
         return (brian_lowering.analog_currents(network, meta, part),
-                common.input_trains(network, part, steps, seed=seed, sample0=first))
+                common.input_trains(network, part, steps, seed=seed, sample0=sample0 + first))
 
     res = engine.simulate(lowered, samples, inputs, checkpoints, record_trains, progress, run_bytes=RUN_BYTES)
     t_end = time.perf_counter()

@@ -335,13 +335,14 @@ def _run_chunk(lowering, trains_chunk, analog_chunk, samples, steps, checkpoints
 
 
 def run(network: Network, x, steps: int, *, checkpoints=None, seed: int = 0, record_counts: bool = False,
-        progress=None, copies: int | None = None, connect: str = "nest", threads: int = 1) -> Activity:
+        progress=None, copies: int | None = None, connect: str = "nest", threads: int = 1, sample0: int = 0) -> Activity:
     """Simulate ``network`` on samples ``x`` for ``steps`` steps on NEST (via PyNN).
 
     Same arguments as :func:`spikeport.backends.reference.run` where they apply
     (``checkpoints``, ``seed`` of Poisson input, ``record_counts``, ``progress``), plus
     ``copies`` (samples side by side per batch), ``connect`` ("nest" or "pynn") and
-    ``threads`` (module docstring). Returns the :class:`Activity` of the run, with the
+    ``threads`` (module docstring), ``sample0`` (the index of ``x[0]`` in a larger run: Poisson trains as
+    that run's, for guarded batches). Returns the :class:`Activity` of the run, with the
     semantic differences of this network's lowering in ``notes``.
     """
     x, steps, checkpoints = common.check_run(network, x, steps, checkpoints)
@@ -353,7 +354,7 @@ def run(network: Network, x, steps: int, *, checkpoints=None, seed: int = 0, rec
     lowering = Lowering(network, NestCells())
     samples = len(x)
     copies = choose_copies(lowering, samples, copies)
-    trains = common.input_trains(network, x, steps, seed)
+    trains = common.input_trains(network, x, steps, seed, sample0=sample0)
     analog = lowering.analog_by_delay(x)
     refr = max(network.population(n).neuron.refractory_steps for n in lowering.populations)
     max_d = max([p.delay_steps for p in network.projections], default=0)

@@ -368,7 +368,7 @@ def _run_batch(plan, x, sample0, seed, chunk):
 
 def run(network: Network, x, steps: int, *, checkpoints=None, device=None, batch_size=None, seed: int = 0,
         memory_bytes: int | None = None, chunk_steps: int | None = None, record_counts: bool = False,
-        record_trains=(), progress=None, precision: str = "float32") -> Activity:
+        record_trains=(), progress=None, precision: str = "float32", sample0: int = 0) -> Activity:
     """Simulate ``network`` on samples ``x`` for ``steps`` steps.
 
     Parameters
@@ -394,6 +394,8 @@ def run(network: Network, x, steps: int, *, checkpoints=None, device=None, batch
         membrane that lands within float32 rounding of its threshold then spikes
         or not as the simulator's does. Poisson and regular trains are the same
         in both. A fixed-point network is always run exactly in float64.
+    sample0 : the index of ``x[0]`` in a larger run: Poisson trains as that run's (the batches of a
+        guarded run, :mod:`spikeport.backends.batches`)
 
     Example
     -------
@@ -430,7 +432,7 @@ def run(network: Network, x, steps: int, *, checkpoints=None, device=None, batch
     with torch.no_grad():
         for s0 in range(0, samples, bs):
             xb = torch.as_tensor(x[s0:s0 + bs].reshape(-1, inp.size), dtype=dtype, device=device)
-            preds, counts, first, spikes, synops, recorded = _run_batch(plan, xb, s0, seed, chunk)
+            preds, counts, first, spikes, synops, recorded = _run_batch(plan, xb, sample0 + s0, seed, chunk)
             for k, v in recorded["counts"].items():
                 neuron_counts[k].append(np.rint(v.cpu().numpy()).astype(np.int32).reshape((len(xb),) + network.population(k).shape))
             for k, v in recorded["trains"].items():

@@ -39,7 +39,8 @@ def cmd_validate(args) -> int:
         module = load_model(args.model).module
     with progress_bar(args.samples, "validate", args) as bar:
         val = validate(net, data, args.steps, samples=args.samples, backend=args.backend, seed=args.seed,
-                       diagnose=args.diagnose, module=module, progress=bar, ties=args.ties)
+                       diagnose=args.diagnose, module=module, progress=bar, ties=args.ties,
+                       batch_samples=args.batch_samples, batch_seconds=args.batch_seconds)
     rep = val.report()
     write_reports(args, rep, "validate_html")  # first: a closed stdout must not lose the run
     print_simulation(val.simulation)

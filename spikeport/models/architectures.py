@@ -83,6 +83,8 @@ class ArchSpec:
     batchnorm: bool = False         # layer sequences: BatchNorm after each convolution and hidden layer
 
     def __post_init__(self):
+        if not isinstance(self.arch, str) or not self.arch:
+            raise SpikeportError(f"the architecture must be a name or a layer string, got {self.arch!r:.80}")
         self.input_shape = tuple(int(s) for s in self.input_shape)
         self.hidden = tuple(int(h) for h in self.hidden)
         if not is_architecture(self.arch):

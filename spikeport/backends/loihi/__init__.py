@@ -146,7 +146,7 @@ def _chip(sim, lowered: Lowered) -> Chip:
 
 def run(network: Network, x, steps: int, *, checkpoints=None, seed: int = 0, record_counts: bool = False,
         record_trains=(), progress=None, conv: str = "transform", block_size: int | None = None,
-        target: str = "sim", block_shapes: dict | None = None):
+        target: str = "sim", block_shapes: dict | None = None, sample0: int = 0):
     """Simulate ``network`` on Loihi's fixed-point emulator, one sample after another.
 
     Parameters
@@ -166,6 +166,7 @@ def run(network: Network, x, steps: int, *, checkpoints=None, seed: int = 0, rec
         axis (tiles) or one (runs of consecutive neurons): the partitioner's shapes
         (``spikeport.deploy.targets.loihi.block_shapes(network)``, which spikeport.simulate and
         validate pass); default: nengo-loihi's own split
+    sample0 : the index of ``x[0]`` in a larger run (Poisson trains as that run's: guarded batches)
     target : "sim" (the Loihi emulator, fixed point) or "simreal" (the same model in
         floating point, without discretization: isolates the lowering from the chip's precision)
 
@@ -184,7 +185,7 @@ def run(network: Network, x, steps: int, *, checkpoints=None, seed: int = 0, rec
     build_s = time.perf_counter() - start_time
     try:
         chip = _chip(sim, lowered)
-        trains = common.input_trains(network, x, steps, seed=seed)
+        trains = common.input_trains(network, x, steps, seed=seed, sample0=sample0)
         run_start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the emulator warns at every overflow: tallied per layer instead

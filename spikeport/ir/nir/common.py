@@ -108,7 +108,7 @@ def float_array(value, owner: str, what: str) -> np.ndarray:
 def ints(value, owner: str, what: str, n: int = 2) -> tuple:
     a = np.asarray(value).ravel()
     try:
-        ok = a.size in (1, n) and a.dtype.kind in "iuf" and np.all(a == np.round(a))
+        ok = a.size in (1, n) and a.dtype.kind in "iuf" and np.all(np.isfinite(a)) and np.all(a == np.round(a))
     except TypeError:
         ok = False
     if not ok:

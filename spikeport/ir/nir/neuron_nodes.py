@@ -147,7 +147,10 @@ def from_metadata(imp, name, md, co, shape):
         if p not in imp.pred[name] or imp.type[p] not in ("Affine", "Conv2d"):
             raise GraphError(f"{owner}: metadata puts its bias on node {p!r}, which is not an Affine or Conv2d "
                              f"feeding it")
-        bias, in_nir = imp.bias_into(p, shape, nonzero=False).copy(), True
+        carried = imp.bias_into(p, shape, nonzero=False)
+        if carried is None:
+            raise GraphError(f"{owner}: metadata puts its bias on node {p!r}, which holds no bias")
+        bias, in_nir = carried.copy(), True
     elif isinstance(spec, dict):
         bias, in_nir = array_from_json(spec, owner + " bias"), bool(spec.get("nir"))
         if bias.shape != tuple(shape):
