@@ -85,6 +85,15 @@ def batched(net_and_x, **kw):
     return run_batches("brian2", net, x, STEPS, seed=SEED, options=OPTIONS, batch_samples=4, **kw)
 
 
+def failing(env, net_and_x, monkeypatch, fault) -> tuple:
+    """(the one-line message, the directory of the kept batches) of a guarded run with ``fault``."""
+    monkeypatch.setenv("SPIKEPORT_TEST_FAULT", fault)
+    with pytest.raises(SpikeportError) as exc:
+        batched(net_and_x)
+    (kept,) = (env / "runs").iterdir()
+    return str(exc.value), kept
+
+
 def same(a, b):
     np.testing.assert_array_equal(a.predictions, b.predictions)
     np.testing.assert_array_equal(a.output_counts, b.output_counts)
@@ -106,12 +115,9 @@ def test_batches_in_their_own_processes_equal_one_run(env, net_and_x, whole):
 
 
 def test_a_crash_is_one_line_and_the_rerun_resumes(env, net_and_x, whole, monkeypatch):
-    monkeypatch.setenv("SPIKEPORT_TEST_FAULT", "crash:4")
-    with pytest.raises(SpikeportError) as exc:
-        batched(net_and_x)
-    (kept,) = (env / "runs").iterdir()
-    assert str(exc.value) == (f"brian2: batch 2 of 3 (samples 4 to 7): the simulator crashed (SIGSEGV); 1 batch "
-                              f"done is kept in {kept}: run the same command again to resume")
+    message, kept = failing(env, net_and_x, monkeypatch, "crash:4")
+    assert message == (f"brian2: batch 2 of 3 (samples 4 to 7): the simulator crashed (SIGSEGV); 1 batch "
+                       f"done is kept in {kept}: run the same command again to resume")
     assert sorted(p.name for p in kept.glob("batch-*")) == ["batch-000000000-000000004.npz"]
     monkeypatch.setenv("SPIKEPORT_TEST_FAULT", "")
     same(batched(net_and_x), whole)
@@ -129,12 +135,9 @@ def test_a_hung_batch_is_killed_at_its_time_limit(env, net_and_x, monkeypatch):
 
 
 def test_a_failing_simulator_is_one_line_and_its_debug_files_are_removed(env, net_and_x, monkeypatch):
-    monkeypatch.setenv("SPIKEPORT_TEST_FAULT", "fail:8")
-    with pytest.raises(SpikeportError) as exc:
-        batched(net_and_x)
-    (kept,) = (env / "runs").iterdir()
-    assert str(exc.value) == (f"brian2: batch 3 of 3 (samples 8 to 9): RuntimeError: the simulator gave up; 2 "
-                              f"batches done are kept in {kept}: run the same command again to resume")
+    message, kept = failing(env, net_and_x, monkeypatch, "fail:8")
+    assert message == (f"brian2: batch 3 of 3 (samples 8 to 9): RuntimeError: the simulator gave up; 2 "
+                       f"batches done are kept in {kept}: run the same command again to resume")
     assert not list(kept.glob("tmp-*")) and list((env / "tmp").iterdir()) == []
 
 

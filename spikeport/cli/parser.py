@@ -264,12 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--model", default=None, metavar="MODEL",
                    help="with --diagnose: the trained model the network was converted from (default: the "
                         "network's rate model, which cannot see a wrong scale in the graph itself)")
-    v.add_argument("--batch-samples", type=positive, default=None, metavar="N",
-                   help="a simulator backend runs in batches of N samples, each in its own process (default: "
-                        "1000): a batch that crashes or hangs is reported with its samples; batches done are kept "
-                        "and the same command again resumes")
-    v.add_argument("--batch-seconds", type=positive_float, default=None, metavar="S",
-                   help="the time limit of one batch (default: 3600)")
+    for flag, kind, meta, text in (
+            ("--batch-samples", positive, "N", "a simulator backend runs in batches of N samples, each in its own "
+             "process (default: 1000): a batch that crashes or hangs is reported with its samples; batches done "
+             "are kept and the same command again resumes"),
+            ("--batch-seconds", positive_float, "S", "the time limit of one batch (default: 3600)")):
+        v.add_argument(flag, type=kind, default=None, metavar=meta, help=text)
     run_outputs_and_inputs(v)
     v.set_defaults(func=cmd_validate)
 
