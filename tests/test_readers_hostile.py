@@ -177,6 +177,15 @@ def test_parameters_the_arithmetic_cannot_hold_are_refused_at_load(tmp_path, edi
     refused(lambda: load_network(path), path, *words, error=GraphError)
 
 
+def test_an_integer_beyond_a_float_is_refused_by_field(tmp_path):
+    from spikeport.ir import load_network
+
+    path = write_zip(tmp_path / "n.spk", edit_header(graph_members(),
+                                                     lambda n: n["populations"][2]["neuron"].update(v_init=10**400)))
+    refused(lambda: load_network(path), path, "population 'out': field 'v_init' is an integer of 1329 bits, beyond "
+            "a float", error=FileFormatError)
+
+
 def test_weights_of_1e38_nan_biases_and_fan_in_overflow_name_the_file_and_object(tmp_path):
     from spikeport.ir import load_network
 

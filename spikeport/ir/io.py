@@ -221,7 +221,10 @@ def _field(d: dict, key: str, types, owner: str, reader: _Reader, default=...):
         return default
     value = d[key]
     if types is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            reader.fail(f"{owner}: field {key!r} is an integer of {value.bit_length()} bits, beyond a float")
     if not isinstance(value, types) or (isinstance(value, bool) and types in (int, float)):
         reader.fail(f"{owner}: field {key!r} has the wrong type ({type(value).__name__})")
     return value
