@@ -23,8 +23,10 @@ ALLOWED = {
     "passes": BASE | {"ir", "datasets", "models", "backends"},
     "deploy": BASE | {"ir", "datasets", "backends", "hardware_profiles", "runtimes", "passes"},
     "api": BASE | {"ir", "datasets", "models", "backends", "passes", "deploy", "hardware_profiles", "runtimes"},
+    "sweeps": BASE | {"ir", "datasets", "models", "backends", "passes", "deploy", "hardware_profiles", "runtimes",
+                      "api"},
     "cli": BASE | {"ir", "datasets", "models", "backends", "passes", "deploy", "hardware_profiles", "runtimes",
-                   "api"},
+                   "api", "sweeps"},
     "__main__": {"cli"},
     "__init__": set(),                       # the root package names the API lazily, by strings
 }
