@@ -267,16 +267,23 @@ def load(target) -> Profile:
         if not path.is_file():
             raise ProfileError(f"unknown target {target!r} (known: {', '.join(names())}; or a path to a .toml "
                                f"profile)")
-    raw = read_regular(path, "profile", ProfileError, limit_bytes=MAX_PROFILE_BYTES)
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ProfileError(f"{target}: cannot read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"{target}: not valid TOML: {str(exc).splitlines()[0] if str(exc) else exc}") from None
-    except RecursionError:
-        raise ProfileError(f"{target}: not valid TOML: nested too deeply") from None
+    data = read_toml(path, "profile", ProfileError, MAX_PROFILE_BYTES, shown=target)
     return parse(data, target if not path.is_relative_to(HERE) else path.name)
+
+
+def read_toml(path, what: str, error, limit_bytes: int, shown=None) -> dict:
+    """The TOML file at ``path`` (a regular file of at most ``limit_bytes``) as a dict; every fault one ``error``
+    line naming the file (``shown``: as the user gave it): not UTF-8, not TOML, nested too deeply."""
+    shown = path if shown is None else shown
+    raw = read_regular(path, what, error, limit_bytes=limit_bytes)
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise error(f"{shown}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{shown}: not valid TOML: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+    except RecursionError:
+        raise error(f"{shown}: not valid TOML: nested too deeply") from None
 
 
 def load_all() -> list:

@@ -30,7 +30,7 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..budget import MAX_STEPS, open_regular, read_regular
+from ..budget import MAX_STEPS, open_regular
 from ..errors import SpikeportError
 
 MAX_SWEEP_BYTES = 1 << 20
@@ -78,21 +78,10 @@ class Sweep:
 
 def load_sweep(path) -> Sweep:
     """The sweep file at ``path``, checked, as its points (grid first, then explicit points; duplicates once)."""
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        import tomli as tomllib
+    from ..hardware_profiles import read_toml
 
     path = Path(path)
-    raw = read_regular(path, "sweep file", SweepError, limit_bytes=MAX_SWEEP_BYTES)
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise SweepError(f"{path}: cannot read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SweepError(f"{path}: not valid TOML: {str(exc).splitlines()[0] if str(exc) else exc}") from None
-    except RecursionError:
-        raise SweepError(f"{path}: not valid TOML: nested too deeply") from None
+    data = read_toml(path, "sweep file", SweepError, MAX_SWEEP_BYTES)
     unknown = set(data) - {"sweep", "point"}
     if unknown:
         raise SweepError(f"{path}: unknown table(s) {sorted(unknown)} (a sweep file has [sweep] and [[point]])")
