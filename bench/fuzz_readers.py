@@ -3,9 +3,9 @@
     OMP_NUM_THREADS=1 .venv/bin/python bench/fuzz_readers.py [--cases 10000] [--seed 1] [--json FILE]
 
 Per reader: mutants loaded, refused in one line naming the file, and findings (any other exception,
-a message over several lines or not naming the file, a peak allocation over 64x the file's size +
-4 MB, a hang, a crash); tests/fuzz_readers.py has the mutations (hypothesis strategies that know each
-format). --keep keeps the working directory (the mutants of the findings).
+a message over several lines or not naming the file, a peak allocation over the reader's bound
+(fuzz_readers.BOUNDS: 20x the file's size + 1 MB for graph files, 64x + 4 MB for the others), a hang,
+a crash); tests/fuzz_readers.py has the mutations (hypothesis strategies that know each format). --keep keeps the working directory (the mutants of the findings).
 """
 from __future__ import annotations
 

@@ -41,7 +41,6 @@ def make_fixtures(root: Path) -> dict:
     sys.path.insert(0, str(HERE))
     from conftest import small_network
 
-    from spikeport.hardware_profiles import load
     from spikeport.ir import Dense, InputEncoding, Network, NeuronModel, Population, Projection, save_network
     from spikeport.ir.nir import export_nir
 
@@ -58,6 +57,9 @@ def make_fixtures(root: Path) -> dict:
                      output="out", metadata={"dataset": "digits"}).validate()
     save_network(digits, root / "digits.spk")
     out["digits"] = root / "digits.spk"
+    from conftest import conv_network
+    save_network(conv_network(), root / "conv.spk")
+    out["graph-conv"] = root / "conv.spk"
     np.savez(root / "data.npz", x=rng.random((20, 12)).astype(np.float32), y=rng.integers(0, 4, 20))
     out["data"] = root / "data.npz"
     import warnings

@@ -130,7 +130,8 @@ def test_a_hung_batch_is_killed_at_its_time_limit(env, net_and_x, monkeypatch):
     with pytest.raises(SpikeportError, match=r"^brian2: batch 1 of 3 \(samples 0 to 3\) did not finish in 20 s "
                                              r"\(--batch-seconds\)$"):
         batched(net_and_x, batch_seconds=20)
-    assert calls(env) == [0]
+    # the limit counts the batch process's imports too: on a slow machine it may be killed before it runs
+    assert calls(env) in ([], [0])
     assert list((env / "runs").iterdir()) == []  # no batch done: nothing kept, nothing left
 
 

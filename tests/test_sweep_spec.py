@@ -37,16 +37,18 @@ samples = 100
 
 
 def test_the_smallest_file_gives_its_grid(files):
-    s = sweep(files, SMALLEST + 'norms = ["percentile", "l4"]\n')
-    assert len(s.points) == 1 * 2 * 2 + 2 * 2 * 2  # a graph takes no norm; the model every one
+    s = sweep(files, SMALLEST + 'norms = ["percentile", "l4"]\nencodings = ["poisson", "regular"]\n')
+    assert len(s.points) == 1 * 2 * 2 + 2 * 2 * 2 * 2  # a graph takes no norm nor encoding; the model every one
     graph = [p for p in s.points if p.kind == "graph"]
     assert {(p.steps, p.target) for p in graph} == {(4, "loihi"), (4, "spinnaker"), (8, "loihi"), (8, "spinnaker")}
     assert all(p.norm is None and p.encoding is None and p.backend == "reference" and p.samples == 100
                and p.dataset == "digits" and p.seed == 0 for p in graph)
-    assert {p.norm for p in s.points if p.kind == "model"} == {"percentile", "l4"}
+    assert {(p.norm, p.encoding) for p in s.points if p.kind == "model"} == {
+        ("percentile", "poisson"), ("percentile", "regular"), ("l4", "poisson"), ("l4", "regular")}
     assert len({p.key for p in s.points}) == len(s.points)
     assert isinstance(s.points[0], Point) and s.points[0].network == str(files / "net.spk")
-    assert [p.key for p in sweep(files, SMALLEST + 'norms = ["percentile", "l4"]\n').points] == [p.key for p in s.points]
+    again = sweep(files, SMALLEST + 'norms = ["percentile", "l4"]\nencodings = ["poisson", "regular"]\n')
+    assert [p.key for p in again.points] == [p.key for p in s.points]
 
 
 def test_a_key_changes_with_the_network_and_every_setting(files):
@@ -106,6 +108,8 @@ samples = 10
     (lambda t: t + "[other]\n", "unknown table(s) ['other']"),
     (lambda t: t + '[[point]]\nnetwork = "net.spk"\nsteps = 4\ntarget = "loihi"\nnorm = "max"\n',
      "[[point]] 1: norm 'max' is for model files"),
+    (lambda t: t + '[[point]]\nnetwork = "net.spk"\nsteps = 4\ntarget = "loihi"\nencoding = "poisson"\n',
+     "[[point]] 1: encoding 'poisson' is for model files"),
     (lambda t: t + '[[point]]\nnetwork = "net.spk"\nsteps = 4\n', "[[point]] 1: missing key 'target'"),
     (lambda t: t + "x = [" * 2000, "not valid TOML"),
     (lambda t: "[sweep\n", "not valid TOML"),

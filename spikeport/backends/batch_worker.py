@@ -40,9 +40,7 @@ def main(argv: list) -> int:
         settings = json.loads((where / "settings.json").read_text())
         network = load_network(where / "network.spk")
         x = np.load(where / "x.npy", mmap_mode="r", allow_pickle=False)[first:end]
-        options = dict(settings["options"])
-        if "block_shapes" in options:  # JSON holds the shapes as lists
-            options["block_shapes"] = {k: tuple(v) for k, v in options["block_shapes"].items()}
+        options = dict(settings["options"])  # as JSON holds them (the Loihi backend takes block shapes as lists)
         activity = get_backend(settings["backend"]).run(network, np.ascontiguousarray(x), settings["steps"],
                                                          seed=settings["seed"], sample0=first, record_counts=True,
                                                          progress=_Progress(), **options)

@@ -103,7 +103,7 @@ def run_batches(backend: str, network, x, steps: int, *, seed: int = 0, options:
     settings = {"backend": backend, "steps": int(steps), "seed": int(seed), "options": options, "batch": per}
     where = runs_root() / run_key(graph, x, settings)
     bounds = [(a, min(a + per, len(x))) for a in range(0, len(x), per)] or [(0, 0)]
-    parts, fresh = [], None
+    parts, staged = [], False
     try:
         where.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
@@ -113,8 +113,9 @@ def run_batches(backend: str, network, x, steps: int, *, seed: int = 0, options:
         done = where / f"batch-{a:09d}-{b:09d}.npz"
         part = _kept(done)
         if part is None:
-            if fresh is None:  # the inputs of the worker, once per run
-                fresh = _stage_inputs(where, graph, x, settings)
+            if not staged:  # the inputs of the worker, once per run
+                _stage_inputs(where, graph, x, settings)
+                staged = True
             try:
                 part = _run_one(backend, where, done, k, len(bounds), a, b, limit, progress)
             except BaseException:
@@ -139,11 +140,10 @@ def _kept(path: Path):
         return None
 
 
-def _stage_inputs(where: Path, graph: bytes, x: np.ndarray, settings: dict) -> bool:
+def _stage_inputs(where: Path, graph: bytes, x: np.ndarray, settings: dict) -> None:
     write_file(where / "network.spk", lambda f: f.write(graph))
     write_file(where / "x.npy", lambda f: np.save(f, x, allow_pickle=False))
     write_file(where / "settings.json", lambda f: f.write(json.dumps(settings).encode()))
-    return True
 
 
 def _run_one(backend: str, where: Path, done: Path, k: int, n: int, a: int, b: int, limit: float, progress):

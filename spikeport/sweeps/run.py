@@ -7,10 +7,11 @@ priced from), the chip's cores and chips from the partitioner, energy per infere
 time per inference and synaptic operations. A conventional target (cpu, gpu) prices the same network as an
 ANN (accuracy: the float network's). A network that does not fit the chip is a row with its reason.
 
-Shards: :func:`run_shard` runs samples ``a`` .. ``b`` - 1 of a point (Poisson trains from sample ``a`` on, as in
-one run) and returns the two activities; :func:`finish` merges the shards' activities sample by sample
-(counts, never averages of averages: :func:`spikeport.backends.activity.merge_activities`) and prices the
-merged run. Both are plain functions of plain arguments, so any executor can run them: :func:`run_sweep`
+Shards: :func:`prepare` makes what a point's shards share once (the network, converted where it is a model;
+the chip's fit; the samples); :func:`run_shard` runs a slice of the samples (Poisson trains from its first
+sample on, as in one run) and returns the two activities; :func:`finish` merges the shards' activities sample
+by sample (counts, never averages of averages: :func:`spikeport.backends.activity.merge_activities`) and
+prices the merged run. Both are plain functions of plain arguments, so any executor can run them: :func:`run_sweep`
 runs them one after another; the dask.distributed executor is the next step of issue 26.
 
 Kept results: ``DIR/points/<key>.json`` per point (written whole, through :mod:`spikeport.outputs`); a sweep
@@ -23,6 +24,9 @@ import io
 import json
 import time
 from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
 
 from ..errors import SpikeportError
 from ..outputs import write_file
@@ -58,59 +62,71 @@ def samples_of(point: Point, data_dir=None):
     return ds.x("test")[:n], ds.test_labels[:n]
 
 
-def shards(point: Point, total: int, size: int = SHARD_SAMPLES) -> list:
+class Prepared(NamedTuple):
+    """What every shard of a point shares, made once per point: the network, the chip's profile, the network
+    fitted to the chip (None on a conventional target) and the point's samples."""
+
+    network: object
+    profile: object
+    fitted: object
+    x: np.ndarray
+    y: np.ndarray
+
+
+def prepare(point: Point, data_dir=None) -> Prepared:
+    """The point's network (converted where it is a model), profile, fit and samples; a network that does not
+    fit the chip raises its one line here, before any shard runs."""
+    from ..deploy.pipeline import fit
+    from ..hardware_profiles import load as load_profile
+
+    network = network_of(point, data_dir)
+    profile = load_profile(point.target)
+    x, y = samples_of(point, data_dir)
+    return Prepared(network, profile, fit(network, profile) if profile.neuromorphic else None, x, y)
+
+
+def shards(total: int, size: int = SHARD_SAMPLES) -> list:
     return [(a, min(a + size, total)) for a in range(0, total, size)]
 
 
-def run_shard(point: Point, a: int, b: int, data_dir=None) -> tuple:
-    """(float activity, chip activity or None) of samples ``a`` .. ``b`` - 1 of ``point``."""
+def run_shard(point: Point, network, deployed, x, sample0: int) -> tuple:
+    """(float activity, chip activity or None) of the samples ``x``, which start at sample ``sample0`` of the
+    point: ``network`` on the point's backend, ``deployed`` (the network in the chip's formats; None on a
+    conventional target) on the reference executor. Plain arguments: what an executor sends to a worker."""
     from ..backends import get_backend
-    from ..hardware_profiles import load as load_profile
 
-    network = network_of(point, data_dir)
-    x, _ = samples_of(point, data_dir)
-    x = x[a:b]
-    prof = load_profile(point.target)
-    run = get_backend(point.backend).run
-    float_act = run(network, x, point.steps, seed=point.seed, sample0=a, record_counts=True)
-    if not prof.neuromorphic:
+    float_act = get_backend(point.backend).run(network, x, point.steps, seed=point.seed, sample0=sample0,
+                                               record_counts=True)
+    if deployed is None:
         return float_act, None
-    from ..deploy.pipeline import fit
-
-    deployed = fit(network, prof).deployed
     chip_act = float_act if deployed is network else get_backend("reference").run(
-        deployed, x, point.steps, seed=point.seed, sample0=a, record_counts=True)
+        deployed, x, point.steps, seed=point.seed, sample0=sample0, record_counts=True)
     return float_act, chip_act
 
 
-def finish(point: Point, parts: list, seconds: float, data_dir=None) -> dict:
+def finish(point: Point, prep: Prepared, parts: list, seconds: float) -> dict:
     """The point's row from its shards' activities (in sample order)."""
     from ..backends.activity import merge_activities
-    from ..deploy.pipeline import baselines, counts, fit, host_synops
-    from ..hardware_profiles import load as load_profile
+    from ..deploy.energy import estimate
+    from ..deploy.pipeline import baselines, counts, host_synops
 
     row = dict.fromkeys(COLUMNS) | point.row()
-    network = network_of(point, data_dir)
-    x, y = samples_of(point, data_dir)
     float_act = merge_activities([p[0] for p in parts])
-    row.update(fits=True, accuracy=float_act.accuracy(y), seconds=round(seconds, 3), error=None)
-    prof = load_profile(point.target)
-    if not prof.neuromorphic:
-        base = baselines(network)[prof.name]
+    row.update(fits=True, accuracy=float_act.accuracy(prep.y), seconds=round(seconds, 3), error=None)
+    if prep.fitted is None:
+        base = baselines(prep.network)[prep.profile.name]
         low, high = _band(base)
         row.update(chip_accuracy=None, energy_per_inference_j=base["energy_per_inference_j"], energy_low_j=low,
                    energy_high_j=high, power_w=base["power_w"], time_per_inference_s=base["time_per_inference_s"],
                    complete=bool(base["complete"]))
         return row
-    from ..deploy.energy import estimate
-
-    fitted = fit(network, prof)
-    counted, _ = counts(network, prof, fitted.partition, point.steps)
+    deployed, prof = prep.fitted.deployed, prep.profile
+    counted, _ = counts(prep.network, prof, prep.fitted.partition, point.steps)
     chip_act = merge_activities([p[1] for p in parts])
-    energy = estimate(fitted.deployed, prof, chip_act, cores=dict(counted.per_population), chips=counted.chips,
-                      host_synops=host_synops(fitted.deployed, x, point.steps))
+    energy = estimate(deployed, prof, chip_act, cores=dict(counted.per_population), chips=counted.chips,
+                      host_synops=host_synops(deployed, prep.x, point.steps))
     low, high = _band(energy)
-    row.update(chip_accuracy=chip_act.accuracy(y), energy_per_inference_j=energy["energy_per_inference_j"],
+    row.update(chip_accuracy=chip_act.accuracy(prep.y), energy_per_inference_j=energy["energy_per_inference_j"],
                energy_low_j=low, energy_high_j=high, power_w=energy["power_w"],
                time_per_inference_s=energy["time_per_inference_s"], synops=energy["synops"], cores=counted.cores,
                chips=counted.chips, complete=bool(energy["complete"]))
@@ -128,9 +144,11 @@ def run_point(point: Point, data_dir=None, shard_samples: int = SHARD_SAMPLES) -
     fit the chip, a simulator that refuses the network)."""
     start = time.perf_counter()
     try:
-        x, _ = samples_of(point, data_dir)
-        parts = [run_shard(point, a, b, data_dir) for a, b in shards(point, len(x), shard_samples)]
-        return finish(point, parts, time.perf_counter() - start, data_dir)
+        prep = prepare(point, data_dir)
+        deployed = None if prep.fitted is None else prep.fitted.deployed
+        parts = [run_shard(point, prep.network, deployed, prep.x[a:b], a)
+                 for a, b in shards(len(prep.x), shard_samples)]
+        return finish(point, prep, parts, time.perf_counter() - start)
     except SpikeportError as exc:
         row = dict.fromkeys(COLUMNS) | point.row()
         row.update(fits=False, error=str(exc), seconds=round(time.perf_counter() - start, 3))

@@ -10,9 +10,9 @@ The smallest file that works::
     samples = 10000                            # or "all"
 
 Optional keys of ``[sweep]``: ``norms`` (conversion normalizations for model files: percentile, max,
-model-max, none, l4), ``encodings`` (analog, poisson, regular), ``backends`` (where accuracy is measured:
-reference, brian2, nengo-loihi, pynn-nest), ``seed``. The grid is every combination; a model file takes
-every norm, a graph file none (it is converted already). ``[[point]]`` tables instead (or as well) name
+model-max, none, l4) and ``encodings`` (analog, poisson, regular), both for model files; ``backends`` (where
+accuracy is measured: reference, brian2, nengo-loihi, pynn-nest), ``seed``. The grid is every combination; a
+model file takes every norm and encoding, a graph file none (it is converted already, with its own). ``[[point]]`` tables instead (or as well) name
 points one by one with the same keys, one value each.
 
 Each :class:`Point` has a ``key``: a digest of everything its result depends on (the network file's bytes,
@@ -26,6 +26,7 @@ regular file, an unknown data set, target or backend, steps beyond the run bound
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -132,14 +133,10 @@ class _Reader:
         backends = [self.choice(b, BACKENDS, "[sweep] backends") for b in lists.get("backends", ["reference"])]
         dataset, samples, seed = self.common(table, "[sweep]")
         out = []
-        for net, kind in networks:
-            for norm in (norms if kind == "model" else [None]):
-                for enc in encodings:
-                    for backend in backends:
-                        for t in steps:
-                            for target in targets:
-                                out.append(self.make(net, kind, dataset, samples, t, target, norm, enc, backend,
-                                                     seed))
+        for net, kind, digest in networks:  # a graph file is converted already: no norm, no encoding
+            conversions = list(itertools.product(norms, encodings)) if kind == "model" else [(None, None)]
+            for (norm, enc), backend, t, target in itertools.product(conversions, backends, steps, targets):
+                out.append(self.make(net, kind, digest, dataset, samples, t, target, norm, enc, backend, seed))
         return out
 
     def defaults(self, table: dict) -> list:
@@ -160,14 +157,16 @@ class _Reader:
         for key in ("network", "steps", "target"):
             if key not in table:
                 self.fail(where, f"missing key {key!r}")
-        net, kind = self.network(table["network"], where)
+        net, kind, digest = self.network(table["network"], where)
         norm = table.get("norm", "percentile" if kind == "model" else None)
-        if kind == "graph" and norm is not None:
-            self.fail(where, f"norm {norm!r} is for model files; {net} is a graph file (converted already)")
+        for key in ("norm", "encoding"):
+            if kind == "graph" and table.get(key) is not None:
+                self.fail(where, f"{key} {table[key]!r} is for model files; {net} is a graph file (converted "
+                                 f"already)")
         if "dataset" not in merged or "samples" not in merged:
             self.fail(where, "missing key 'dataset' or 'samples' (here or in [sweep])")
         dataset, samples, seed = self.common(merged, where)
-        return self.make(net, kind, dataset, samples, self.steps(table["steps"], where),
+        return self.make(net, kind, digest, dataset, samples, self.steps(table["steps"], where),
                          self.target(table["target"], where),
                          None if norm is None else self.choice(norm, NORMS, where),
                          None if table.get("encoding") is None else self.choice(table["encoding"], ENCODINGS, where),
@@ -213,7 +212,7 @@ class _Reader:
         return value
 
     def network(self, value, where: str) -> tuple:
-        """(path as given, "graph" or "model"): a regular file, its kind from its first bytes."""
+        """(path, "graph" or "model", digest of its bytes): a regular file, its kind from its zip members."""
         if not isinstance(value, str) or not value:
             self.fail(where, f"a network is a path, got {value!r:.80}")
         path = Path(value) if Path(value).is_absolute() else self.path.parent / value
@@ -234,12 +233,11 @@ class _Reader:
             else:
                 self.fail(where, f"{value}: neither a spikeport graph file nor a model file")
             self.digests[value] = (str(path), kind, digest.hexdigest())
-        return self.digests[value][0], self.digests[value][1]
+        return self.digests[value]
 
-    def make(self, net, kind, dataset, samples, steps, target, norm, encoding, backend, seed) -> Point:
+    def make(self, net, kind, digest, dataset, samples, steps, target, norm, encoding, backend, seed) -> Point:
         from .. import __version__
 
-        digest = next(d for p, k, d in self.digests.values() if p == net)
         parts = [digest, kind, dataset, samples, steps, target, norm, encoding, backend, seed, __version__]
         key = hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
         return Point(net, kind, dataset, samples, steps, target, norm, encoding, backend, seed, key)
