@@ -13,7 +13,7 @@ _API = {
     "simulate": "spikeport.api", "SpikeportError": "spikeport.errors", "fit_nsp": "spikeport.models.nsp_fit",
     "methods": "spikeport.models", "validate": "spikeport.api", "deploy": "spikeport.deploy.pipeline",
     "power": "spikeport.deploy.pipeline", "import_nir": "spikeport.ir.nir", "export_nir": "spikeport.ir.nir",
-    "load_user_data": "spikeport.datasets", "Samples": "spikeport.datasets",
+    "load_user_data": "spikeport.datasets", "Samples": "spikeport.datasets", "sweep": "spikeport.sweeps",
 }
 
 __all__ = ["__version__", *_API]

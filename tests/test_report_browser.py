@@ -23,6 +23,7 @@ EXPECTED = {
     "deploy": {"layer-mapping", "energy-per-chip", "layer-energy", "layer-activity"},
     "simulate": {"accuracy-vs-steps", "firing-rates", "layer-activity"},
     "validate": {"accuracy-vs-steps", "layer-agreement", "firing-rates"},
+    "sweep": {"pareto-loihi", "pareto-spinnaker", "pareto-cpu"},
 }
 
 
@@ -120,6 +121,13 @@ def reports(digits_conv_snn, tmp_path_factory):
     val = validate(net, "digits", 16, samples=20, backend="reference")
     pages["validate"] = out / "validate.html"
     pages["validate"].write_text(validate_html(val.report()))
+    from spikeport.ir import save_network
+    from spikeport.sweeps import load_sweep, run_sweep
+
+    save_network(net, out / "net.spk")
+    (out / "sweep.toml").write_text('[sweep]\nnetworks = ["net.spk"]\ndataset = "digits"\nsteps = [4, 8, 16]\n'
+                                    'targets = ["loihi", "spinnaker", "cpu"]\nsamples = 20\n')
+    pages["sweep"] = run_sweep(load_sweep(out / "sweep.toml"), out / "sweep").out / "report.html"
     return pages
 
 

@@ -1,7 +1,8 @@
-"""Running a sweep's points serially (issue 26, second part): rows as `spikeport power` measures one chip, the
+"""Running a sweep's points in this process (issue 26): rows as `spikeport power` measures one chip, the
 same whether a point's samples run in one shard or many (activities merged sample by sample, Poisson trains
-from each shard's first sample), kept per point so that a sweep run again runs nothing, and a point that does
-not fit its chip a row with its reason. The dask executor and its tests come next."""
+from each shard's first sample), kept per point so that a sweep run again runs nothing, a point that does
+not fit its chip a row with its reason, points sharing their tasks, and a task that fails for a reason
+outside spikeport's checks a row with its error that is not kept. The dask executor: test_sweep_cluster.py."""
 import json
 
 import numpy as np
@@ -35,10 +36,9 @@ def sweep_file(tmp_path_factory):
 
 def test_shards_merge_exactly_and_a_rerun_runs_nothing(sweep_file, tmp_path, monkeypatch):
     sweep = load_sweep(sweep_file)
-    whole = run_sweep(sweep, tmp_path / "one", shard_samples=1000)
-    sharded = run_sweep(sweep, tmp_path / "many", shard_samples=7)  # 8 shards of a point's 50 samples
-    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in whole]
-    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in sharded]
+    whole = run_sweep(sweep, tmp_path / "one", shard_samples=1000).rows
+    sharded = run_sweep(sweep, tmp_path / "many", shard_samples=7).rows  # 8 shards of a point's 50 samples
+    assert whole == sharded
     by = {(r["steps"], r["target"]): r for r in whole[:8]}
     assert len(whole) == 9 and set(whole[0]) == set(COLUMNS)
     loihi = by[(16, "loihi")]
@@ -55,7 +55,44 @@ def test_shards_merge_exactly_and_a_rerun_runs_nothing(sweep_file, tmp_path, mon
     assert json.loads(kept[0].read_text())["key"] == kept[0].stem
 
     from spikeport.sweeps import run as runner
-    monkeypatch.setattr(runner, "run_point", lambda *a, **k: pytest.fail("a kept point ran again"))
-    assert run_sweep(sweep, tmp_path / "one") == whole
+    monkeypatch.setattr(runner, "plan", lambda *a, **k: pytest.fail("a kept point ran again"))
+    assert run_sweep(sweep, tmp_path / "one").rows == whole
     table = (tmp_path / "one" / "table.csv").read_text().splitlines()
     assert table[0] == ",".join(COLUMNS) and len(table) == 10
+
+
+def test_points_share_their_tasks(sweep_file):
+    from spikeport.sweeps.plan import plan
+
+    points = load_sweep(sweep_file).points[:8]  # net.spk: steps 8 and 16 x four targets, 50 samples
+    tasks, rows = plan(points, shard_samples=20)  # 3 shards
+    kinds = [t.key.split("-")[0] for t in tasks]
+    # one data set, one network, four fits; float shards once per steps (not per target); quantized shards
+    # per steps and chip (cpu has none); one row per point
+    assert {k: kinds.count(k) for k in set(kinds)} == {"data": 1, "net": 1, "chip": 4, "float": 2 * 3,
+                                                       "quant": 2 * 3 * 3, "row": 8}
+    done = set()
+    for t in tasks:  # every task after its inputs
+        assert set(t.refs()) <= done
+        done.add(t.key)
+    assert sorted(rows) == sorted(p.key for p in points)
+
+
+def test_a_task_that_breaks_is_a_row_with_its_error_and_not_kept(sweep_file, tmp_path, monkeypatch):
+    from spikeport.sweeps import plan as planner
+
+    def broken(*args):
+        raise RuntimeError("a bug")
+
+    sweep = load_sweep(sweep_file)
+    monkeypatch.setattr(planner, "run_quantized", broken)  # before plan() binds it into the tasks
+    rows = run_sweep(sweep, tmp_path / "out").rows
+    cpu = [r for r in rows if r["target"] == "cpu"]
+    chips = [r for r in rows if r["target"] in ("loihi", "spinnaker") and r["network"].endswith("net.spk")]
+    assert cpu and all(r["error"] is None and r["accuracy"] is not None for r in cpu)
+    assert chips and all(r["error"].startswith("internal error: RuntimeError: a bug at") for r in chips)
+    kept = {p.stem for p in (tmp_path / "out" / "points").iterdir()}
+    assert {r["key"] for r in cpu} <= kept and not {r["key"] for r in chips} & kept  # retried by a run again
+    monkeypatch.undo()
+    again = run_sweep(sweep, tmp_path / "out").rows
+    assert all(r["error"] is None for r in again if r["target"] != "speck" or r["network"].endswith("net.spk"))

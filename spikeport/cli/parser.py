@@ -12,6 +12,7 @@ from .common import DATASET_NAMES
 from .conversion import cmd_convert
 from .deployment import cmd_demo, cmd_deploy, cmd_power, cmd_targets
 from .running import cmd_export, cmd_simulate, cmd_validate
+from .sweeping import cmd_sweep
 from .training import cmd_fit_nsp, cmd_methods, cmd_train
 
 
@@ -42,6 +43,16 @@ def positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
     return value
 
 
@@ -317,6 +328,29 @@ def build_parser() -> argparse.ArgumentParser:
     pw.add_argument("--html", default=None, metavar="FILE")
     pw.set_defaults(func=cmd_power)
 
+    sw = sub.add_parser("sweep", help="run a grid of networks x conversions x time steps x chips on dask; a table "
+                                      "and the accuracy-energy Pareto fronts per chip in DIR")
+    sw.add_argument("sweep", metavar="SWEEP.toml",
+                    help="the sweep file: [sweep] with networks (graph or model files), dataset, steps, targets, "
+                         "samples; optional norms, encodings, backends, seed; or [[point]] tables (docs/sweeps.md)")
+    sw.add_argument("--out", required=True, metavar="DIR",
+                    help="where the table, the report and a file per point go; an earlier sweep's DIR is gone on "
+                         "from, its points kept")
+    sw.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="a dask scheduler already running (tcp://HOST:PORT, or its scheduler file) whose workers "
+                         "run the sweep (default: a local cluster on this machine)")
+    sw.add_argument("--workers", type=non_negative, default=None, metavar="N",
+                    help="workers of the local cluster, one process each (default: one per core); 0: run in this "
+                         "process, without dask")
+    sw.add_argument("--shard-samples", type=positive, default=1000, metavar="N",
+                    help="samples per task: a point's test set is split into shards of N run on any worker and "
+                         "merged exactly")
+    sw.add_argument("--data-dir", **data_dir)
+    sw.add_argument("--force", action="store_true",
+                    help="start over in an earlier sweep's DIR: its kept points are discarded (without it they are "
+                         "kept and only the missing points run; a DIR that is not a sweep's is always refused)")
+    sw.set_defaults(func=cmd_sweep)
+
     tg = sub.add_parser("targets", help="list the chips spikeport knows")
     tg.set_defaults(func=cmd_targets)
 
@@ -342,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.choices[name].add_argument("--force", action="store_true",
                                        help=what + "; without it an existing output (other than an empty file "
                                                    "or directory) is refused before any work")
-    for name in ("train", "convert", "simulate", "validate", "deploy", "power"):
+    for name in ("train", "convert", "simulate", "validate", "deploy", "power", "sweep"):
         sub.choices[name].add_argument("--quiet", action="store_true",
                                        help="no progress display (on a terminal a live bar; otherwise a line "
                                             "every 30 s once a step has run 10 s)")

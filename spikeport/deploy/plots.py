@@ -39,7 +39,7 @@ def _svg(fig) -> str:
     return text[text.index("<svg"):]
 
 
-def _figure(width: float, height: float):
+def figure(width: float, height: float):
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), dpi=100)
@@ -47,7 +47,7 @@ def _figure(width: float, height: float):
     return fig
 
 
-def _wrap(name: str, fig, caption: str) -> str:
+def wrap(name: str, fig, caption: str) -> str:
     return (f"<figure class='plot' data-plot='{html.escape(name)}'>{_svg(fig)}"
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
@@ -70,7 +70,7 @@ def energy_per_chip(targets: dict, baselines: dict | None = None) -> str:
     drawn = [r for r in rows + base if _positive(r[2].get("energy_per_inference_j"))]
     if not drawn:
         return ""
-    fig = _figure(10, 0.55 * len(drawn) + 1.6)
+    fig = figure(10, 0.55 * len(drawn) + 1.6)
     total_ax, share_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1]})
     labels = [r[0] for r in drawn]
     y = list(range(len(drawn)))[::-1]
@@ -122,7 +122,7 @@ def energy_per_chip(targets: dict, baselines: dict | None = None) -> str:
                "bounds (>=)")
     caption += (": " + "; ".join(f"{k}: {', '.join(v)} unknown" for k, v in unknown_parts.items()) + "."
                 if unknown_parts else ".")
-    return _wrap("energy-per-chip", fig, caption)
+    return wrap("energy-per-chip", fig, caption)
 
 
 def chips_side_by_side(targets: dict) -> str:
@@ -132,7 +132,7 @@ def chips_side_by_side(targets: dict) -> str:
         return ""
     panels = (("average power (W)", "power_w", True), ("inferences per second", "inferences_per_s", True),
               ("cores", "cores", True), ("accuracy in the chip's formats (%)", "accuracy", False))
-    fig = _figure(10, 0.45 * len(rows) + 3.2)
+    fig = figure(10, 0.45 * len(rows) + 3.2)
     axes = fig.subplots(2, 2).ravel()
     y = list(range(len(rows)))[::-1]
     for ax, (title, key, log) in zip(axes, panels):
@@ -153,7 +153,7 @@ def chips_side_by_side(targets: dict) -> str:
             ax.margins(x=0.3)
         ax.set_yticks(y, [r[0] for r in rows], fontsize=7)
         ax.set_title(title, fontsize=9)
-    return _wrap("chips-side-by-side", fig, "Chips side by side: average power while running, inferences per "
+    return wrap("chips-side-by-side", fig, "Chips side by side: average power while running, inferences per "
                  "second (from the time model), cores used and the accuracy of the network in each chip's formats.")
 
 
@@ -164,7 +164,7 @@ def layer_energy(energy: dict, name: str = "layer-energy") -> str:
              ("spike routing", "route_energy_j", "#c44e52"), ("static", "static_j", "#8c8c8c"))
     if not layers or not any(_positive(lay.get(k)) for lay in layers for _, k, _ in parts):
         return ""
-    fig = _figure(8, 0.45 * len(layers) + 1.5)
+    fig = figure(8, 0.45 * len(layers) + 1.5)
     ax = fig.subplots()
     y = list(range(len(layers)))[::-1]
     unknown = {lab for lab, key, _ in parts if set(energy.get("unknown") or []) & set(NEEDS[key])}
@@ -183,7 +183,7 @@ def layer_energy(energy: dict, name: str = "layer-energy") -> str:
     caption = "Energy per inference by layer and by what spends it."
     if unknown:
         caption += " Not drawn (coefficient unknown): " + ", ".join(sorted(unknown)) + "."
-    return _wrap(name, fig, caption)
+    return wrap(name, fig, caption)
 
 
 def layer_activity(layers: list, name: str = "layer-activity") -> str:
@@ -192,7 +192,7 @@ def layer_activity(layers: list, name: str = "layer-activity") -> str:
                                                                  or _positive(lay.get("spikes")))]
     if not rows:
         return ""
-    fig = _figure(8, 0.5 * len(rows) + 1.5)
+    fig = figure(8, 0.5 * len(rows) + 1.5)
     ax = fig.subplots()
     y = list(range(len(rows)))[::-1]
     for yi, lay in zip(y, rows):
@@ -206,7 +206,7 @@ def layer_activity(layers: list, name: str = "layer-activity") -> str:
     ax.set_xscale("log")
     ax.set_yticks(y, [str(lay["name"]) for lay in rows], fontsize=8)
     ax.set_xlabel("per inference (log scale)")
-    return _wrap(name, fig, "Synaptic operations and spikes per inference in each layer (measured activity).")
+    return wrap(name, fig, "Synaptic operations and spikes per inference in each layer (measured activity).")
 
 
 def layer_mapping(layers: list) -> str:
@@ -214,7 +214,7 @@ def layer_mapping(layers: list) -> str:
     layers = [lay for lay in layers if lay.get("cores")]  # the input (no cores: it arrives from outside)
     if not layers:
         return ""
-    fig = _figure(10, 0.45 * len(layers) + 1.8)
+    fig = figure(10, 0.45 * len(layers) + 1.8)
     cores_ax, use_ax, err_ax = fig.subplots(1, 3)
     y = list(range(len(layers)))[::-1]
     names = [str(lay["name"]) for lay in layers]
@@ -242,7 +242,7 @@ def layer_mapping(layers: list) -> str:
     unique = dict(zip(labels, handles))
     if unique:
         use_ax.legend(unique.values(), unique.keys(), fontsize=7, frameon=False, loc="lower right")
-    return _wrap("layer-mapping", fig, "Mapping: cores per layer, how full the busiest core of each layer is "
+    return wrap("layer-mapping", fig, "Mapping: cores per layer, how full the busiest core of each layer is "
                  "against each of the chip's limits, and the largest weight error of the chip's format.")
 
 
@@ -252,7 +252,7 @@ def accuracy_vs_steps(by_steps: dict, ann_accuracy=None, ann_label: str = "ANN")
     pts = sorted((int(t), a) for t, a in (by_steps or {}).items() if isinstance(a, (int, float)))
     if not pts:
         return ""
-    fig = _figure(7, 3.6)
+    fig = figure(7, 3.6)
     ax = fig.subplots()
     ax.plot([t for t, _ in pts], [100 * a for _, a in pts], marker="o" if len(pts) <= 40 else None, label="SNN",
             color="#4c72b0")
@@ -264,7 +264,7 @@ def accuracy_vs_steps(by_steps: dict, ann_accuracy=None, ann_label: str = "ANN")
     ax.set_ylabel("accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, frameon=False)
-    return _wrap("accuracy-vs-steps", fig, f"Accuracy against the number of time steps, every point on the same "
+    return wrap("accuracy-vs-steps", fig, f"Accuracy against the number of time steps, every point on the same "
                  f"samples; the dashed line: {ann_label}.")
 
 
@@ -273,7 +273,7 @@ def firing_rates(layers: list) -> str:
     rows = [lay for lay in layers if isinstance(lay.get("rate_hz"), (int, float))]
     if not rows:
         return ""
-    fig = _figure(7, 0.4 * len(rows) + 1.4)
+    fig = figure(7, 0.4 * len(rows) + 1.4)
     ax = fig.subplots()
     y = list(range(len(rows)))[::-1]
     ax.barh(y, [lay["rate_hz"] for lay in rows], color="#55a868", height=0.6)
@@ -282,7 +282,7 @@ def firing_rates(layers: list) -> str:
     ax.set_yticks(y, [str(lay["name"]) for lay in rows], fontsize=8)
     ax.set_xlabel("mean firing rate (Hz)")
     ax.margins(x=0.2)
-    return _wrap("firing-rates", fig, "Mean firing rate of each layer's neurons over the run.")
+    return wrap("firing-rates", fig, "Mean firing rate of each layer's neurons over the run.")
 
 
 def layer_correlation(correlations: dict, what: str, name: str = "layer-agreement") -> str:
@@ -290,7 +290,7 @@ def layer_correlation(correlations: dict, what: str, name: str = "layer-agreemen
     rows = [(k, v) for k, v in (correlations or {}).items() if isinstance(v, (int, float)) and math.isfinite(v)]
     if not rows:
         return ""
-    fig = _figure(7, 0.4 * len(rows) + 1.4)
+    fig = figure(7, 0.4 * len(rows) + 1.4)
     ax = fig.subplots()
     y = list(range(len(rows)))[::-1]
     ax.barh(y, [v for _, v in rows], color="#8172b2", height=0.6)
@@ -299,4 +299,4 @@ def layer_correlation(correlations: dict, what: str, name: str = "layer-agreemen
     ax.set_xlim(min(0.0, min(v for _, v in rows)), 1.15)
     ax.set_yticks(y, [str(k) for k, _ in rows], fontsize=8)
     ax.set_xlabel(f"correlation of per-neuron rates with {what}")
-    return _wrap(name, fig, f"Per-layer agreement: correlation of each layer's per-neuron rates with {what}.")
+    return wrap(name, fig, f"Per-layer agreement: correlation of each layer's per-neuron rates with {what}.")

@@ -20,7 +20,7 @@ figure.plot{margin:0.8em 0 1.4em}figure.plot svg{max-width:100%;height:auto}
 figcaption{font-size:0.85em;color:#555;max-width:60em}"""
 
 
-def _fmt(v, unit: str = "") -> str:
+def fmt(v, unit: str = "") -> str:
     if v is None:
         return "unknown"
     if isinstance(v, bool):
@@ -36,7 +36,7 @@ def _fmt(v, unit: str = "") -> str:
     return html.escape(str(v))
 
 
-def _table(headers: list, rows: list, left: int = 1) -> str:
+def table(headers: list, rows: list, left: int = 1) -> str:
     head = "".join(f"<th class='l'>{html.escape(h)}</th>" if i < left else f"<th>{html.escape(h)}</th>"
                    for i, h in enumerate(headers))
     body = "".join("<tr>" + "".join(f"<td class='l'>{c}</td>" if i < left else f"<td>{c}</td>"
@@ -48,8 +48,8 @@ def _energy_rows(energy: dict) -> list:
     rows = []
     for lay in energy.get("layers", []):
         done = lay.get("complete", True)
-        rows.append([html.escape(str(lay["name"])), _fmt(lay.get("neurons")), _fmt(lay.get("cores")),
-                     _fmt(lay.get("synops")), _fmt(lay.get("spikes")), _bound(lay.get("dynamic_j"), "J", done),
+        rows.append([html.escape(str(lay["name"])), fmt(lay.get("neurons")), fmt(lay.get("cores")),
+                     fmt(lay.get("synops")), fmt(lay.get("spikes")), _bound(lay.get("dynamic_j"), "J", done),
                      _bound(lay.get("static_j"), "J", done), _bound(lay.get("energy_j"), "J", done)])
     return rows
 
@@ -57,20 +57,20 @@ def _energy_rows(energy: dict) -> list:
 def _bound(v, unit: str, complete: bool) -> str:
     """An energy or a power; where unknown terms were left out of it, a lower bound, shown as such."""
     if unit in ("J", "W") and v is not None and not complete:
-        return "≥ " + _fmt(v, unit)
-    return _fmt(v, unit)
+        return "≥ " + fmt(v, unit)
+    return fmt(v, unit)
 
 
 def _energy_summary(e: dict) -> list:
     done = e.get("complete", True)
     return [["energy per inference", _bound(e.get("energy_per_inference_j"), "J", done)],
             ["dynamic", _bound(e.get("dynamic_j"), "J", done)], ["static", _bound(e.get("static_j"), "J", done)],
-            ["time per inference (real time)", _fmt(e.get("time_per_inference_s"), "s")],
-            ["inferences per second", _fmt(e.get("inferences_per_s"))],
+            ["time per inference (real time)", fmt(e.get("time_per_inference_s"), "s")],
+            ["inferences per second", fmt(e.get("inferences_per_s"))],
             ["average power", _bound(e.get("power_w"), "W", done)],
-            ["synaptic operations", _fmt(e.get("synops"))], ["neuron updates", _fmt(e.get("neuron_updates"))],
-            ["spikes", _fmt(e.get("spikes"))],
-            ["complete (every coefficient known)", _fmt(e.get("complete"))]]
+            ["synaptic operations", fmt(e.get("synops"))], ["neuron updates", fmt(e.get("neuron_updates"))],
+            ["spikes", fmt(e.get("spikes"))],
+            ["complete (every coefficient known)", fmt(e.get("complete"))]]
 
 
 def _sources(e: dict) -> str:
@@ -81,7 +81,7 @@ def _sources(e: dict) -> str:
                                                    for k, v in sorted(src.items())) + "</p>"
 
 
-def _page(title: str, body: str) -> str:
+def page(title: str, body: str) -> str:
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{_CSS}</style></head><body>{body}</body></html>\n")
 
@@ -89,25 +89,25 @@ def _page(title: str, body: str) -> str:
 def html_report(m: dict) -> str:
     """DIR/report.html from a deployment manifest."""
     parts = [f"<h1>spikeport deploy: {html.escape(m['title'])}</h1>",
-             f"<p>{count(m['cores'], 'core')} on {count(m['chips'], 'chip')}; measured on {_fmt(m['samples'])} samples "
+             f"<p>{count(m['cores'], 'core')} on {count(m['chips'], 'chip')}; measured on {fmt(m['samples'])} samples "
              f"of {html.escape(str(m.get('dataset')))} at T = {m['steps']} steps. Profile: "
              f"{html.escape(str(m['profile']))}.</p>"]
     acc = m.get("accuracy", {})
-    parts.append("<h2>Accuracy</h2>" + _table(["network", "accuracy"], [
-        ["float (reference executor)", _fmt(acc.get("float"), "%")],
-        ["in the chip's formats (fixed-point mode)", _fmt(acc.get("quantized"), "%")],
-        ["same prediction as the float network", _fmt(m.get("agreement_quantized_vs_float"), "%")]]))
+    parts.append("<h2>Accuracy</h2>" + table(["network", "accuracy"], [
+        ["float (reference executor)", fmt(acc.get("float"), "%")],
+        ["in the chip's formats (fixed-point mode)", fmt(acc.get("quantized"), "%")],
+        ["same prediction as the float network", fmt(m.get("agreement_quantized_vs_float"), "%")]]))
     parts.append(_warnings(m.get("warnings")))
-    rows = [[html.escape(str(l["name"])), _fmt(l["neurons"]), _fmt(l["cores"]), _fmt(l.get("fan_in_max")),
-             _fmt(l.get("weight_bits")), _fmt(l.get("quant_max_abs_error")),
+    rows = [[html.escape(str(l["name"])), fmt(l["neurons"]), fmt(l["cores"]), fmt(l.get("fan_in_max")),
+             fmt(l.get("weight_bits")), fmt(l.get("quant_max_abs_error")),
              html.escape(", ".join(f"{k} {v:.0%}" for k, v in (l.get("utilization") or {}).items()
                                    if isinstance(v, (int, float))))] for l in m["layers"]]
-    parts.append("<h2>Mapping</h2>" + _table(["layer", "neurons", "cores", "fan-in (max)", "weight bits",
+    parts.append("<h2>Mapping</h2>" + table(["layer", "neurons", "cores", "fan-in (max)", "weight bits",
                                                "max |weight error|", "utilization (busiest core)"], rows))
     per_core = (m.get("partition") or {}).get("per_core") or {}
     limits = [(k, v) for k, v in per_core.items() if isinstance(v, dict) and "mean" in v]
     if limits:
-        parts.append(f"<p>Per core ({_fmt(per_core.get('count'))} cores), share of each limit used:</p>" + _table(
+        parts.append(f"<p>Per core ({fmt(per_core.get('count'))} cores), share of each limit used:</p>" + table(
             ["limit", "mean over cores", "busiest core"],
             [[html.escape(k.replace("_", " ")), f"{v['mean']:.1%}", f"{v['max']:.1%}"] for k, v in limits]))
     worked = m.get("violations_worked_around") or []
@@ -118,17 +118,17 @@ def html_report(m: dict) -> str:
     e = m["energy"]
     parts.append("<h2>Energy</h2>" + plots.energy_per_chip({m["target"]: {**e, "title": m["title"]}},
                                                            m.get("baselines")))
-    parts.append(_table(["", ""], _energy_summary(e)))
+    parts.append(table(["", ""], _energy_summary(e)))
     parts.append(plots.layer_energy(e) + plots.layer_activity(e.get("layers", [])))
-    parts.append(_table(["layer", "neurons", "cores", "synops", "spikes", "dynamic", "static", "total"],
+    parts.append(table(["layer", "neurons", "cores", "synops", "spikes", "dynamic", "static", "total"],
                         _energy_rows(e)))
     parts.append(_sources(e))
     base = m.get("baselines") or {}
     if base:
-        parts.append("<h2>Conventional baselines (the same network as an ANN)</h2>" + _table(
+        parts.append("<h2>Conventional baselines (the same network as an ANN)</h2>" + table(
             ["device", "MACs", "energy per inference", "dynamic", "static", "power"],
-            [[html.escape(k), _fmt(b.get("macs")), _fmt(b.get("energy_per_inference_j"), "J"),
-              _fmt(b.get("dynamic_j"), "J"), _fmt(b.get("static_j"), "J"), _fmt(b.get("power_w"), "W")]
+            [[html.escape(k), fmt(b.get("macs")), fmt(b.get("energy_per_inference_j"), "J"),
+              fmt(b.get("dynamic_j"), "J"), fmt(b.get("static_j"), "J"), fmt(b.get("power_w"), "W")]
              for k, b in base.items()]))
     unknown = m.get("unknown") or []
     if unknown:
@@ -136,7 +136,7 @@ def html_report(m: dict) -> str:
             f"<li>{html.escape(u['key'])}: {html.escape(u['why'])}</li>" for u in unknown) + "</ul>")
     parts.append("<h2>Files</h2><ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in m.get("artifacts", []))
                  + "</ul>")
-    return _page(f"spikeport deploy {m['target']}", "".join(parts))
+    return page(f"spikeport deploy {m['target']}", "".join(parts))
 
 
 def power_html(result: dict) -> str:
@@ -150,30 +150,30 @@ def power_html(result: dict) -> str:
             ("complete", "complete", "")]
     rows = [[label] + [_bound(t.get(k), unit, t.get("complete", True)) for t in targets.values()]
             for label, k, unit in keys]
-    parts = [f"<h1>spikeport power</h1><p>{_fmt(result['samples'])} samples of {html.escape(str(result['dataset']))}, "
-             f"T = {result['steps']}; float accuracy {_fmt(result['float_accuracy'], '%')}.</p>",
+    parts = [f"<h1>spikeport power</h1><p>{fmt(result['samples'])} samples of {html.escape(str(result['dataset']))}, "
+             f"T = {result['steps']}; float accuracy {fmt(result['float_accuracy'], '%')}.</p>",
              _warnings(result.get("warnings")),
              plots.energy_per_chip(targets, result.get("baselines")), plots.chips_side_by_side(targets),
-             _table([""] + [t.get("title", n) for n, t in targets.items()], rows)]
+             table([""] + [t.get("title", n) for n, t in targets.items()], rows)]
     if refused:
-        parts.append("<h2>Chips the network does not fit</h2>" + _table(
+        parts.append("<h2>Chips the network does not fit</h2>" + table(
             ["chip", "why"], [[html.escape(t.get("title", n)), html.escape(t["reason"])] for n, t in refused.items()],
             left=2))
     for name, t in targets.items():
         parts.append(f"<h2>{html.escape(t.get('title', name))}</h2>")
         parts.append(plots.layer_energy(t, name=f"layer-energy-{name}"))
-        parts.append(_table(["layer", "neurons", "cores", "synops", "spikes", "dynamic", "static", "total"],
+        parts.append(table(["layer", "neurons", "cores", "synops", "spikes", "dynamic", "static", "total"],
                             _energy_rows(t)))
         if t.get("unknown"):
             parts.append("<p>Unknown coefficients: " + html.escape(", ".join(t["unknown"])) + "</p>")
         parts.append(_sources(t))
     base = result.get("baselines") or {}
     if base:
-        parts.append("<h2>Baselines (the same network as an ANN)</h2>" + _table(
+        parts.append("<h2>Baselines (the same network as an ANN)</h2>" + table(
             ["device", "MACs", "energy per inference", "power"],
-            [[html.escape(k), _fmt(b.get("macs")), _fmt(b.get("energy_per_inference_j"), "J"),
-              _fmt(b.get("power_w"), "W")] for k, b in base.items()]))
-    return _page("spikeport power", "".join(parts))
+            [[html.escape(k), fmt(b.get("macs")), fmt(b.get("energy_per_inference_j"), "J"),
+              fmt(b.get("power_w"), "W")] for k, b in base.items()]))
+    return page("spikeport power", "".join(parts))
 
 
 def _ann_line(rep: dict):
@@ -187,15 +187,15 @@ def _ann_line(rep: dict):
 
 def _run_summary(rep: dict) -> str:
     ann, label = _ann_line(rep)
-    rows = [["samples", _fmt(rep.get("samples"))], ["data set", _fmt(rep.get("dataset"))],
-            ["input encoding", _fmt(rep.get("encoding"))], ["time steps", _fmt(rep.get("steps"))],
-            ["backend", _fmt(rep.get("backend"))], ["SNN accuracy", _fmt(rep.get("accuracy"), "%")],
-            [label, _fmt(ann, "%") if ann is not None else "not known for these samples"]]
+    rows = [["samples", fmt(rep.get("samples"))], ["data set", fmt(rep.get("dataset"))],
+            ["input encoding", fmt(rep.get("encoding"))], ["time steps", fmt(rep.get("steps"))],
+            ["backend", fmt(rep.get("backend"))], ["SNN accuracy", fmt(rep.get("accuracy"), "%")],
+            [label, fmt(ann, "%") if ann is not None else "not known for these samples"]]
     if rep.get("ann_accuracy") is None and rep.get("ann_accuracy_test_set") is not None:
         rows.append(["ANN on its whole test set (recorded at conversion; not these samples)",
-                     _fmt(rep["ann_accuracy_test_set"], "%")])
-    rows.append(["run time", _fmt(rep.get("seconds"), "s")])
-    return _table(["", ""], rows) + _warnings(rep.get("warnings"))
+                     fmt(rep["ann_accuracy_test_set"], "%")])
+    rows.append(["run time", fmt(rep.get("seconds"), "s")])
+    return table(["", ""], rows) + _warnings(rep.get("warnings"))
 
 
 def _warnings(warnings) -> str:
@@ -203,9 +203,9 @@ def _warnings(warnings) -> str:
 
 
 def _activity_table(rep: dict) -> str:
-    return _table(["layer", "neurons", "spikes per inference", "rate (Hz)", "synops per inference"],
-                  [[html.escape(str(lay["name"])), _fmt(lay.get("neurons")), _fmt(lay.get("spikes")),
-                    _fmt(lay.get("rate_hz")), _fmt(lay.get("synops"))] for lay in rep.get("layers", [])])
+    return table(["layer", "neurons", "spikes per inference", "rate (Hz)", "synops per inference"],
+                  [[html.escape(str(lay["name"])), fmt(lay.get("neurons")), fmt(lay.get("spikes")),
+                    fmt(lay.get("rate_hz")), fmt(lay.get("synops"))] for lay in rep.get("layers", [])])
 
 
 def simulate_html(rep: dict) -> str:
@@ -214,14 +214,14 @@ def simulate_html(rep: dict) -> str:
              plots.accuracy_vs_steps(rep.get("accuracy_by_steps"), *_ann_line(rep)),
              plots.firing_rates(rep.get("layers", [])), plots.layer_activity(rep.get("layers", [])),
              _activity_table(rep)]
-    return _page("spikeport simulate", "".join(parts))
+    return page("spikeport simulate", "".join(parts))
 
 
 def validate_html(rep: dict) -> str:
     """The HTML of ``spikeport validate --html``: the backend beside the reference executor."""
     parts = [f"<h1>spikeport validate: {html.escape(str(rep.get('backend')))}</h1>", _run_summary(rep),
-             _table(["", ""], [["same prediction as the reference executor", _fmt(rep.get("agreement"), "%")],
-                               ["reference executor's run time", _fmt(rep.get("reference_seconds"), "s")]]),
+             table(["", ""], [["same prediction as the reference executor", fmt(rep.get("agreement"), "%")],
+                               ["reference executor's run time", fmt(rep.get("reference_seconds"), "s")]]),
              plots.accuracy_vs_steps(rep.get("accuracy_by_steps"), *_ann_line(rep)),
              plots.layer_correlation(rep.get("rate_correlation"), "the reference executor")]
     diag = rep.get("diagnosis")
@@ -229,13 +229,13 @@ def validate_html(rep: dict) -> str:
         parts.append(f"<h2>Diagnosis against {html.escape(str(diag.get('compared_with')))}</h2>")
         parts.append(plots.layer_correlation({lay["name"]: lay["correlation"] for lay in diag["layers"]},
                                              "the ANN's activations", name="layer-diagnosis"))
-        parts.append(_table(["layer", "correlation", "mean |error|", "ANN rate", "SNN rate"],
-                            [[html.escape(str(lay["name"])), _fmt(lay["correlation"]), _fmt(lay["mean_abs_error"]),
-                              _fmt(lay["ann_mean_rate"]), _fmt(lay["snn_mean_rate"])] for lay in diag["layers"]]))
+        parts.append(table(["layer", "correlation", "mean |error|", "ANN rate", "SNN rate"],
+                            [[html.escape(str(lay["name"])), fmt(lay["correlation"]), fmt(lay["mean_abs_error"]),
+                              fmt(lay["ann_mean_rate"]), fmt(lay["snn_mean_rate"])] for lay in diag["layers"]]))
         bad = diag.get("first_bad")
         parts.append("<p>" + ("Every layer follows the ANN." if bad is None else
                               f"First layer where agreement drops: {html.escape(str(bad))}.") + "</p>")
     parts += [plots.firing_rates(rep.get("layers", [])), _activity_table(rep)]
     for note in rep.get("notes") or []:
         parts.append(f"<p class='small'>Note: {html.escape(str(note))}</p>")
-    return _page(f"spikeport validate {rep.get('backend')}", "".join(parts))
+    return page(f"spikeport validate {rep.get('backend')}", "".join(parts))

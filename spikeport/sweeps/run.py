@@ -1,186 +1,212 @@
-"""Running a sweep's points (issue 26): each point's samples in shards, the shards merged exactly, one row per
-point, the rows kept in the output directory by the point's key.
+"""Running a sweep (issue 26): its points not yet kept in the output directory, as the tasks of
+:mod:`.plan`, on an executor (in this process, or dask.distributed: :mod:`.cluster`), each point's row kept as
+it arrives; then the table, the summary and the report.
 
-A point is measured as ``spikeport power`` measures one chip: the float network on the reference executor
-(accuracy), the network in the chip's formats (accuracy after quantization, and the activity the energy is
-priced from), the chip's cores and chips from the partitioner, energy per inference with its band, power,
-time per inference and synaptic operations. A conventional target (cpu, gpu) prices the same network as an
-ANN (accuracy: the float network's). A network that does not fit the chip is a row with its reason.
+A point is measured as ``spikeport power`` measures one chip: the float network on the point's backend
+(accuracy), the network in the chip's formats on the reference executor (accuracy after quantization, and
+the activity the energy is priced from), the chip's cores and chips from the partitioner, energy per
+inference with its band, power, time per inference and synaptic operations. A conventional target (cpu,
+gpu) prices the same network as an ANN (accuracy: the float network's). A network that does not fit the
+chip, or a model that does not convert, is a row with its reason.
 
-Shards: :func:`prepare` makes what a point's shards share once (the network, converted where it is a model;
-the chip's fit; the samples); :func:`run_shard` runs a slice of the samples (Poisson trains from its first
-sample on, as in one run) and returns the two activities; :func:`finish` merges the shards' activities sample
-by sample (counts, never averages of averages: :func:`spikeport.backends.activity.merge_activities`) and
-prices the merged run. Both are plain functions of plain arguments, so any executor can run them: :func:`run_sweep`
-runs them one after another; the dask.distributed executor is the next step of issue 26.
+The output directory ``DIR``:
 
-Kept results: ``DIR/points/<key>.json`` per point (written whole, through :mod:`spikeport.outputs`); a sweep
-run again skips the points already there, and ``DIR/table.csv`` is written from every point's row.
+- ``points/<key>.json``: one row per point, written whole (:mod:`spikeport.outputs`) as soon as the point
+  is done; a sweep run again skips the points already there (the key is a digest of the point's inputs);
+- ``table.csv``: every point of the sweep in the sweep file's order;
+- ``sweep.json``: the run (executor, workers, points kept and run, wall and compute time);
+- ``report.html``: the Pareto fronts per chip and the table (:mod:`.report`).
+
+A point whose task failed for a reason outside spikeport's checks (a bug, a worker lost more often than
+dask allows) is a row with its error but is not kept: a run again retries it.
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
+import os
 import time
+import traceback
+from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
-
 from ..errors import SpikeportError
 from ..outputs import write_file
-from .spec import Point
+from .plan import COLUMNS, SHARD_SAMPLES, Failed, Ref, plan
 
-SHARD_SAMPLES = 1000
-COLUMNS = ("key", "network", "kind", "dataset", "samples", "steps", "target", "norm", "encoding", "backend", "seed",
-           "fits", "accuracy", "chip_accuracy", "energy_per_inference_j", "energy_low_j", "energy_high_j",
-           "power_w", "time_per_inference_s", "synops", "cores", "chips", "complete", "error", "seconds")
-
-
-def network_of(point: Point, data_dir=None):
-    """The point's network: its graph file, or its model file converted with the point's norm and encoding."""
-    if point.kind == "graph":
-        from ..ir import load_network
-
-        return load_network(point.network)
-    from ..api import convert
-    from ..models import load_model
-
-    options = {"norm": point.norm}
-    if point.encoding is not None:
-        options["encoding"] = point.encoding
-    return convert(load_model(point.network), data_dir=data_dir, **options)
+__all__ = ["COLUMNS", "SHARD_SAMPLES", "Serial", "SweepResult", "run_sweep", "read_row", "sweep", "sweep_dir",
+           "table_csv"]
+FILES = {"points", "table.csv", "sweep.json", "report.html"}
 
 
-def samples_of(point: Point, data_dir=None):
-    """(x, y) of the point's test samples (the first ``samples`` of the data set's test split)."""
-    from ..datasets import load_dataset
-
-    ds = load_dataset(point.dataset, data_dir)
-    n = len(ds.test_labels) if point.samples is None else min(point.samples, len(ds.test_labels))
-    return ds.x("test")[:n], ds.test_labels[:n]
+class SweepResult(NamedTuple):
+    rows: list
+    summary: dict
+    out: Path
 
 
-class Prepared(NamedTuple):
-    """What every shard of a point shares, made once per point: the network, the chip's profile, the network
-    fitted to the chip (None on a conventional target) and the point's samples."""
+class Serial:
+    """The tasks one after another in this process (``--workers 0``); a value is dropped once no task
+    still needs it."""
 
-    network: object
-    profile: object
-    fitted: object
-    x: np.ndarray
-    y: np.ndarray
+    name = "serial"
 
+    def __init__(self):
+        self.workers = 1
+        self.compute_s = 0.0
 
-def prepare(point: Point, data_dir=None) -> Prepared:
-    """The point's network (converted where it is a model), profile, fit and samples; a network that does not
-    fit the chip raises its one line here, before any shard runs."""
-    from ..deploy.pipeline import fit
-    from ..hardware_profiles import load as load_profile
-
-    network = network_of(point, data_dir)
-    profile = load_profile(point.target)
-    x, y = samples_of(point, data_dir)
-    return Prepared(network, profile, fit(network, profile) if profile.neuromorphic else None, x, y)
-
-
-def shards(total: int, size: int = SHARD_SAMPLES) -> list:
-    return [(a, min(a + size, total)) for a in range(0, total, size)]
-
-
-def run_shard(point: Point, network, deployed, x, sample0: int) -> tuple:
-    """(float activity, chip activity or None) of the samples ``x``, which start at sample ``sample0`` of the
-    point: ``network`` on the point's backend, ``deployed`` (the network in the chip's formats; None on a
-    conventional target) on the reference executor. Plain arguments: what an executor sends to a worker."""
-    from ..backends import get_backend
-
-    float_act = get_backend(point.backend).run(network, x, point.steps, seed=point.seed, sample0=sample0,
-                                               record_counts=True)
-    if deployed is None:
-        return float_act, None
-    chip_act = float_act if deployed is network else get_backend("reference").run(
-        deployed, x, point.steps, seed=point.seed, sample0=sample0, record_counts=True)
-    return float_act, chip_act
+    def run(self, tasks: list, rows: dict, on_row) -> None:
+        need = Counter(key for t in tasks for key in t.refs())
+        point_of = {task_key: point_key for point_key, task_key in rows.items()}
+        values = {}
+        for t in tasks:
+            start = time.perf_counter()
+            try:
+                value = t.func(*[values[a.key] if isinstance(a, Ref) else a for a in t.args])
+            except Exception as exc:  # a bug, not the user's input: the point's row says so, the sweep goes on
+                value = Failed(internal(exc), lasting=False)
+            self.compute_s += time.perf_counter() - start
+            for key in t.refs():
+                need[key] -= 1
+                if not need[key]:
+                    del values[key]
+            if t.key in point_of:
+                on_row(point_of[t.key], value)
+            else:
+                values[t.key] = value
 
 
-def finish(point: Point, prep: Prepared, parts: list, seconds: float) -> dict:
-    """The point's row from its shards' activities (in sample order)."""
-    from ..backends.activity import merge_activities
-    from ..deploy.energy import estimate
-    from ..deploy.pipeline import baselines, counts, host_synops
+def internal(exc: BaseException) -> str:
+    """The error of a task that failed for a reason outside spikeport's checks, with where it was raised."""
+    where = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    at = f" at {Path(where[0].filename).name}:{where[0].lineno}" if where else ""
+    return f"internal error: {type(exc).__name__}: {str(exc)[:300]}{at}"
 
-    row = dict.fromkeys(COLUMNS) | point.row()
-    float_act = merge_activities([p[0] for p in parts])
-    row.update(fits=True, accuracy=float_act.accuracy(prep.y), seconds=round(seconds, 3), error=None)
-    if prep.fitted is None:
-        base = baselines(prep.network)[prep.profile.name]
-        low, high = _band(base)
-        row.update(chip_accuracy=None, energy_per_inference_j=base["energy_per_inference_j"], energy_low_j=low,
-                   energy_high_j=high, power_w=base["power_w"], time_per_inference_s=base["time_per_inference_s"],
-                   complete=bool(base["complete"]))
-        return row
-    deployed, prof = prep.fitted.deployed, prep.profile
-    counted, _ = counts(prep.network, prof, prep.fitted.partition, point.steps)
-    chip_act = merge_activities([p[1] for p in parts])
-    energy = estimate(deployed, prof, chip_act, cores=dict(counted.per_population), chips=counted.chips,
-                      host_synops=host_synops(deployed, prep.x, point.steps))
-    low, high = _band(energy)
-    row.update(chip_accuracy=chip_act.accuracy(prep.y), energy_per_inference_j=energy["energy_per_inference_j"],
-               energy_low_j=low, energy_high_j=high, power_w=energy["power_w"],
-               time_per_inference_s=energy["time_per_inference_s"], synops=energy["synops"], cores=counted.cores,
-               chips=counted.chips, complete=bool(energy["complete"]))
+
+def sweep(sweep_file, out, *, scheduler: str | None = None, workers: int | None = None, force: bool = False,
+          data_dir=None, shard_samples: int = SHARD_SAMPLES, progress=None) -> SweepResult:
+    """``spikeport sweep``: the points of ``sweep_file`` not yet kept in ``out``, on dask.distributed (a local
+    cluster of ``workers`` processes, default one per core, or the cluster of ``scheduler``) or, with
+    ``workers=0``, in this process; ``force``: start over (``out``'s kept points discarded)."""
+    from .spec import load_sweep
+
+    if isinstance(shard_samples, bool) or not isinstance(shard_samples, int) or shard_samples < 1:
+        raise SpikeportError(f"--shard-samples must be a whole number >= 1, got {shard_samples!r}")
+    spec = load_sweep(sweep_file)
+    if workers == 0 and scheduler is None:
+        executor = Serial()
+    else:
+        from .cluster import Dask
+
+        executor = Dask(scheduler, workers)
+    return run_sweep(spec, sweep_dir(out, force), executor=executor, data_dir=data_dir, shard_samples=shard_samples,
+                     progress=progress)
+
+
+def sweep_dir(out, force: bool = False) -> Path:
+    """The sweep's output directory, checked before any work: a new or empty directory, or an earlier sweep's
+    (only a sweep's files in it), which the sweep goes on from; ``force``: its kept points discarded first.
+    Anything else is refused with one line."""
+    out = Path(out)
+    if not out.exists() and not out.is_symlink():
+        try:
+            out.mkdir()
+        except OSError as exc:
+            raise SpikeportError(f"--out {out}: cannot create ({exc.strerror or exc})") from None
+        return out
+    if not out.is_dir():
+        raise SpikeportError(f"--out {out}: exists and is not a directory")
+    try:
+        names = {e.name for e in out.iterdir() if not e.name.startswith(".")}  # staging entries: .NAME...
+        points = out / "points"
+        ours = names <= FILES and (not points.exists() or (points.is_dir() and all(
+            e.suffix == ".json" or e.name.startswith(".") for e in points.iterdir())))
+    except OSError as exc:
+        raise SpikeportError(f"--out {out}: cannot read ({exc.strerror or exc})") from None
+    if names and not ours:
+        raise SpikeportError(f"--out {out}: not empty and not an earlier sweep's directory (which holds only "
+                             f"{', '.join(sorted(FILES))}); name a new or empty directory")
+    if force and points.is_dir():
+        for e in points.iterdir():
+            if e.suffix == ".json":
+                e.unlink()
+    return out
+
+
+def run_sweep(sweep, out, *, executor=None, data_dir=None, shard_samples: int = SHARD_SAMPLES, progress=None,
+              report: bool = True) -> SweepResult:
+    """Every point of ``sweep`` not yet kept in ``out``, on ``executor`` (default: :class:`Serial`); writes
+    ``out``/table.csv, sweep.json and (``report``) report.html and returns the rows in the sweep's order."""
+    out = Path(out)
+    executor = executor or Serial()
+    (out / "points").mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    by_key = {p.key: p for p in sweep.points}
+    rows = {k: r for k, r in ((p.key, read_row(out / "points" / f"{p.key}.json")) for p in sweep.points) if r}
+    todo = [p for p in sweep.points if p.key not in rows]
+    kept, failed = len(rows), 0
+    if progress is not None:
+        progress.set_total(len(sweep.points), done=kept)
+
+    def on_row(key: str, value) -> None:
+        nonlocal failed
+        row = value if isinstance(value, dict) else error_row(by_key[key], value)
+        retry = row.pop("retry", False)
+        if not retry:
+            write_file(out / "points" / f"{key}.json", lambda f: f.write((json.dumps(row, indent=1) + "\n").encode()))
+        failed += bool(row.get("error"))
+        rows[key] = row
+        if progress is not None:
+            progress.update(1)
+
+    if todo:
+        tasks, row_tasks = plan(todo, data_dir=data_dir, shard_samples=shard_samples)
+        executor.run(tasks, row_tasks, on_row)
+    else:
+        tasks = []
+    ordered = [rows[p.key] for p in sweep.points]
+    wall = time.perf_counter() - start
+    summary = {"spikeport": _version(), "sweep": str(sweep.path), "points": len(sweep.points), "kept": kept,
+               "ran": len(todo), "failed": failed, "tasks": len(tasks), "executor": executor.name,
+               "workers": executor.workers, "wall_s": round(wall, 3), "compute_s": round(executor.compute_s, 3),
+               "overhead_per_point_s": round(max(0.0, wall * executor.workers - executor.compute_s) / len(todo), 4)
+               if todo else None, "shard_samples": shard_samples}
+    write_file(out / "table.csv", lambda f: f.write(table_csv(ordered).encode()))
+    write_file(out / "sweep.json", lambda f: f.write((json.dumps(summary, indent=1) + "\n").encode()))
+    if report:
+        from .report import sweep_html
+
+        html = sweep_html(ordered, summary)
+        write_file(out / "report.html", lambda f: f.write(html.encode()))
+    return SweepResult(ordered, summary, out)
+
+
+def error_row(point, value) -> dict:
+    """The row of a point whose row task did not return one: ``value`` a :class:`Failed` or an exception."""
+    row = dict.fromkeys(COLUMNS) | {k: v for k, v in point.row().items() if k in COLUMNS}
+    lasting = isinstance(value, Failed) and value.lasting
+    error = value.error if isinstance(value, Failed) else (str(value) if isinstance(value, SpikeportError)
+                                                           else internal(value))
+    row.update(fits=False, error=error, retry=not lasting)
     return row
 
 
-def _band(energy: dict) -> tuple:
-    """(low, high) of the energy per inference where the estimate gives its band."""
-    band = (energy.get("band") or {}).get("energy_per_inference_j")
-    return (band[0], band[1]) if band else (None, None)
-
-
-def run_point(point: Point, data_dir=None, shard_samples: int = SHARD_SAMPLES) -> dict:
-    """One point, its shards one after another: its row, or a row with its error (a network that does not
-    fit the chip, a simulator that refuses the network)."""
-    start = time.perf_counter()
-    try:
-        prep = prepare(point, data_dir)
-        deployed = None if prep.fitted is None else prep.fitted.deployed
-        parts = [run_shard(point, prep.network, deployed, prep.x[a:b], a)
-                 for a, b in shards(len(prep.x), shard_samples)]
-        return finish(point, prep, parts, time.perf_counter() - start)
-    except SpikeportError as exc:
-        row = dict.fromkeys(COLUMNS) | point.row()
-        row.update(fits=False, error=str(exc), seconds=round(time.perf_counter() - start, 3))
-        return row
-
-
-def run_sweep(sweep, out, *, data_dir=None, shard_samples: int = SHARD_SAMPLES, progress=None) -> list:
-    """Every point of ``sweep`` not yet in ``out``/points, one after another; writes ``out``/table.csv and
-    returns the rows in the sweep's order."""
-    out = Path(out)
-    (out / "points").mkdir(parents=True, exist_ok=True)
-    rows = []
-    for point in sweep.points:
-        kept = out / "points" / f"{point.key}.json"
-        row = read_row(kept)
-        if row is None:
-            row = run_point(point, data_dir, shard_samples)
-            write_file(kept, lambda f: f.write((json.dumps(row, indent=1) + "\n").encode()))
-        rows.append(row)
-        if progress is not None:
-            progress.update(1)
-    write_file(out / "table.csv", lambda f: f.write(table_csv(rows).encode()))
-    return rows
+def _version() -> str:
+    from .. import __version__
+    return __version__
 
 
 def read_row(path: Path):
     """A kept row, or None (absent, or damaged: the point runs again)."""
     try:
-        row = json.loads(path.read_text())
+        if os.path.getsize(path) > 1 << 20:
+            return None
+        row = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
-    return row if isinstance(row, dict) and "key" in row else None
+    return row if isinstance(row, dict) and row.get("key") == Path(path).stem else None
 
 
 def table_csv(rows: list) -> str:

@@ -52,7 +52,7 @@ class SweepError(SpikeportError):
 class Point:
     """One configuration of a sweep: ``network`` (a path), its ``kind`` ("graph" or "model"), ``dataset``,
     ``samples`` (None: all), ``steps``, ``target``, ``norm`` (model files; None for graphs), ``encoding``
-    (None: the network's own), ``backend``, ``seed``, and ``key``."""
+    (None: the network's own), ``backend``, ``seed``, ``key``, and ``digest`` (of the network file's bytes)."""
 
     network: str
     kind: str
@@ -65,6 +65,7 @@ class Point:
     backend: str
     seed: int
     key: str = ""
+    digest: str = ""
 
     def row(self) -> dict:
         """The point's settings as a row of the sweep's table."""
@@ -240,7 +241,7 @@ class _Reader:
 
         parts = [digest, kind, dataset, samples, steps, target, norm, encoding, backend, seed, __version__]
         key = hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
-        return Point(net, kind, dataset, samples, steps, target, norm, encoding, backend, seed, key)
+        return Point(net, kind, dataset, samples, steps, target, norm, encoding, backend, seed, key, digest)
 
 
 def _members(f) -> list:
