@@ -10,7 +10,7 @@ The smallest file that works::
     samples = 10000                            # or "all"
 
 Optional keys of ``[sweep]``: ``norms`` (conversion normalizations for model files: percentile, max,
-model-max, none, l4) and ``encodings`` (analog, poisson, regular), both for model files; ``backends`` (where
+model-max, none, l4; default: the method's own, as a plain ``spikeport convert``; rate-converted methods only) and ``encodings`` (analog, poisson, regular), both for model files; ``backends`` (where
 accuracy is measured: reference, brian2, nengo-loihi, pynn-nest), ``seed``. The grid is every combination; a
 model file takes every norm and encoding, a graph file none (it is converted already, with its own). ``[[point]]`` tables instead (or as well) name
 points one by one with the same keys, one value each.
@@ -51,7 +51,7 @@ class SweepError(SpikeportError):
 @dataclass(frozen=True)
 class Point:
     """One configuration of a sweep: ``network`` (a path), its ``kind`` ("graph" or "model"), ``dataset``,
-    ``samples`` (None: all), ``steps``, ``target``, ``norm`` (model files; None for graphs), ``encoding``
+    ``samples`` (None: all), ``steps``, ``target``, ``norm`` (model files; None: the method's own), ``encoding``
     (None: the network's own), ``backend``, ``seed``, ``key``, and ``digest`` (of the network file's bytes)."""
 
     network: str
@@ -128,7 +128,7 @@ class _Reader:
         networks = [self.network(n, "[sweep] networks") for n in lists["networks"]]
         steps = [self.steps(s, "[sweep] steps") for s in lists["steps"]]
         targets = [self.target(t, "[sweep] targets") for t in lists["targets"]]
-        norms = [self.choice(n, NORMS, "[sweep] norms") for n in lists.get("norms", ["percentile"])]
+        norms = [None if n is None else self.choice(n, NORMS, "[sweep] norms") for n in lists.get("norms", [None])]
         encodings = [None if e is None else self.choice(e, ENCODINGS, "[sweep] encodings")
                      for e in lists.get("encodings", [None])]
         backends = [self.choice(b, BACKENDS, "[sweep] backends") for b in lists.get("backends", ["reference"])]
@@ -159,7 +159,7 @@ class _Reader:
             if key not in table:
                 self.fail(where, f"missing key {key!r}")
         net, kind, digest = self.network(table["network"], where)
-        norm = table.get("norm", "percentile" if kind == "model" else None)
+        norm = table.get("norm")
         for key in ("norm", "encoding"):
             if kind == "graph" and table.get(key) is not None:
                 self.fail(where, f"{key} {table[key]!r} is for model files; {net} is a graph file (converted "
