@@ -11,7 +11,7 @@ The mutations know each format as well as its bytes:
 - model files: one field of the saved dictionary (the spec's or the meta's JSON, a tensor of another shape,
   type or value), saved again by torch;
 - NIR files: one dataset replaced (another shape, type, NaN or huge values, a string) through h5py;
-- profiles: a TOML value, line or character.
+- profiles and sweep files: a TOML value, line or character.
 
 tests/test_fuzz_readers.py runs 1,000 cases per reader; ``python bench/fuzz_readers.py --cases 10000`` runs
 more for the record. Each reader's cases run in a forked worker watched case by case: a case over
@@ -351,7 +351,8 @@ def fuzz(name: str, good: Path, cases: int, seed: int, case_seconds: float = 120
     return out
 
 
-KINDS = {"graph": "zip", "graph-conv": "zip", "nir": "nir", "model": "model", "data": "zip", "profile": "text"}
+KINDS = {"graph": "zip", "graph-conv": "zip", "nir": "nir", "model": "model", "data": "zip", "profile": "text",
+         "sweep": "text"}
 # the peak allocation a mutant may cause: factor x its size + bytes (a graph's JSON objects and array copies:
 # its own bytes a few times over; NIR and torch files go through h5py and torch, which allocate more)
 BOUNDS = {"graph": (20, 2**20), "graph-conv": (20, 2**20)}
@@ -371,6 +372,9 @@ def reader(name: str):
     if name == "data":
         from spikeport.datasets import load_user_data
         return lambda p: load_user_data(p, (12,), classes=4)
+    if name == "sweep":
+        from spikeport.sweeps import load_sweep
+        return load_sweep
     from spikeport.hardware_profiles import load as load_profile
     return load_profile
 

@@ -35,7 +35,8 @@ class Case:
 
 def make_fixtures(root: Path) -> dict:
     """Good inputs in ``root``: graph.spk (12 -> 9 -> 4, analog), digits.spk (64 -> 32 -> 10), data.npz
-    (x (20, 12), y), graph.nir, model.pt (an mlp on digits, 1 epoch), profile.toml (Loihi's)."""
+    (x (20, 12), y), graph.nir, model.pt (an mlp on digits, 1 epoch), profile.toml (Loihi's), sweep.toml (of
+    graph.spk, model.pt and digits.spk, named by absolute paths)."""
     import sys
 
     sys.path.insert(0, str(HERE))
@@ -76,6 +77,11 @@ def make_fixtures(root: Path) -> dict:
     import spikeport.hardware_profiles as hp
     shutil.copy(Path(hp.__file__).parent / "loihi.toml", root / "profile.toml")
     out["profile"] = root / "profile.toml"
+    (root / "sweep.toml").write_text(
+        f'[sweep]\nnetworks = ["{root / "graph.spk"}", "{model}"]\ndataset = "digits"\nsteps = [4, 8]\n'
+        f'targets = ["loihi", "spinnaker", "cpu"]\nsamples = 10\nnorms = ["percentile", "max"]\nseed = 3\n\n'
+        f'[[point]]\nnetwork = "{root / "digits.spk"}"\nsteps = 16\ntarget = "speck"\nbackend = "brian2"\n')
+    out["sweep"] = root / "sweep.toml"
     return out
 
 

@@ -1,5 +1,5 @@
 """Fuzzing every reader of a stranger's file (issue 25): 1,000 hypothesis-made mutants of a good graph file
-(a dense and a convolutional one), NIR file, model file, data file and hardware profile each
+(a dense and a convolutional one), NIR file, model file, data file, hardware profile and sweep file each
 (tests/fuzz_readers.py has the mutations, which know each format), read in a watched worker. Every mutant must be loaded or refused in one SpikeportError
 line naming the file, with a bounded peak allocation, no hang and no crash. The cases are seeded: a run
 gives the same mutants every time (bench/fuzz_readers.py runs 10,000 per reader with other seeds)."""
@@ -20,7 +20,7 @@ def fixtures(tmp_path_factory):
     return make_fixtures(tmp_path_factory.mktemp("fuzz") / "fixtures")
 
 
-@pytest.mark.parametrize("name", ["graph", "graph-conv", "nir", "model", "data", "profile"])
+@pytest.mark.parametrize("name", ["graph", "graph-conv", "nir", "model", "data", "profile", "sweep"])
 def test_a_thousand_mutants_are_each_loaded_or_refused_in_one_line(fixtures, name, tmp_path):
     good = readers(fixtures)[name]
     copy = tmp_path / Path(good).name

@@ -100,6 +100,7 @@ samples = 10
     (lambda t: t.replace("[4, 8]", "[]"), "[sweep] steps: must be a non-empty list, got []"),
     (lambda t: t.replace("samples = 100", "samples = -1"), "[sweep] samples: must be a whole number >= 1 or \"all\""),
     (lambda t: t.replace('"digits"', '"imagenet"'), "[sweep] dataset: unknown data set 'imagenet'"),
+    (lambda t: t.replace('"digits"', '{x = 1}'), "[sweep] dataset: unknown data set {'x': 1}"),  # found by fuzzing
     (lambda t: t + 'norms = ["softmax"]\n', "[sweep] norms: 'softmax' is not one of"),
     (lambda t: t + 'backends = ["spinnaker"]\n', "[sweep] backends: 'spinnaker' is not one of"),
     (lambda t: t + "seed = 18446744073709551616\n", "[sweep] seed: must be a whole number"),

@@ -36,24 +36,22 @@ def alpha(text: str):
     return text if text == "auto" else number(text, lambda v: v >= 0, "a number >= 0 or 'auto'")
 
 
-def positive(text: str) -> int:
+def whole(text: str, minimum: int, expected: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
     return value
+
+
+def positive(text: str) -> int:
+    return whole(text, 1, "a positive integer")
 
 
 def non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
-    return value
+    return whole(text, 0, "a whole number >= 0")
 
 
 def positive_float(text: str) -> float:

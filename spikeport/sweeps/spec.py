@@ -183,7 +183,7 @@ class _Reader:
         from ..datasets import DATASETS
 
         dataset = table["dataset"]
-        if dataset not in DATASETS:
+        if not isinstance(dataset, str) or dataset not in DATASETS:
             self.fail(f"{where} dataset", f"unknown data set {dataset!r:.80} (known: {', '.join(DATASETS)})")
         samples = table["samples"]
         if samples == "all":
