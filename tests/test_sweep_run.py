@@ -96,3 +96,21 @@ def test_a_task_that_breaks_is_a_row_with_its_error_and_not_kept(sweep_file, tmp
     monkeypatch.undo()
     again = run_sweep(sweep, tmp_path / "out").rows
     assert all(r["error"] is None for r in again if r["target"] != "speck" or r["network"].endswith("net.spk"))
+
+
+def test_a_named_backend_measures_the_float_accuracy(tmp_path, digits_model):
+    """backends = ["brian2", "reference"]: the float accuracy from Brian2 equals the reference executor's on a
+    network whose arithmetic is exact (conftest on_dyadic_grid); the chip's accuracy comes from the reference
+    executor on the quantized network either way."""
+    pytest.importorskip("brian2")
+    from conftest import on_dyadic_grid
+    from spikeport.api import convert
+    from spikeport.ir import save_network
+
+    save_network(on_dyadic_grid(convert(digits_model, encoding="regular")), tmp_path / "net.spk")
+    (tmp_path / "s.toml").write_text('[sweep]\nnetworks = ["net.spk"]\ndataset = "digits"\nsteps = [8]\n'
+                                     'targets = ["loihi"]\nsamples = 12\nbackends = ["brian2", "reference"]\n')
+    brian, ref = run_sweep(load_sweep(tmp_path / "s.toml"), tmp_path / "out", shard_samples=5).rows
+    assert (brian["backend"], ref["backend"]) == ("brian2", "reference") and brian["error"] is None
+    assert brian["accuracy"] == ref["accuracy"] > 0.5
+    assert brian["chip_accuracy"] == ref["chip_accuracy"] and brian["key"] != ref["key"]
