@@ -93,9 +93,11 @@ class Dask:
     @staticmethod
     def _run(distributed, client, tasks, rows, on_row) -> None:
         futures = {}
-        for t in tasks:  # submitted in the plan's order: dask runs earlier submissions first
+        for i, t in enumerate(tasks):
+            # the plan's order as dask's priority (dask's own order would run every point's shards before any
+            # row): the points finish, and are kept, one after another
             args = [futures[a.key] if isinstance(a, Ref) else a for a in t.args]
-            futures[t.key] = client.submit(t.func, *args, key=t.key, pure=False, retries=0)
+            futures[t.key] = client.submit(t.func, *args, key=t.key, pure=False, retries=0, priority=len(tasks) - i)
         point_of = {futures[k]: p for p, k in rows.items()}
         futures.clear()  # the scheduler keeps a value while a pending task needs it, and no longer
         for future in distributed.as_completed(list(point_of), loop=client.loop):
