@@ -75,8 +75,11 @@ def _chip_plot(chip: str, rows: list) -> str:
         front = pareto_front(pts, key)
         ax.step([r[key] for r in front], [100 * chip_accuracy(r) for r in front], where="post", color="#222",
                 lw=1, label="Pareto front")
-        if max(r[key] for r in pts) / min(r[key] for r in pts) > 10:
+        if max(r[key] for r in pts) / min(r[key] for r in pts) > 100:  # two decades and more: log
+            from matplotlib.ticker import NullFormatter
+
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # labelled decades only: minor labels overlap
         ax.set_xlabel(label)
         ax.set_ylabel("accuracy on the chip (%)")
         ax.grid(alpha=0.3)
