@@ -46,6 +46,8 @@ def test_shards_merge_exactly_and_a_rerun_runs_nothing(sweep_file, tmp_path, mon
     assert loihi["energy_low_j"] <= loihi["energy_per_inference_j"] <= loihi["energy_high_j"]
     assert by[(16, "loihi")]["energy_per_inference_j"] > by[(8, "loihi")]["energy_per_inference_j"]
     assert by[(8, "cpu")]["chip_accuracy"] is None and by[(8, "cpu")]["energy_per_inference_j"] > 0
+    # the network as an ANN (what cpu runs): its rate model on the same samples, the same at every T
+    assert by[(8, "cpu")]["ann_accuracy"] == by[(16, "cpu")]["ann_accuracy"] == loihi["ann_accuracy"] is not None
     assert by[(8, "speck")]["fits"] and by[(8, "speck")]["cores"] >= 2  # spikes in: Speck takes it
     refused = whole[-1]  # the same network with analog input: Speck takes only events
     assert refused["network"].endswith("analog.spk") and not refused["fits"] and refused["accuracy"] is None
@@ -68,9 +70,9 @@ def test_points_share_their_tasks(sweep_file):
     tasks, rows = plan(points, shard_samples=20)  # 3 shards
     kinds = [t.key.split("-")[0] for t in tasks]
     # one data set, one network, four fits; float shards once per steps (not per target); quantized shards
-    # per steps and chip (cpu has none); one row per point
+    # per steps and chip (cpu has none); the network as an ANN once per shard; one row per point
     assert {k: kinds.count(k) for k in set(kinds)} == {"data": 1, "net": 1, "chip": 4, "float": 2 * 3,
-                                                       "quant": 2 * 3 * 3, "row": 8}
+                                                       "quant": 2 * 3 * 3, "ann": 3, "row": 8}
     done = set()
     for t in tasks:  # every task after its inputs
         assert set(t.refs()) <= done

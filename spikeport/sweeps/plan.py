@@ -10,6 +10,8 @@ The tasks of a sweep, each named by a digest of its inputs so that points share 
 - ``float``: a shard of the samples run on the float network (once per network, steps, backend, seed and
   shard: the targets of a network share it);
 - ``quant``: a shard run on the network in the chip's formats (once per network, target, steps, seed, shard);
+- ``ann``: a shard's correct answers of the network as an ANN (its rate model,
+  :func:`spikeport.models.calibrate.rate_model`: what cpu and gpu run; once per network and shard);
 - ``row``: the point's row, from the shards merged sample by sample (counts, never averages of averages).
 
 A task whose input failed with a :class:`~spikeport.errors.SpikeportError` (a model that does not convert, a
@@ -32,7 +34,7 @@ from .spec import Point
 
 SHARD_SAMPLES = 1000
 COLUMNS = ("key", "network", "kind", "dataset", "samples", "steps", "target", "norm", "encoding", "backend", "seed",
-           "fits", "accuracy", "chip_accuracy", "energy_per_inference_j", "energy_low_j", "energy_high_j",
+           "fits", "accuracy", "ann_accuracy", "chip_accuracy", "energy_per_inference_j", "energy_low_j", "energy_high_j",
            "power_w", "time_per_inference_s", "synops", "cores", "chips", "complete", "error")
 
 
@@ -152,17 +154,38 @@ def run_quantized(chip: Chip, samples: Samples, a: int, b: int, steps: int, seed
                                         record_counts=False)
 
 
-def make_row(point: Point, network, chip, samples, shards: int, *activities) -> dict:
-    """The point's row: the float shards' and the quantized shards' activities, merged in sample order."""
+@guarded
+def ann_correct(network, samples: Samples, a: int, b: int):
+    """How many of samples ``a:b`` the network as an ANN (its rate model) classifies correctly; None where the
+    rate model has no closed form for the network's neurons (LIF with reset by subtraction: its rate is
+    simulated, far slower than the network's own run) or does not know them."""
+    from ..models.calibrate import rate_model
+
+    if any(p.neuron is not None and p.neuron.model != "if" and p.neuron.decay < 1.0 and p.neuron.reset == "subtract"
+           for p in network.populations):
+        return None
+    try:
+        rates = rate_model(network, samples.x[a:b])[network.output]
+    except SpikeportError:
+        return None
+    return int((rates.reshape(b - a, -1).argmax(axis=1) == samples.y[a:b]).sum())
+
+
+def make_row(point: Point, network, chip, samples, shards: int, quantized: int, *parts) -> dict:
+    """The point's row from its shards, in sample order: ``shards`` float activities, then ``quantized``
+    activities on the chip, then ``shards`` ANN counts."""
     row = dict.fromkeys(COLUMNS) | {k: v for k, v in point.row().items() if k in COLUMNS}
-    failed = next((a for a in (network, chip, samples, *activities) if isinstance(a, Failed)), None)
+    failed = next((a for a in (network, chip, samples, *parts) if isinstance(a, Failed)), None)
     if failed is not None:
         row.update(fits=False, error=failed.error, retry=not failed.lasting)
         return row
+    floats, chips, anns = parts[:shards], parts[shards:shards + quantized], parts[shards + quantized:]
     try:
-        row.update(_measure(point, network, chip, samples, activities[:shards], activities[shards:]))
+        row.update(_measure(point, network, chip, samples, floats, chips))
     except SpikeportError as exc:
         row.update(fits=False, error=str(exc))
+    if row["fits"] and anns and all(c is not None for c in anns):
+        row["ann_accuracy"] = sum(anns) / len(samples.y)
     return row
 
 
@@ -236,7 +259,10 @@ def plan(points, *, data_dir=None, shard_samples: int = SHARD_SAMPLES, sizes=Non
         if load_profile(p.target).neuromorphic:
             quantized = [add(_name("quant", *net_key, p.target, p.dataset, p.samples, p.steps, p.seed, a, b),
                              run_quantized, chip, data, a, b, p.steps, p.seed) for a, b in parts]
-        rows[p.key] = add(f"row-{p.key}", make_row, p, net, chip, data, len(floats), *floats, *quantized).key
+        anns = [add(_name("ann", *net_key, p.dataset, p.samples, a, b), ann_correct, net, data, a, b)
+                for a, b in parts]
+        rows[p.key] = add(f"row-{p.key}", make_row, p, net, chip, data, len(floats), len(quantized), *floats,
+                          *quantized, *anns).key
     return list(tasks.values()), rows
 
 
