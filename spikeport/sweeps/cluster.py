@@ -16,7 +16,6 @@ dask is imported when a sweep runs on it, never with spikeport (the ``cluster`` 
 from __future__ import annotations
 
 import os
-import time
 
 from ..errors import SpikeportError
 from .plan import Ref
@@ -52,7 +51,7 @@ class Dask:
             raise SpikeportError("--workers starts a local cluster; a cluster at --scheduler has its own workers")
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
             raise SpikeportError(f"--workers must be a whole number >= 1, got {workers!r}")
-        self.scheduler, self.wanted, self.timeout = scheduler, workers, connect_timeout_s
+        self.scheduler, self.timeout = scheduler, connect_timeout_s
         self.workers = workers or (None if scheduler else default_workers())
         self.compute_s = 0.0
 
@@ -109,11 +108,3 @@ class Dask:
             on_row(point, value)
             future.release()
 
-
-def wait_for_workers(client, n: int, timeout_s: float = 60) -> None:
-    """Block until the client's cluster has ``n`` workers (tests, benches)."""
-    end = time.monotonic() + timeout_s
-    while len(client.scheduler_info()["workers"]) < n:
-        if time.monotonic() > end:
-            raise TimeoutError(f"{n} workers did not join within {timeout_s} s")
-        time.sleep(0.1)
