@@ -156,3 +156,48 @@ def test_bad_cluster_options_are_one_line(sweep_file, tmp_path):
     r = run_cli("sweep", str(sweep_file), "--out", str(tmp_path / "b"), "--workers", "0")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "not an earlier sweep's" in r.stderr
     assert (tmp_path / "b" / "mine.txt").read_text() == "not a sweep's"
+
+
+RAN = []  # the tasks run by the in-process worker below, in order
+
+
+def _step(name, *inputs):
+    RAN.append(name)
+    time.sleep(0.02 if name.startswith("quant") else 0.002)
+    return name
+
+
+def test_points_finish_one_after_another_whatever_dask_queues():
+    """A plan shaped like a real sweep's, on one worker: per point (T x chip), shards of the samples on the
+    network (many tasks on two inputs, which dask queues on the scheduler as roots) and shards in the chip's
+    formats (on one of four chip fits, which dask sends to the worker as soon as the fit is done). With the
+    whole plan submitted, the worker ran every point's chip shards before the first row; submitted in
+    windows of points, the rows arrive in the plan's order, the first while most of the plan is to run."""
+    import distributed
+
+    from spikeport.sweeps.cluster import Dask
+    from spikeport.sweeps.plan import Ref, Task
+
+    steps, chips, shards = 3, 4, 4
+    tasks = [Task("data-0", _step, ("data-0",)), Task("net-0", _step, ("net-0",))]
+    tasks += [Task(f"chip-{c}", _step, (f"chip-{c}", Ref("net-0"))) for c in range(chips)]
+    rows = {}
+    for t in range(steps):
+        for c in range(chips):
+            p = f"{t}-{c}"
+            keys = [f"float-{p}-{s}" for s in range(shards)] + [f"quant-{p}-{s}" for s in range(shards)]
+            tasks += [Task(k, _step, (k, Ref("net-0" if k.startswith("float") else f"chip-{c}"), Ref("data-0")))
+                      for k in keys]
+            tasks.append(Task(f"row-{p}", _step, (f"row-{p}", *map(Ref, keys))))
+            rows[p] = f"row-{p}"
+    RAN.clear()
+    arrived = []  # (point, its row's value, tasks run when it arrived)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        Dask(None, 1)._run(distributed, client, tasks, rows, lambda p, value: arrived.append((p, value, len(RAN))))
+    assert [p for p, _, _ in arrived] == list(rows)
+    assert [v for _, v, _ in arrived] == [f"row-{p}" for p in rows]
+    assert sorted(RAN) == sorted(t.key for t in tasks)  # every task run once: nothing held was recomputed
+    # the window is 2 points: when the first row arrives, at most 2 points' tasks and the 6 shared have run
+    # (with the whole plan submitted: 60 of the 114, every chip shard among them)
+    assert arrived[0][2] <= 2 + chips + 2 * (2 * shards + 1) < len(tasks) / 4

@@ -89,17 +89,41 @@ class Dask:
             if cluster is not None:
                 cluster.close()
 
-    @staticmethod
-    def _run(distributed, client, tasks, rows, on_row) -> None:
-        futures = {}
+    def _run(self, distributed, client, tasks, rows, on_row) -> None:
+        """The tasks submitted in the plan's order, a window of points at a time: the rows of at most
+        ``window`` points in flight, the next point's tasks submitted as a row arrives. dask queues the
+        tasks it takes for roots (a shard of the samples: many tasks on few inputs) on the scheduler and
+        sends the others (a shard in a chip's formats) to the workers at once, priorities aside; with the
+        whole plan submitted, a worker ran every point's chip shards before any row. The window keeps the
+        points finishing, and kept, one after another, on any scheduler's settings."""
+        window = max(2, 2 * (self.workers or 1))
+        last = {}  # value -> index of the last task that takes it
         for i, t in enumerate(tasks):
-            # the plan's order as dask's priority (dask's own order would run every point's shards before any
-            # row): the points finish, and are kept, one after another
-            args = [futures[a.key] if isinstance(a, Ref) else a for a in t.args]
-            futures[t.key] = client.submit(t.func, *args, key=t.key, pure=False, retries=0, priority=len(tasks) - i)
-        point_of = {futures[k]: p for p, k in rows.items()}
-        futures.clear()  # the scheduler keeps a value while a pending task needs it, and no longer
-        for future in distributed.as_completed(list(point_of), loop=client.loop):
+            for key in t.refs():
+                last[key] = i
+        held, point_of = {}, {}
+        row_point = {task_key: point for point, task_key in rows.items()}
+        done = distributed.as_completed(loop=client.loop)
+        nxt = 0
+
+        def submit() -> None:
+            nonlocal nxt
+            while nxt < len(tasks) and len(point_of) < window:
+                i, t = nxt, tasks[nxt]
+                args = [held[a.key] if isinstance(a, Ref) else a for a in t.args]
+                future = client.submit(t.func, *args, key=t.key, pure=False, retries=0, priority=len(tasks) - i)
+                for key in t.refs():
+                    if last[key] == i:  # the scheduler keeps a value while a pending task needs it
+                        held.pop(key, None)
+                if t.key in row_point:
+                    point_of[future] = row_point[t.key]
+                    done.add(future)
+                elif last.get(t.key, -1) > i:
+                    held[t.key] = future
+                nxt += 1
+
+        submit()
+        for future in done:
             point = point_of.pop(future)
             try:
                 value = future.result()
@@ -107,4 +131,4 @@ class Dask:
                 value = exc
             on_row(point, value)
             future.release()
-
+            submit()
