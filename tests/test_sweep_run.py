@@ -116,3 +116,36 @@ def test_a_named_backend_measures_the_float_accuracy(tmp_path, digits_model):
     assert (brian["backend"], ref["backend"]) == ("brian2", "reference") and brian["error"] is None
     assert brian["accuracy"] == ref["accuracy"] > 0.5
     assert brian["chip_accuracy"] == ref["chip_accuracy"] and brian["key"] != ref["key"]
+
+
+def test_a_model_files_ann_accuracy_is_its_trained_ann(tmp_path):
+    """cpu and gpu run the trained ANN: a model file's row scores it, not the converted graph's rate model. A QCFS
+    MLP with 2 levels is far from its rate model (the activation without its levels), so the two differ (here 91.4 and 84.7 %)."""
+    import torch
+
+    from spikeport.datasets import load_dataset
+    from spikeport.models import load_model, save_model, train
+    from spikeport.models.calibrate import rate_model
+    from spikeport.sweeps.plan import ann_correct, load_ann, load_network, load_samples
+
+    ds = load_dataset("digits")
+    save_model(train(ds, arch="mlp", method="qcfs", seed=4, hidden=(32,), qcfs_levels=2),
+               tmp_path / "q.pt")
+    (tmp_path / "s.toml").write_text('[sweep]\nnetworks = ["q.pt"]\ndataset = "digits"\nsteps = [4]\n'
+                                     'targets = ["cpu"]\nsamples = "all"\n')
+    row = run_sweep(load_sweep(tmp_path / "s.toml"), tmp_path / "out", shard_samples=100).rows[0]
+    x, y = ds.x("test"), ds.y("test")
+    module = load_model(tmp_path / "q.pt").module.eval()
+    with torch.no_grad():
+        trained = float((module(torch.as_tensor(x)).argmax(1).numpy() == y).mean())
+    net = load_network("q.pt", (tmp_path / "q.pt").read_bytes(), "model", None, None, None)
+    rates = float((rate_model(net, x)[net.output].argmax(1) == y).mean())
+    assert row["ann_accuracy"] == pytest.approx(trained, abs=1e-12) and abs(trained - rates) > 0.01
+    # a graph file (or a method that trains no ANN) has the rate model
+    samples = load_samples("digits", None, None)
+    assert ann_correct(net, None, samples, 0, len(y)) == round(rates * len(y))
+    assert ann_correct(net, load_ann("q.pt", (tmp_path / "q.pt").read_bytes()), samples, 0, len(y)) == \
+        round(trained * len(y))
+    from spikeport.models.methods import METHODS, get_method
+
+    assert [m for m in METHODS if not get_method(m).METHOD.ann_forward] == ["spike-bp"]  # trained as an SNN only

@@ -10,8 +10,10 @@ The tasks of a sweep, each named by a digest of its inputs so that points share 
 - ``float``: a shard of the samples run on the float network (once per network, steps, backend, seed and
   shard: the targets of a network share it);
 - ``quant``: a shard run on the network in the chip's formats (once per network, target, steps, seed, shard);
-- ``ann``: a shard's correct answers of the network as an ANN (its rate model,
-  :func:`spikeport.models.calibrate.rate_model`: what cpu and gpu run; once per network and shard);
+- ``model``: a model file's trained ANN (once per file; none for a graph file, or a method that trains no ANN);
+- ``ann``: a shard's correct answers of the network as an ANN, what cpu and gpu run (once per network and
+  shard): the model file's trained ANN, else the graph's rate model
+  (:func:`spikeport.models.calibrate.rate_model`);
 - ``row``: the point's row, from the shards merged sample by sample (counts, never averages of averages).
 
 A task whose input failed with a :class:`~spikeport.errors.SpikeportError` (a model that does not convert, a
@@ -21,6 +23,7 @@ plain, picklable arguments.
 """
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import os
@@ -155,10 +158,40 @@ def run_quantized(chip: Chip, samples: Samples, a: int, b: int, steps: int, seed
 
 
 @guarded
-def ann_correct(network, samples: Samples, a: int, b: int):
-    """How many of samples ``a:b`` the network as an ANN (its rate model) classifies correctly; None where the
-    rate model has no closed form for the network's neurons (LIF with reset by subtraction: its rate is
-    simulated, far slower than the network's own run) or does not know them."""
+def load_ann(name: str, blob: bytes):
+    """The trained ANN of a model file's bytes, in float64 (its argmax does not depend on how the samples are
+    batched); None where the method trains no ANN (spike-bp)."""
+    from ..models import load_model
+    from ..models.methods import get_method
+
+    fd, tmp = tempfile.mkstemp(prefix="spikeport-sweep-", suffix=".pt")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+        model = load_model(tmp)
+    except SpikeportError as exc:
+        raise SpikeportError(str(exc).replace(tmp, name)) from None
+    finally:
+        os.unlink(tmp)
+    if not get_method(model.meta.get("method", "relu")).METHOD.ann_forward:
+        return None
+    return copy.deepcopy(model.module).cpu().double().eval()
+
+
+@guarded
+def ann_correct(network, ann, samples: Samples, a: int, b: int):
+    """How many of samples ``a:b`` the network as an ANN classifies correctly: ``ann``, a model file's trained
+    ANN, or else the graph's rate model; None where the rate model has no closed form for the network's
+    neurons (LIF with reset by subtraction: its rate is simulated, far slower than the network's own run) or
+    does not know them."""
+    y = samples.y[a:b]
+    if ann is not None:
+        import torch
+
+        with torch.no_grad():
+            out = torch.cat([ann(torch.as_tensor(samples.x[i:min(i + 250, b)], dtype=torch.float64))
+                             for i in range(a, b, 250)])
+        return int((out.argmax(dim=1).numpy() == y).sum())
     from ..models.calibrate import rate_model
 
     if any(p.neuron is not None and p.neuron.model != "if" and p.neuron.decay < 1.0 and p.neuron.reset == "subtract"
@@ -168,7 +201,7 @@ def ann_correct(network, samples: Samples, a: int, b: int):
         rates = rate_model(network, samples.x[a:b])[network.output]
     except SpikeportError:
         return None
-    return int((rates.reshape(b - a, -1).argmax(axis=1) == samples.y[a:b]).sum())
+    return int((rates.reshape(b - a, -1).argmax(axis=1) == y).sum())
 
 
 def make_row(point: Point, network, chip, samples, shards: int, quantized: int, *parts) -> dict:
@@ -259,7 +292,8 @@ def plan(points, *, data_dir=None, shard_samples: int = SHARD_SAMPLES, sizes=Non
         if load_profile(p.target).neuromorphic:
             quantized = [add(_name("quant", *net_key, p.target, p.dataset, p.samples, p.steps, p.seed, a, b),
                              run_quantized, chip, data, a, b, p.steps, p.seed) for a, b in parts]
-        anns = [add(_name("ann", *net_key, p.dataset, p.samples, a, b), ann_correct, net, data, a, b)
+        ann = add(_name("model", digest), load_ann, p.network, blob) if p.kind == "model" else None
+        anns = [add(_name("ann", *net_key, p.dataset, p.samples, a, b), ann_correct, net, ann, data, a, b)
                 for a, b in parts]
         rows[p.key] = add(f"row-{p.key}", make_row, p, net, chip, data, len(floats), len(quantized), *floats,
                           *quantized, *anns).key

@@ -89,6 +89,7 @@ class Method:
     options: dict = field(default_factory=dict)    # the method's own parameters and their paper values
     convert_options: tuple = ()                    # conversion options to_network accepts
     default_arch: dict = field(default_factory=dict)  # data set -> architecture of the paper's headline
+    ann_forward: bool = True  # the module's forward is the trained ANN (False: trained as an SNN only)
 
     def epochs_for(self, dataset: str) -> int:
         epochs = self.defaults.get("epochs", {})

@@ -88,6 +88,7 @@ BATCH = 64
 
 METHOD = Method(
     name="spike-bp",
+    ann_forward=False,  # no ANN: the module is trained as a spiking network only
     citation="Lee, Sarwar, Panda, Srinivasan, Roy 2020, 'Enabling spike-based backpropagation for training deep "
              "neural network architectures', Front. Neurosci. 14:119 (code: github.com/chan8972/"
              "Enabling_Spikebased_Backpropagation)",
