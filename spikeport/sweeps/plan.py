@@ -159,8 +159,9 @@ def run_quantized(chip: Chip, samples: Samples, a: int, b: int, steps: int, seed
 
 @guarded
 def load_ann(name: str, blob: bytes):
-    """The trained ANN of a model file's bytes, in float64 (its argmax does not depend on how the samples are
-    batched); None where the method trains no ANN (spike-bp)."""
+    """The trained ANN of a model file's bytes, in float64 (so that how a shard's samples are batched does not
+    move an argmax: float32 sums can differ in the last bit between batch sizes); None where the method trains
+    no ANN (spike-bp)."""
     from ..models import load_model
     from ..models.methods import get_method
 
