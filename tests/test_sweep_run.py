@@ -135,9 +135,9 @@ def test_a_model_files_ann_accuracy_is_its_trained_ann(tmp_path):
                                      'targets = ["cpu"]\nsamples = "all"\n')
     row = run_sweep(load_sweep(tmp_path / "s.toml"), tmp_path / "out", shard_samples=100).rows[0]
     x, y = ds.x("test"), ds.y("test")
-    module = load_model(tmp_path / "q.pt").module.eval()
+    module = load_model(tmp_path / "q.pt").module.double().eval()
     with torch.no_grad():
-        trained = float((module(torch.as_tensor(x)).argmax(1).numpy() == y).mean())
+        trained = float((module(torch.as_tensor(x, dtype=torch.float64)).argmax(1).numpy() == y).mean())
     net = load_network("q.pt", (tmp_path / "q.pt").read_bytes(), "model", None, None, None)
     rates = float((rate_model(net, x)[net.output].argmax(1) == y).mean())
     assert row["ann_accuracy"] == pytest.approx(trained, abs=1e-12) and abs(trained - rates) > 0.01

@@ -100,27 +100,32 @@ def load_samples(dataset: str, samples, data_dir) -> Samples:
     return Samples(np.ascontiguousarray(ds.x("test")[:n]), np.asarray(ds.test_labels[:n]))
 
 
-@guarded
-def load_network(name: str, blob: bytes, kind: str, norm, encoding, data_dir):
-    """The network of a file's bytes (``name``: its path, for messages): a graph file as it is, a model file
-    converted as a plain ``spikeport convert`` would with ``norm`` and ``encoding``."""
-    suffix = ".spk" if kind == "graph" else ".pt"
+def _from_blob(read, name: str, blob: bytes, suffix: str):
+    """``read`` (a reader of a path) applied to a file's bytes, through a temporary file; its messages name
+    ``name``, the file the bytes came from."""
     fd, tmp = tempfile.mkstemp(prefix="spikeport-sweep-", suffix=suffix)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(blob)
-        if kind == "graph":
-            from ..ir import load_network as read_graph
-
-            return read_graph(tmp)
-        from ..api import convert
-        from ..models import load_model
-
-        model = load_model(tmp)
+        return read(tmp)
     except SpikeportError as exc:
         raise SpikeportError(str(exc).replace(tmp, name)) from None
     finally:
         os.unlink(tmp)
+
+
+@guarded
+def load_network(name: str, blob: bytes, kind: str, norm, encoding, data_dir):
+    """The network of a file's bytes (``name``: its path, for messages): a graph file as it is, a model file
+    converted as a plain ``spikeport convert`` would with ``norm`` and ``encoding``."""
+    if kind == "graph":
+        from ..ir import load_network as read_graph
+
+        return _from_blob(read_graph, name, blob, ".spk")
+    from ..api import convert
+    from ..models import load_model
+
+    model = _from_blob(load_model, name, blob, ".pt")
     options = {} if encoding is None else {"encoding": encoding}
     if norm == "l4":  # as `spikeport convert --norm l4`: percentile normalization with the L4 adjustment
         options.update(norm="percentile", l4="scale")
@@ -165,15 +170,7 @@ def load_ann(name: str, blob: bytes):
     from ..models import load_model
     from ..models.methods import get_method
 
-    fd, tmp = tempfile.mkstemp(prefix="spikeport-sweep-", suffix=".pt")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-        model = load_model(tmp)
-    except SpikeportError as exc:
-        raise SpikeportError(str(exc).replace(tmp, name)) from None
-    finally:
-        os.unlink(tmp)
+    model = _from_blob(load_model, name, blob, ".pt")
     if not get_method(model.meta.get("method", "relu")).METHOD.ann_forward:
         return None
     return copy.deepcopy(model.module).cpu().double().eval()

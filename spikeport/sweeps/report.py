@@ -4,8 +4,8 @@ points that failed with their reasons, and the whole table. Self-contained (inli
 every spikeport report (:mod:`spikeport.deploy.report`).
 
 A point's accuracy on a chip is its accuracy in the chip's formats (the reference executor on the
-quantized network); on a conventional target (cpu, gpu), the network's as an ANN (its rate model: what the
-target runs), the same at every T.
+quantized network); on a conventional target (cpu, gpu), the network's as an ANN (``ann_accuracy``: a model
+file's trained ANN, else the graph's rate model; what the target runs), the same at every T.
 """
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da
 
 
 def chip_accuracy(row: dict):
-    """A point's accuracy where it runs: in the chip's formats; on cpu and gpu, the network as an ANN (its
-    rate model; the float SNN's where that is unknown)."""
+    """A point's accuracy where it runs: in the chip's formats; on cpu and gpu, the network as an ANN
+    (``ann_accuracy``; the float SNN's where that is unknown)."""
     for key in ("chip_accuracy", "ann_accuracy", "accuracy"):
         if row.get(key) is not None:
             return row[key]
