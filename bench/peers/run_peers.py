@@ -74,13 +74,15 @@ def ann_accuracy(ann, x, y):
 
 
 def sweep(run_batch, x, y, steps, batch=BATCH):
-    """Accuracy and tie fraction at each T of ``steps``, from one run of max(steps) per batch.
+    """Accuracy, tie fraction, seconds and the predictions (space-separated classes, test order) at each T
+    of ``steps``, from one run of max(steps) per batch.
 
     ``run_batch(xb, T, steps)`` returns the accumulated outputs (len(steps), B, classes) at the T of
     ``steps`` (cumulative sums of the per-step outputs).
     """
     correct = np.zeros(len(steps))
     tied = np.zeros(len(steps))
+    predicted = []
     t0 = time.perf_counter()
     for i in range(0, len(x), batch):
         xb, yb = x[i:i + batch], y[i:i + batch]
@@ -88,11 +90,14 @@ def sweep(run_batch, x, y, steps, batch=BATCH):
         top = acc.max(dim=2, keepdim=True).values
         tied += ((acc == top).sum(dim=2) > 1).sum(dim=1).numpy()
         correct += (acc.argmax(dim=2) == yb[None, :]).sum(dim=1).numpy()
+        predicted.append(acc.argmax(dim=2).numpy())
         if (i // batch) % 20 == 19:
             log(f"    {i + batch}/{len(x)} images, {time.perf_counter() - t0:.0f} s")
     n = len(x)
+    predicted = np.concatenate(predicted, axis=1)  # (len(steps), n): kept for paired comparisons
     return ({str(t): float(c / n) for t, c in zip(steps, correct)},
-            {str(t): float(c / n) for t, c in zip(steps, tied)}, time.perf_counter() - t0)
+            {str(t): float(c / n) for t, c in zip(steps, tied)}, time.perf_counter() - t0,
+            {str(t): " ".join(map(str, p.tolist())) for t, p in zip(steps, predicted)})
 
 
 def throughput(run_steps, xb, T=THROUGHPUT_T, repeats=3):
@@ -317,7 +322,7 @@ def main():
                     results[peer][config] = {"image_steps_per_s": ips, "run_seconds": times}
                     continue
                 log(f"{peer} {config}: {ips:,.0f} image-steps/s; sweeping {len(x)} images to T={max(steps)}")
-                acc, tied, sweep_s = sweep(run_batch, x, y, steps)
+                acc, tied, sweep_s, predicted = sweep(run_batch, x, y, steps)
             except Exception as exc:  # a peer that cannot do a configuration is reported, not hidden
                 entry["error"] = f"{type(exc).__name__}: {exc}"
                 log(f"{peer} {config}: FAILED {entry['error']}")
@@ -325,7 +330,8 @@ def main():
                 continue
             entry.update({"accuracy_by_T": acc, "tied_fraction_by_T": tied, "image_steps_per_s": ips,
                           "throughput_run_seconds": times, "convert_seconds": convert_s,
-                          "sweep_seconds": sweep_s, "calibration": scales})
+                          "sweep_seconds": sweep_s, "calibration": scales,
+                          "predictions_by_T": predicted})
             results[peer][config] = entry
             if not args.throughput_only:
                 save()
