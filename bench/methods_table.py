@@ -15,13 +15,19 @@ and reports
 
     .venv/bin/python bench/methods_table.py out/bench/methods/*.pt --json out/bench/methods-table.json
 
-It prints a markdown table for bench/RESULTS.md.
+It prints a markdown table for bench/RESULTS.md. The table can be built in parts, as the long
+training runs finish: rows already in --json for other model files are kept (a model given again
+is measured again), each row records the commit, machine and date it was measured on, and with
+no model files the script only prints the table of --json. Rows are ordered as the methods are
+registered (relu, qcfs, noisy-softplus, soft-lif, proxy, spike-bp).
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -93,7 +99,27 @@ def row_for(path, samples, chip_samples, seed, data_dir):
                               "cores": e["cores"], "chips": e["chips"], "samples": dep.samples}
     row["baselines"] = {k: {"energy_j": v["energy_per_inference_j"], "macs": v["macs"]}
                         for k, v in baselines(net).items()}
+    row["measured"] = {"commit": _commit(), "machine": platform.node(), "date": time.strftime("%Y-%m-%d")}
     return row
+
+
+def _commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parent, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, cwd=Path(__file__).resolve().parent).stdout.strip()
+        return out + ("+edits" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def ordered(rows):
+    """Rows in the order the methods are registered, then by model file."""
+    from spikeport.models import METHODS
+
+    rank = {m: k for k, m in enumerate(METHODS)}
+    return sorted(rows, key=lambda r: (rank.get(r["method"], len(rank)), r["model"]))
 
 
 def pct(v):
@@ -135,22 +161,28 @@ def markdown(rows) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("models", nargs="+", help="model files, one per method")
+    ap.add_argument("models", nargs="*", help="model files, one per method (none: print the table of --json)")
     ap.add_argument("--samples", type=int, default=None, help="test samples for the SNN accuracy (default: all)")
     ap.add_argument("--chip-samples", type=int, default=1000, help="test samples per chip deployment")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
-    rows = []
+    out = Path(args.json) if args.json else None
+    if not args.models and not (out and out.exists()):
+        ap.error("give model files, or --json FILE of an earlier run to print its table")
+    rows = json.loads(out.read_text()) if out and out.exists() else []
     for path in args.models:
         t0 = time.perf_counter()
-        rows.append(row_for(path, args.samples, args.chip_samples, args.seed, args.data_dir))
-        print(f"{path}: {rows[-1]['method']} done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-        if args.json:  # after every model: a long run leaves what it finished
-            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
-    print(markdown(rows))
+        row = row_for(path, args.samples, args.chip_samples, args.seed, args.data_dir)
+        rows = ordered([r for r in rows if r["model"] != row["model"]] + [row])
+        print(f"{path}: {row['method']} done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        if out:  # after every model, atomically: a long run leaves what it finished
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(out.name + ".tmp")
+            tmp.write_text(json.dumps(rows, indent=2) + "\n")
+            tmp.replace(out)
+    print(markdown(ordered(rows)))
     return 0
 
 
