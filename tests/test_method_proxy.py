@@ -16,7 +16,8 @@ from spikeport.models.training import load_model, method_accuracy, save_model, t
 
 proxy = get_method("proxy")
 ARCH = "16c3s-p2-32c3s-p2-64"
-OPTIONS = {"ann_epochs": 1, "ann_lr_scale": 1.0}
+# float32 named: "auto" (the default) picks bfloat16 on CPUs with AMX or AVX512-BF16 only
+OPTIONS = {"ann_epochs": 1, "ann_lr_scale": 1.0, "train_precision": "float32"}
 EPOCHS = 6
 
 
@@ -139,3 +140,44 @@ def test_shift_moves_by_at_most_one_pixel_with_a_zero_border():
     assert torch.equal(out, proxy._shift(x, 1, torch.Generator().manual_seed(3)))
     small = torch.rand(4, 1, 8, 8)
     assert torch.equal(proxy._shift(small, 1, torch.Generator().manual_seed(3)), small)
+
+
+def test_bfloat16_training_learns_and_evaluates_in_float32(digits):
+    """train_precision="bfloat16": the ANN under autocast and the SNN's currents in bfloat16
+    train as well on digits; validation and the model's SNN stay float32 (the counts of the
+    trained module are those of the float32 simulation)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = train(digits, arch=ARCH, method="proxy", epochs=EPOCHS, lr=3e-3, batch_size=25, seed=0,
+                      options={**OPTIONS, "train_precision": "bfloat16"})
+    finally:
+        torch.set_num_threads(threads)
+    losses = [h["loss"] for h in model.meta["history"][OPTIONS["ann_epochs"]:]]
+    assert losses[-1] < 0.7 * losses[0]
+    assert model.meta["test_accuracy"] > 0.6
+    x = digits.x("test")[:200]
+    net = convert(model)
+    act = reference.run(net, x, steps=15, device="cpu", batch_size=len(x), chunk_steps=15)
+    assert np.array_equal(act.output_counts, _counts(model, x)[0].numpy().astype(np.int64))
+
+
+def test_bfloat16_currents_are_the_float32_ones_rounded(trained, digits):
+    """The SNN pass in bfloat16 (training only) computes W s from exact spikes and rounded
+    weights: its counts stay close to the float32 pass's, not equal by construction."""
+    x = torch.as_tensor(digits.x("test")[:200])
+    o = proxy.METHOD.resolve_options(trained.meta["options"])
+    full, _ = proxy.simulate(trained.module, x, o["T"], o["threshold"])
+    low, _ = proxy.simulate(trained.module, x, o["T"], o["threshold"], dtype=torch.bfloat16)
+    assert low.dtype == full.dtype == torch.float32
+    assert (low.argmax(1) == full.argmax(1)).float().mean() > 0.9
+    assert (low - full).abs().mean() < 0.5
+
+
+def test_precision_option():
+    cpu = torch.device("cpu")
+    assert proxy.low_precision({"train_precision": "float32"}, cpu) is False
+    assert proxy.low_precision({"train_precision": "bfloat16"}, cpu) is True
+    assert isinstance(proxy.low_precision({"train_precision": "auto"}, cpu), bool)
+    with pytest.raises(Exception, match="train_precision must be"):
+        proxy.low_precision({"train_precision": "float16"}, cpu)

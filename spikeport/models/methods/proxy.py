@@ -39,7 +39,13 @@ outer ring); ``bn_freeze_epoch`` (counted from the first proxy epoch); ``ann_epo
 by default, 10 for MNIST and Fashion-MNIST): epochs of the ANN alone with cross-entropy before
 the proxy starts, cheaper per batch than proxy epochs (no SNN passes), at ``ann_lr_scale`` (10)
 times the learning rate (epoch times measured: bench/RESULTS.md, section "spike-bp and proxy:
-long runs in parts (in progress)").
+long runs in parts (in progress)"); ``train_precision`` (ours): "float32", "bfloat16" (the ANN's
+forward and backward under autocast, the SNN's currents W s in bfloat16: spikes are exact in it,
+weights keep 8 bits of mantissa, membranes and counts stay float32) or "auto" (the default:
+bfloat16 where the device computes it natively, i.e. a CPU with AMX or AVX512-BF16 or a CUDA
+GPU that supports it, else float32). Evaluation (validation, ``predict``, the converted network)
+is always float32. On this project's CPU bfloat16 makes a training step of the paper's network
+2.4x as fast (measured: docs/methods.md, section "Proxy learning ...", paragraph "Precision").
 
 Ties: the public notebook's final score counted a sample right when the label's count
 equalled the maximum, tied or not. ``predict`` returns the counts as they are; the
@@ -80,7 +86,7 @@ METHOD = Method(
               "options_for": {"fashion-mnist": {"ann_epochs": 10}, "mnist": {"ann_epochs": 10},
                               "mnist-5k": {"ann_epochs": 10}, "digits": {"ann_epochs": 1, "ann_lr_scale": 1.0}}},
     options={"T": 15, "threshold": 2.0, "count_scale": 0.25, "shift_pixels": 1, "bn_freeze_epoch": 1, "ann_epochs": 0,
-             "ann_lr_scale": 10.0},
+             "ann_lr_scale": 10.0, "train_precision": "auto"},
     default_arch={"fashion-mnist": "128c3s-128c3s-p2-128c3s-p2-2560-1152-256",
                   "mnist": "128c3s-128c3s-p2-128c3s-p2-2560-1152-256",
                   "mnist-5k": "128c3s-128c3s-p2-128c3s-p2-2560-1152-256",
@@ -185,19 +191,42 @@ def _stages(module):
     return stages
 
 
-def _apply(stage, x, weight):
-    """The stage's ops on ``x`` (rows, *shape) with ``weight`` as the reference executor runs them."""
+def _apply(stage, x, weight, dtype=None):
+    """The stage's ops on ``x`` (rows, *shape) with ``weight`` as the reference executor runs them;
+    ``dtype`` (training only): the weighted op in that precision, the result in float32."""
     torch = _torch()
     F = torch.nn.functional
     for m in stage.pre:
         x = _pool(m, x) if isinstance(m, torch.nn.AvgPool2d) else x.reshape(x.shape[0], -1)
     layer = stage.layer
-    if isinstance(layer, torch.nn.Linear):
-        return x @ weight.T
-    if layer.padding_mode != "zeros" or isinstance(layer.padding, str):
+    if not isinstance(layer, torch.nn.Linear) and (layer.padding_mode != "zeros" or isinstance(layer.padding, str)):
         raise SpikeportError(f"proxy learning: convolution padding {layer.padding!r}/{layer.padding_mode!r} "
                              f"is not supported (numeric zero padding)")
-    return F.conv2d(x, weight, None, layer.stride, layer.padding, layer.dilation, layer.groups)
+    low = dtype is not None
+    if low:  # the weights come in that precision already (converted once per simulation)
+        x, weight = x.to(dtype), weight.to(dtype)
+    if isinstance(layer, torch.nn.Linear):
+        out = x @ weight.T
+    else:
+        out = F.conv2d(x, weight, None, layer.stride, layer.padding, layer.dilation, layer.groups)
+    return out.to(torch.float32) if low else out
+
+
+def low_precision(options, device) -> bool:
+    """Whether training runs in bfloat16 (``train_precision``, module docstring)."""
+    want = options["train_precision"]
+    if want not in ("auto", "float32", "bfloat16"):
+        raise SpikeportError(f"proxy: train_precision must be 'auto', 'float32' or 'bfloat16', got {want!r}")
+    if want != "auto":
+        return want == "bfloat16"
+    torch = _torch()
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        cpu = getattr(torch, "cpu", None)
+        checks = [getattr(cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
+        return any(bool(check()) for check in checks if check is not None)
+    return False
 
 
 def _pool(m, x):
@@ -218,7 +247,8 @@ def _pool(m, x):
     return out.div_(k[0] * k[1])
 
 
-def simulate(module, x, steps, threshold, *, statistics="snn", learn_statistics=False, max_elements=MAX_ELEMENTS):
+def simulate(module, x, steps, threshold, *, statistics="snn", learn_statistics=False, max_elements=MAX_ELEMENTS,
+             dtype=None):
     """The SNN of ``module`` on images ``x``: (output spike counts, output membranes) after ``steps``.
 
     IF neurons, threshold ``threshold``, reset to zero, the image a constant current into the
@@ -230,7 +260,8 @@ def simulate(module, x, steps, threshold, *, statistics="snn", learn_statistics=
     ``statistics``: BatchNorm with the SNN's own statistics ("snn", the deployed network) or
     the ANN's running ones ("ann", for comparison). ``learn_statistics``: the BatchNorm
     layers normalize with the statistics as they are and add this batch's to the SNN's
-    (pooled over steps, samples and positions; momentum as the ANN's) afterwards.
+    (pooled over steps, samples and positions; momentum as the ANN's) afterwards. ``dtype``
+    (training only): the currents W s in that precision (bfloat16), membranes in float32.
     """
     torch = _torch()
     stages = _stages(module)
@@ -246,13 +277,14 @@ def simulate(module, x, steps, threshold, *, statistics="snn", learn_statistics=
         for s in stages:
             if id(s.norm) in sums:
                 scale, shift = (t.to(torch.float32) for t in _affine(s.norm, statistics))
-                plans.append((s.layer.weight.detach(), scale, shift))
+                weight = s.layer.weight.detach()
+                plans.append((weight if dtype is None else weight.to(dtype), scale, shift))
             else:
                 weight, bias = s.fold(statistics)
-                plans.append((weight, None, bias))
+                plans.append((weight if dtype is None else weight.to(dtype), None, bias))
         counts, membranes = [], []
         for s0 in range(0, len(x), batch):
-            c, v = _run(stages, plans, shapes, x[s0:s0 + batch], steps, float(threshold), chunk, sums)
+            c, v = _run(stages, plans, shapes, x[s0:s0 + batch], steps, float(threshold), chunk, sums, dtype)
             counts.append(c)
             membranes.append(v)
         for s in stages:
@@ -270,7 +302,7 @@ def _shapes(stages, input_shape):
     return out
 
 
-def _run(stages, plans, shapes, x, steps, theta, chunk, sums):
+def _run(stages, plans, shapes, x, steps, theta, chunk, sums, dtype=None):
     torch = _torch()
     batch = len(x)
     v = [None] * len(stages)
@@ -282,12 +314,12 @@ def _run(stages, plans, shapes, x, steps, theta, chunk, sums):
         for k, (s, (w, scale, b)) in enumerate(zip(stages, plans)):
             if k == 0:
                 if first is None:
-                    first = _current(s, x, w, scale, b, sums)
+                    first = _current(s, x, w, scale, b, sums, dtype)
                     first = first.reshape(batch, -1)
                 current, const = first, True
             else:
                 pre = spikes.reshape((tc * batch,) + spikes.shape[2:])
-                current, const = _current(s, pre, w, scale, b, sums).reshape(tc, batch, -1), False
+                current, const = _current(s, pre, w, scale, b, sums, dtype).reshape(tc, batch, -1), False
             if v[k] is None:
                 v[k] = torch.zeros((batch, current.shape[-1]), dtype=torch.float32, device=x.device)
             out = torch.empty((tc,) + tuple(v[k].shape), dtype=torch.float32, device=x.device)
@@ -315,10 +347,10 @@ def _integrate(v, current, const, theta, out):
             vt.addcmul_(vt, s, value=-1.0)
 
 
-def _current(stage, pre, w, scale, b, sums):
+def _current(stage, pre, w, scale, b, sums, dtype=None):
     """A stage's input current (rows, *shape): folded weights plus bias, or (learning the
     statistics) the raw layer, its statistics noted, then the affine map."""
-    out = _apply(stage, pre, w)
+    out = _apply(stage, pre, w, dtype)
     per = (-1,) + (1,) * (out.dim() - 2)
     if scale is None:
         return out.add_(b.view(per))
@@ -372,13 +404,16 @@ def loss(module, x, y, ctx):
     torch = _torch()
     o = ctx.options
     x = _shift(x, o["shift_pixels"], ctx.generator)
-    if ctx.epoch < int(o["ann_epochs"]):  # the ANN alone first (ours, to save time): cross-entropy
-        _freeze_batchnorm(module, frozen=False)
-        return torch.nn.functional.cross_entropy(module(x), y)
-    learn = ctx.epoch < int(o["ann_epochs"]) + int(o["bn_freeze_epoch"])
-    _freeze_batchnorm(module, frozen=not learn)
-    ann = module(x)
-    counts, _ = simulate(module, x, int(o["T"]), float(o["threshold"]), learn_statistics=learn)
+    low = low_precision(o, x.device)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=low):
+        if ctx.epoch < int(o["ann_epochs"]):  # the ANN alone first (ours, to save time): cross-entropy
+            _freeze_batchnorm(module, frozen=False)
+            return torch.nn.functional.cross_entropy(module(x).float(), y)
+        learn = ctx.epoch < int(o["ann_epochs"]) + int(o["bn_freeze_epoch"])
+        _freeze_batchnorm(module, frozen=not learn)
+        ann = module(x).float()
+    counts, _ = simulate(module, x, int(o["T"]), float(o["threshold"]), learn_statistics=learn,
+                         dtype=torch.bfloat16 if low else None)
     out = ann + (counts * float(o["count_scale"]) - ann).detach()
     return torch.nn.functional.mse_loss(out, torch.nn.functional.one_hot(y, ann.shape[1]).to(ann.dtype))
 
