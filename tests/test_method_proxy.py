@@ -156,6 +156,7 @@ def test_bfloat16_training_learns_and_evaluates_in_float32(digits):
     losses = [h["loss"] for h in model.meta["history"][OPTIONS["ann_epochs"]:]]
     assert losses[-1] < 0.7 * losses[0]
     assert model.meta["test_accuracy"] > 0.6
+    assert model.meta["resolved_options"] == {"train_precision": "bfloat16"}
     x = digits.x("test")[:200]
     net = convert(model)
     act = reference.run(net, x, steps=15, device="cpu", batch_size=len(x), chunk_steps=15)
@@ -174,7 +175,8 @@ def test_bfloat16_currents_are_the_float32_ones_rounded(trained, digits):
     assert (low - full).abs().mean() < 0.5
 
 
-def test_precision_option():
+def test_precision_option(trained):
+    assert trained.meta["resolved_options"] == {"train_precision": "float32"}
     cpu = torch.device("cpu")
     assert proxy.low_precision({"train_precision": "float32"}, cpu) is False
     assert proxy.low_precision({"train_precision": "bfloat16"}, cpu) is True

@@ -260,6 +260,8 @@ def train(dataset, arch: str | None = None, method: str = "relu", epochs: int | 
             "val_accuracy": best[0] if best is not None else None,
             "snn": decl.snn.to_dict(), "citation": decl.citation,
             **({"qcfs_levels": int(opts["levels"])} if method == "qcfs" else {})}
+    if hasattr(m, "resolved_options"):  # what an option such as "auto" became on this machine
+        meta["resolved_options"] = m.resolved_options(opts, torch.device(device))
     if init is not None:
         meta["init"] = str(init) if not isinstance(init, TrainedModel) else init.meta.get("source", "a trained model")
     if decl.defaults.get("cheap_predict", True):

@@ -247,6 +247,11 @@ def _pool(m, x):
     return out.div_(k[0] * k[1])
 
 
+def resolved_options(options, device) -> dict:
+    """The precision ``train_precision`` stood for on this device (kept in the model file)."""
+    return {"train_precision": "bfloat16" if low_precision(options, device) else "float32"}
+
+
 def simulate(module, x, steps, threshold, *, statistics="snn", learn_statistics=False, max_elements=MAX_ELEMENTS,
              dtype=None):
     """The SNN of ``module`` on images ``x``: (output spike counts, output membranes) after ``steps``.
