@@ -8,6 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from spikeport.backends import reference  # noqa: E402
+from spikeport.errors import SpikeportError  # noqa: E402
 from spikeport.datasets import load_dataset  # noqa: E402
 from spikeport.models.architectures import ArchSpec  # noqa: E402
 from spikeport.models.convert import convert  # noqa: E402
@@ -181,5 +182,5 @@ def test_precision_option(trained):
     assert proxy.low_precision({"train_precision": "float32"}, cpu) is False
     assert proxy.low_precision({"train_precision": "bfloat16"}, cpu) is True
     assert isinstance(proxy.low_precision({"train_precision": "auto"}, cpu), bool)
-    with pytest.raises(Exception, match="train_precision must be"):
+    with pytest.raises(SpikeportError, match="train_precision must be"):
         proxy.low_precision({"train_precision": "float16"}, cpu)

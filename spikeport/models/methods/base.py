@@ -23,6 +23,7 @@ checkpoints, resume, progress and devices are the same for every method.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -192,3 +193,34 @@ def steps_for(model) -> int:
 
     m = get_method(model.meta.get("method", "relu"))
     return int(m.steps_for(model)) if hasattr(m, "steps_for") else int(m.METHOD.snn.steps)
+
+
+# ----------------------------------------------------------------------------- training precision
+
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+@functools.lru_cache(maxsize=None)
+def _native_bfloat16(device_type: str) -> bool:
+    """Whether a device of this type computes bfloat16 natively: a CUDA GPU that supports it, a CPU
+    with AMX or AVX512-BF16 (elsewhere torch emulates it, slower than float32)."""
+    import torch
+
+    if device_type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if device_type == "cpu":
+        cpu = getattr(torch, "cpu", None)
+        checks = [getattr(cpu, n, None) for n in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
+        return any(bool(check()) for check in checks if check is not None)
+    return False
+
+
+def training_precision(method: str, want: str, device) -> str:
+    """A method's ``train_precision`` option on ``device``: "float32" or "bfloat16"; "auto" is
+    bfloat16 where the device computes it natively, float32 elsewhere."""
+    if want not in PRECISIONS:
+        raise SpikeportError(f"{method}: train_precision must be one of {', '.join(map(repr, PRECISIONS))}, "
+                             f"got {want!r}")
+    if want != "auto":
+        return want
+    return "bfloat16" if _native_bfloat16(device.type) else "float32"

@@ -58,7 +58,7 @@ import copy
 import math
 
 from ...errors import SpikeportError
-from .base import Method, SpikingSpec, plain_network, retarget
+from .base import Method, SpikingSpec, plain_network, retarget, training_precision
 
 METHOD = Method(
     name="proxy",
@@ -214,19 +214,7 @@ def _apply(stage, x, weight, dtype=None):
 
 def low_precision(options, device) -> bool:
     """Whether training runs in bfloat16 (``train_precision``, module docstring)."""
-    want = options["train_precision"]
-    if want not in ("auto", "float32", "bfloat16"):
-        raise SpikeportError(f"proxy: train_precision must be 'auto', 'float32' or 'bfloat16', got {want!r}")
-    if want != "auto":
-        return want == "bfloat16"
-    torch = _torch()
-    if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
-    if device.type == "cpu":
-        cpu = getattr(torch, "cpu", None)
-        checks = [getattr(cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
-        return any(bool(check()) for check in checks if check is not None)
-    return False
+    return training_precision("proxy", options["train_precision"], device) == "bfloat16"
 
 
 def _pool(m, x):
@@ -249,7 +237,7 @@ def _pool(m, x):
 
 def resolved_options(options, device) -> dict:
     """The precision ``train_precision`` stood for on this device (kept in the model file)."""
-    return {"train_precision": "bfloat16" if low_precision(options, device) else "float32"}
+    return {"train_precision": training_precision("proxy", options["train_precision"], device)}
 
 
 def simulate(module, x, steps, threshold, *, statistics="snn", learn_statistics=False, max_elements=MAX_ELEMENTS,

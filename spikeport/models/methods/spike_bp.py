@@ -48,7 +48,8 @@ times: docs/methods.md, sections "Spike-based backpropagation (Lee, Sarwar, Pand
 Options: ``steps`` T (100), ``train_steps`` T in training (0: ``steps``), ``leak`` lam (0.99),
 ``threshold`` V_th (1), ``pool_threshold`` (0.75), ``max_rate_hz`` (500), ``output_leak``
 (True: the output leaks as in the code), ``bias`` (False, as the code), ``backward``
-("bptt" or "rate"), ``train_precision`` ("float32" or "bfloat16"), ``eval_seed`` (0: the
+("bptt" or "rate"), ``train_precision`` ("float32", "bfloat16" or "auto": bfloat16 where the
+device computes it natively, as proxy's), ``eval_seed`` (0: the
 Poisson draws of evaluation are ``spikeport.simulate(..., seed=0)``'s).
 
 Defaults follow the code: no biases, He-normal initialization, MSE summed over the classes,
@@ -77,7 +78,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ...errors import SpikeportError
-from .base import Method, SpikingSpec, plain_network, retarget
+from .base import PRECISIONS, Method, SpikingSpec, plain_network, retarget, training_precision
 from .spiking_window import DT_S, LEAK, classes_of, output_decay, threshold_of, run, train_forward
 
 # an IF output (output_leak False) never spikes for runs up to this many steps
@@ -184,8 +185,8 @@ def _check_options(opts):
     if not 0.0 < opts["max_rate_hz"] * DT_S <= 1.0:
         raise SpikeportError(f"spike-bp: max_rate_hz must be in (0, {1 / DT_S:g}] (at most one spike per "
                              f"{DT_S * 1e3:g} ms step), got {opts['max_rate_hz']}")
-    if opts["train_precision"] not in ("float32", "bfloat16"):
-        raise SpikeportError(f"spike-bp: train_precision must be 'float32' or 'bfloat16', got "
+    if opts["train_precision"] not in PRECISIONS:
+        raise SpikeportError(f"spike-bp: train_precision must be one of {', '.join(map(repr, PRECISIONS))}, got "
                              f"{opts['train_precision']!r}")
     if opts["backward"] not in ("bptt", "rate"):
         raise SpikeportError(f"spike-bp: backward must be 'bptt' or 'rate', got {opts['backward']!r}")
@@ -193,13 +194,19 @@ def _check_options(opts):
 
 # ----------------------------------------------------------------------------- the method interface
 
+def resolved_options(options, device) -> dict:
+    """The precision ``train_precision`` stood for on this device (kept in the model file)."""
+    return {"train_precision": training_precision("spike-bp", options["train_precision"], device)}
+
+
 def loss(module, x, y, ctx):
     """MSE between out and the one-hot label, summed over the classes, averaged over the batch."""
     torch = _torch()
     o = ctx.options
     steps = o["train_steps"] or o["steps"]
     out = train_forward(module, x, steps, max_rate_hz=o["max_rate_hz"], output_leak=o["output_leak"],
-                        generator=ctx.generator, backward=o["backward"], precision=o["train_precision"])
+                        generator=ctx.generator, backward=o["backward"],
+                        precision=training_precision("spike-bp", o["train_precision"], x.device))
     target = torch.nn.functional.one_hot(y, out.shape[1]).to(out.dtype)
     return ((out - target) ** 2).sum(dim=1).mean()
 
