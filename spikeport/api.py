@@ -41,7 +41,7 @@ class Simulation:
 
     def warnings(self) -> list:
         """Loud warnings about the run: layers or an output silent on most samples."""
-        return self.activity.silent(self.network.output)
+        return self.activity.silent(self.network.output, membrane_output=self.network.reads_output_membrane)
 
     def _latency(self):
         first = self.activity.first_spike_step
@@ -159,12 +159,12 @@ def check_adjustments(method: str, *, for_steps=None, l4=None, l4_sigma="l4", l4
 def rate_model_accuracy(network, x, y):
     """Accuracy of ``network`` run as the ANN it stands for (its rate model: every neuron at its steady
     rate) on the samples ``x``, or None where the rate model does not cover the network's neurons."""
-    from .models.calibrate import rate_model
+    from .models.calibrate import output_scores
 
     if y is None:
         return None
     try:
-        rates = rate_model(network, x)[network.output]
+        rates = output_scores(network, x)
     except SpikeportError:
         return None
     return float((rates.argmax(axis=1) == np.asarray(y)).mean())

@@ -120,8 +120,9 @@ def _simulated_rate(nm, z):
     return count / LIF_RATE_STEPS
 
 
-def rate_model(net, x, batch_size: int = 256) -> dict:
-    """Per population, the rate-model rates (spikes per step), float64 (samples, size); see the module."""
+def rate_model(net, x, batch_size: int = 256, output_drive: bool = False) -> dict:
+    """Per population, the rate-model rates (spikes per step), float64 (samples, size); see the module.
+    ``output_drive``: for the output population its per-step drive instead of its rate."""
     torch = _torch()
     x = np.asarray(x, dtype=np.float64)
     inp = net.population(net.input)
@@ -138,11 +139,21 @@ def rate_model(net, x, batch_size: int = 256) -> dict:
             for pop in order:
                 if pop.is_input:
                     r = input_rate(pop, torch.as_tensor(x[s0:s0 + batch_size]), net.dt_s)
+                elif output_drive and pop.name == net.output:
+                    r = drive(net, pop, rates, len(x[s0:s0 + batch_size]), cache)
                 else:
                     r = neuron_rate(pop.neuron, drive(net, pop, rates, len(x[s0:s0 + batch_size]), cache))
                 rates[pop.name] = r
                 out[pop.name].append(r.numpy())
     return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def output_scores(net, x) -> np.ndarray:
+    """The rate model's answer per sample and class, (samples, classes): the output population's rates,
+    or its drive where the network reads the output's membrane (a non-spiking output: its steady
+    membrane ranks the classes as its drive does)."""
+    membrane = net.reads_output_membrane
+    return rate_model(net, x, output_drive=membrane)[net.output].reshape(len(x), -1)
 
 
 # ----------------------------------------------------------------------------- per-channel edits

@@ -190,13 +190,13 @@ def ann_correct(network, ann, samples: Samples, a: int, b: int):
             out = torch.cat([ann(torch.as_tensor(samples.x[i:min(i + 250, b)], dtype=torch.float64))
                              for i in range(a, b, 250)])
         return int((out.argmax(dim=1).numpy() == y).sum())
-    from ..models.calibrate import rate_model
+    from ..models.calibrate import output_scores
 
     if any(p.neuron is not None and p.neuron.model != "if" and p.neuron.decay < 1.0 and p.neuron.reset == "subtract"
            for p in network.populations):
         return None
     try:
-        rates = rate_model(network, samples.x[a:b])[network.output]
+        rates = output_scores(network, samples.x[a:b])
     except SpikeportError:
         return None
     return int((rates.reshape(b - a, -1).argmax(axis=1) == y).sum())

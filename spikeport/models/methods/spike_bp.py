@@ -300,5 +300,7 @@ def to_network(model, calibration, *, metadata=None):
                 f"threshold {out_theta:.6g} (never reached{'' if out_decay < 1 else f' in {T_MAX_IF_OUTPUT} steps'}): "
                 f"read by its membrane; Poisson input up to {opts['max_rate_hz']:g} Hz")
     net = retarget(net, neuron=neuron, weight_gain=lambda pre, post: 1.0, describe=describe)
-    net.metadata.setdefault("conversion", {})["output_threshold"] = out_theta
+    conv = net.metadata.setdefault("conversion", {})
+    conv["output_threshold"] = out_theta
+    conv["output_readout"] = "membrane"
     return net
