@@ -11,7 +11,6 @@ The checkpoint is only read.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -27,39 +26,27 @@ def main(argv=None) -> int:
     ap.add_argument("--data-dir", default=None)
     args = ap.parse_args(argv)
 
-    import torch
-
     import spikeport
-    from spikeport.models.architectures import ArchSpec
+    from spikeport.errors import SpikeportError
     from spikeport.models.methods import get_method
-    from spikeport.models.training import (CHECKPOINT_FORMAT, TrainedModel, build_for, method_accuracy,
-                                           save_model)
+    from spikeport.models.training import method_accuracy, model_from_checkpoint, save_model
 
-    state = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        print(f"error: {args.checkpoint}: not a spikeport checkpoint", file=sys.stderr)
+    try:
+        model = model_from_checkpoint(args.checkpoint)
+        meta = model.meta
+        if args.test:
+            m = get_method(meta["method"])
+            data = spikeport.load_dataset(meta["dataset"], data_dir=args.data_dir)
+            t0 = time.perf_counter()
+            meta["test_accuracy"] = method_accuracy(m, model.module, data.x("test"), data.y("test"),
+                                                    m.METHOD.resolve_options(meta["options"]), "cpu", meta["seed"])
+            print(f"test accuracy {meta['test_accuracy']:.2%} ({time.perf_counter() - t0:.0f} s)")
+        save_model(model, args.out)
+    except SpikeportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    settings, spec = json.loads(state["settings"]), ArchSpec.from_dict(json.loads(state["spec"]))
-    history = json.loads(state["history"])
-    weights = state["best_state_dict"] if state["best_state_dict"] is not None else state["state_dict"]
-    module = build_for(settings, spec)
-    module.load_state_dict(weights)
-    module.eval()
-    decl = get_method(settings["method"]).METHOD
-    meta = {**settings, "train_seconds": round(float(state["seconds"]), 3), "history": history,
-            "selected_epoch": state["best_epoch"] or state["epoch"], "val_accuracy": state["best_accuracy"],
-            "snn": decl.snn.to_dict(), "citation": decl.citation,
-            "partial": f"from the checkpoint after epoch {state['epoch']} of {settings['epochs']}"}
-    if args.test:
-        m = get_method(settings["method"])
-        data = spikeport.load_dataset(settings["dataset"], data_dir=args.data_dir)
-        t0 = time.perf_counter()
-        meta["test_accuracy"] = method_accuracy(m, module, data.x("test"), data.y("test"),
-                                                decl.resolve_options(settings["options"]), "cpu", settings["seed"])
-        print(f"test accuracy {meta['test_accuracy']:.2%} ({time.perf_counter() - t0:.0f} s)")
-    save_model(TrainedModel(module=module, spec=spec, meta=meta), args.out)
-    print(f"epoch {meta['selected_epoch']} of {state['epoch']} done (validation {state['best_accuracy']:.2%}) "
-          f"-> {args.out}")
+    val = "" if meta["val_accuracy"] is None else f" (validation {meta['val_accuracy']:.2%})"
+    print(f"epoch {meta['selected_epoch']}{val}, {meta['partial']} -> {args.out}")
     return 0
 
 

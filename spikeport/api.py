@@ -41,7 +41,7 @@ class Simulation:
 
     def warnings(self) -> list:
         """Loud warnings about the run: layers or an output silent on most samples."""
-        return self.activity.silent(self.network.output, membrane_output=self.network.reads_output_membrane)
+        return self.activity.silent(self.network)
 
     def _latency(self):
         first = self.activity.first_spike_step

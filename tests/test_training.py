@@ -62,6 +62,26 @@ def test_resume_refuses_other_settings_and_a_missing_checkpoint(digits, tmp_path
         train(digits, arch="mlp", epochs=1, checkpoint=tmp_path / "bad.ckpt", resume=True)
 
 
+def test_model_from_a_running_checkpoint_is_what_train_returns(digits, tmp_path):
+    from spikeport.errors import FileFormatError
+    from spikeport.models import train
+    from spikeport.models.convert import convert
+    from spikeport.models.training import model_from_checkpoint
+
+    done = train(digits, arch="mlp", method="qcfs", epochs=2, seed=2, hidden=(16,), checkpoint=tmp_path / "a.ckpt")
+    model = model_from_checkpoint(tmp_path / "a.ckpt")
+    assert _same_weights(done, model)
+    for key in ("method", "selected_epoch", "val_accuracy", "history", "qcfs_levels", "snn", "options"):
+        assert model.meta[key] == done.meta[key], key
+    assert model.meta["partial"] == "from the checkpoint after epoch 2 of 2" and "test_accuracy" not in model.meta
+    assert convert(model, digits.x("train")[:64]).populations  # a model file's worth: it converts
+    (tmp_path / "bad.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(FileFormatError, match="bad.ckpt: not a spikeport checkpoint"):
+        model_from_checkpoint(tmp_path / "bad.ckpt")
+    with pytest.raises(SpikeportError, match="absent.ckpt"):
+        model_from_checkpoint(tmp_path / "absent.ckpt")
+
+
 def test_validation_split_is_fixed_stratified_and_never_the_test_set(digits):
     from spikeport.models.training import validation_split
 

@@ -64,15 +64,16 @@ class Activity:
             raise ValueError(f"ties must be 'membrane' or 'index', got {ties!r}")
         return self.predictions
 
-    def silent(self, output: str | None = None, most: float = 0.5, membrane_output: bool = False) -> list:
+    def silent(self, network=None, most: float = 0.5) -> list:
         """Loud warnings for populations without a single spike on more than ``most`` of the samples: a
-        wrong time step (a NIR file's --dt), too few steps or too high a threshold; the output population
-        (``output``) answers by its tie rule there. ``membrane_output``: the output never spikes by design
-        (its membrane is the answer, :attr:`Network.reads_output_membrane`) and is not warned about."""
+        wrong time step (a NIR file's --dt), too few steps or too high a threshold; ``network``'s output
+        population answers by its tie rule there. An output that never spikes by design (its membrane is
+        the answer, :attr:`Network.reads_output_membrane`) is not warned about."""
+        output = None if network is None else network.output
         out = []
         seconds = self.steps * self.dt_s
         for name, per_sample in self.population_spikes.items():
-            if membrane_output and name == output:
+            if name == output and network.reads_output_membrane:
                 continue
             frac = float((np.asarray(per_sample) == 0).mean()) if len(per_sample) else 0.0
             if frac <= most:

@@ -216,11 +216,6 @@ def counts(network, profile: Profile, part, steps: int) -> tuple:
     return vendor, warns
 
 
-def _silent(activity, network) -> list:
-    """The run's warnings about silent layers (a non-spiking output read by its membrane is not one)."""
-    return activity.silent(network.output, membrane_output=network.reads_output_membrane)
-
-
 def _measure(network, x, steps: int, seed: int, progress=None):
     from ..backends import reference
     return reference.run(network, x, steps, seed=seed, record_counts=False, progress=progress)
@@ -310,7 +305,7 @@ def deploy(network, target, *, data="digits", samples: int | None = 100, steps: 
     dep = Deployment(profile=profile, network=network, deployed=deployed, violations=violations, vendor_mapping=vmap,
                      quantization=qreport, partition=part, accuracy=acc, agreement=agree, energy=energy,
                      baselines=baselines(network), samples=len(x), steps=steps, dataset=name,
-                     warnings=_silent(float_activity, network) + warns + count_warns, seconds=seconds,
+                     warnings=float_activity.silent(network) + warns + count_warns, seconds=seconds,
                      counts=counted)
     if out is not None:
         write(dep, out, x=x, y=y, force=force)
@@ -407,7 +402,7 @@ def power(network, targets, *, data="digits", samples: int | None = 100, steps: 
     check_run_size(network, steps, len(x))
     float_activity = _measure(network, x, steps, seed, progress)
     out = {"samples": len(x), "steps": steps, "dataset": name, "float_accuracy": float_activity.accuracy(y),
-           "realtime": bool(realtime), "warnings": _silent(float_activity, network), "targets": {},
+           "realtime": bool(realtime), "warnings": float_activity.silent(network), "targets": {},
            "baselines": baselines(network)}
     for prof in chips:
         if prof.name in refused:

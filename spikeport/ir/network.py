@@ -320,10 +320,10 @@ class Network:
     @property
     def reads_output_membrane(self) -> bool:
         """True where the output population never spikes by design and the readout's tie rule (the
-        higher membrane) is its answer: a non-spiking output such as spike-bp's, marked at conversion
-        (``metadata["conversion"]["output_readout"] == "membrane"``)."""
+        higher membrane) is its answer: a non-spiking output such as spike-bp's, whose conversion
+        records the threshold it set out of reach (``metadata["conversion"]["output_threshold"]``)."""
         conv = self.metadata.get("conversion") if isinstance(self.metadata, dict) else None
-        return isinstance(conv, dict) and (conv.get("output_readout") == "membrane" or "output_threshold" in conv)
+        return isinstance(conv, dict) and "output_threshold" in conv
 
     def population(self, name: str) -> Population:
         for p in self.populations:

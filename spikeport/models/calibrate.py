@@ -152,8 +152,7 @@ def output_scores(net, x) -> np.ndarray:
     """The rate model's answer per sample and class, (samples, classes): the output population's rates,
     or its drive where the network reads the output's membrane (a non-spiking output: its steady
     membrane ranks the classes as its drive does)."""
-    membrane = net.reads_output_membrane
-    return rate_model(net, x, output_drive=membrane)[net.output].reshape(len(x), -1)
+    return rate_model(net, x, output_drive=net.reads_output_membrane)[net.output].reshape(len(x), -1)
 
 
 # ----------------------------------------------------------------------------- per-channel edits

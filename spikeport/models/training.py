@@ -255,11 +255,7 @@ def train(dataset, arch: str | None = None, method: str = "relu", epochs: int | 
     if best is not None:
         module.load_state_dict(best[1])
     module.eval()
-    meta = {**settings, "train_seconds": round(seconds, 3), "history": history,
-            "selected_epoch": best[2] if best is not None else epochs,
-            "val_accuracy": best[0] if best is not None else None,
-            "snn": decl.snn.to_dict(), "citation": decl.citation,
-            **({"qcfs_levels": int(opts["levels"])} if method == "qcfs" else {})}
+    meta = _model_meta(decl, settings, history, seconds, best, epochs)
     if hasattr(m, "resolved_options"):  # what an option such as "auto" became on this machine
         meta["resolved_options"] = m.resolved_options(opts, torch.device(device))
     if init is not None:
@@ -268,6 +264,43 @@ def train(dataset, arch: str | None = None, method: str = "relu", epochs: int | 
         meta["train_accuracy"] = method_accuracy(m, module, x_all[train_idx], y_all[train_idx], opts, device, seed)
     meta["test_accuracy"] = method_accuracy(m, module, dataset.x("test"), dataset.y("test"), opts, device, seed)
     module.to("cpu")
+    return TrainedModel(module=module, spec=spec, meta=meta)
+
+
+def _model_meta(decl, settings, history, seconds, best, epochs) -> dict:
+    """What a model file says of its training: the settings, the history, the epoch chosen (``best``:
+    (validation accuracy, weights, epoch), or None: the last of ``epochs``), the method's SNN and citation."""
+    return {**settings, "train_seconds": round(float(seconds), 3), "history": history,
+            "selected_epoch": best[2] if best is not None else epochs,
+            "val_accuracy": best[0] if best is not None else None,
+            "snn": decl.snn.to_dict(), "citation": decl.citation,
+            **({"qcfs_levels": int(settings["options"]["levels"])} if settings["method"] == "qcfs" else {})}
+
+
+def model_from_checkpoint(path) -> TrainedModel:
+    """The model a running training would return if it ended now: its checkpoint's best validation
+    epoch so far (the last epoch without a validation split), with the meta ``train`` writes, less the
+    accuracies it measures at the end, and ``partial`` saying how far the run had got. Only reads ``path``."""
+    from .methods import get_method
+
+    path = Path(path)
+    state = _read_checkpoint(path)
+    try:
+        settings, spec = state["settings"], ArchSpec.from_dict(json.loads(state["spec"]))
+        decl = get_method(settings["method"]).METHOD
+        weights = state["best_state_dict"] if state["best_state_dict"] is not None else state["state_dict"]
+        _check_tensors(path, weights)
+        module = build_for(settings, spec)
+        module.load_state_dict(weights, strict=True)
+        best = None if state["best_state_dict"] is None else (state["best_accuracy"], None, int(state["best_epoch"]))
+        meta = _model_meta(decl, settings, state["history"], state["seconds"], best, int(state["epoch"]))
+    except FileFormatError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, SpikeportError) as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise FileFormatError(f"{path}: checkpoint is inconsistent ({first})") from None
+    meta["partial"] = f"from the checkpoint after epoch {state['epoch']} of {settings['epochs']}"
+    module.eval()
     return TrainedModel(module=module, spec=spec, meta=meta)
 
 
@@ -303,7 +336,9 @@ def _write_checkpoint(path, settings, spec, module, opt, sched, epoch, history, 
     write_file(Path(path), lambda f: torch.save(payload, f))
 
 
-def _read_checkpoint(path, settings) -> dict:
+def _read_checkpoint(path, settings=None) -> dict:
+    """A checkpoint's payload with ``settings`` and ``history`` parsed; with ``settings``, refused unless
+    it was written for the same ones (``--resume``)."""
     import torch
 
     from ..budget import open_regular
@@ -320,10 +355,14 @@ def _read_checkpoint(path, settings) -> dict:
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise FileFormatError(f"{path}: not a spikeport checkpoint")
     try:
-        saved = json.loads(state["settings"])
+        saved = state["settings"] = json.loads(state["settings"])
         state["history"] = json.loads(state["history"])
     except (KeyError, TypeError, ValueError):
         raise FileFormatError(f"{path}: checkpoint is inconsistent") from None
+    if not isinstance(saved, dict):
+        raise FileFormatError(f"{path}: checkpoint is inconsistent (settings must be a JSON object)")
+    if settings is None:
+        return state
     differ = [k for k in settings if json.dumps(saved.get(k), sort_keys=True) != json.dumps(settings[k], sort_keys=True)]
     if differ:
         k = differ[0]

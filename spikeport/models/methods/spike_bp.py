@@ -300,7 +300,5 @@ def to_network(model, calibration, *, metadata=None):
                 f"threshold {out_theta:.6g} (never reached{'' if out_decay < 1 else f' in {T_MAX_IF_OUTPUT} steps'}): "
                 f"read by its membrane; Poisson input up to {opts['max_rate_hz']:g} Hz")
     net = retarget(net, neuron=neuron, weight_gain=lambda pre, post: 1.0, describe=describe)
-    conv = net.metadata.setdefault("conversion", {})
-    conv["output_threshold"] = out_theta
-    conv["output_readout"] = "membrane"
+    net.metadata.setdefault("conversion", {})["output_threshold"] = out_theta  # Network.reads_output_membrane
     return net
